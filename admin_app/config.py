@@ -1,0 +1,90 @@
+"""Configuration: defaults here, secrets and URLs from the environment."""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def development_secret_key(instance: Path = INSTANCE) -> str:
+    """Return the development key kept in instance/, creating it once (never committed)."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'app.db'}")
+    # Heroku-style URLs name the old driver; this project uses psycopg 3.
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://") :]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+class Config:
+    """Settings for `make run` and production; every secret comes from the environment."""
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = os.environ.get("SECRET_KEY") or development_secret_key()
+        self.SQLALCHEMY_DATABASE_URI = _database_url()
+        self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.MAIL_BACKEND = os.environ.get("MAIL_BACKEND", "console")
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
+        self.MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+        self.MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+        self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Mon compte DEFI <no-reply@example.org>")
+        redis_url = os.environ.get("REDIS_URL")
+        self.RATELIMIT_STORAGE_URI = redis_url or "memory://"
+        self.RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "mes-utilisateurs")
+        self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", self.BASE_URL.startswith("https://"))
+
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    BABEL_DEFAULT_LOCALE = "fr"
+    BABEL_DEFAULT_TIMEZONE = "Europe/Paris"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+    EMAIL_LINK_MAX_AGE = timedelta(hours=48)
+    MAIL_MAX_ATTEMPTS = 5
+    RATELIMIT_HEADERS_ENABLED = True
+    # argon2id cost: time (passes), memory (KiB), parallelism; argon2-cffi's recommended defaults.
+    ARGON2_COST = (3, 65536, 4)
+    # Flask-Admin's list pages: the page sizes offered and the largest accepted.
+    ADMIN_PAGE_SIZES = (20, 50, 100)
+
+
+class TestingConfig(Config):
+    """Settings for the test suite: a throw-away database, no real mail."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__()
+        self.SECRET_KEY = "test-secret-key"
+        self.SQLALCHEMY_DATABASE_URI = database_url
+        self.BASE_URL = "http://localhost"
+        self.MAIL_BACKEND = "outbox-only"
+        self.RATELIMIT_STORAGE_URI = "memory://"
+        self.SESSION_COOKIE_SECURE = False
+
+    TESTING = True
+    ARGON2_COST = (1, 64, 1)  # hashing is not what the tests measure
+    __test__ = False  # not a pytest test class, despite its name

@@ -1,0 +1,50 @@
+"""Signed, purpose-bound, expiring links sent by email."""
+
+from __future__ import annotations
+
+import enum
+from datetime import timedelta
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from models import User
+
+
+class Purpose(enum.StrEnum):
+    VERIFY_EMAIL = "verify-email"
+    SET_PASSWORD = "set-password"
+
+
+class TokenProblem(enum.StrEnum):
+    EXPIRED = "expired"
+    INVALID = "invalid"  # tampered, wrong purpose, or for a user that no longer exists
+    USED = "used"  # superseded by a newer link, or already used
+
+
+def _serializer(secret_key: str, purpose: Purpose) -> URLSafeTimedSerializer:
+    # The salt binds a token to its purpose: a verify link cannot set a password.
+    return URLSafeTimedSerializer(secret_key, salt=f"mes-utilisateurs/{purpose.value}")
+
+
+def make_token(secret_key: str, purpose: Purpose, user: User) -> str:
+    """Sign (user id, link nonce): renewing the user's nonce voids every older link."""
+    return _serializer(secret_key, purpose).dumps([user.id, user.link_nonce])
+
+
+def read_token(
+    session: Session, secret_key: str, purpose: Purpose, token: str, max_age: timedelta
+) -> tuple[User | None, TokenProblem | None]:
+    """Return the token's user, or None and the reason the link cannot be used."""
+    try:
+        user_id, nonce = _serializer(secret_key, purpose).loads(token, max_age=int(max_age.total_seconds()))
+    except SignatureExpired:
+        return None, TokenProblem.EXPIRED
+    except (BadSignature, ValueError, TypeError):
+        return None, TokenProblem.INVALID
+    user = session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None:
+        return None, TokenProblem.INVALID
+    if nonce != user.link_nonce:
+        return None, TokenProblem.USED
+    return user, None

@@ -1,0 +1,53 @@
+"""The transactional outbox: emails written with the change that causes them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, utcnow
+from .types import UTCDateTime
+
+
+class EmailStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # gave up after the last attempt
+
+    @property
+    def label(self) -> str:
+        return {"pending": "En attente", "sent": "Envoyé", "failed": "Échec"}[self.value]
+
+
+class OutboundEmail(Base):
+    """An email queued in the same transaction as its cause, delivered by `send-mail`."""
+
+    __tablename__ = "outbound_emails"
+    __table_args__ = (
+        CheckConstraint("status in ('pending', 'sent', 'failed')", name="status"),
+        Index("ix_outbound_emails_due", "status", "next_attempt_at"),
+        Index("ix_outbound_emails_recipient", "recipient"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(10), default=EmailStatus.PENDING.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Set by the worker that claimed the row, so that two workers never send it twice.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def status_label(self) -> str:
+        return EmailStatus(self.status).label

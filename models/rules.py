@@ -1,0 +1,88 @@
+"""Pure validation rules for identifiers people type: SIREN, SIRET, phone, email.
+
+Each `clean_*` returns the normalised value or raises `InvalidValue` with a
+French message that can be shown as is.
+"""
+
+import re
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from stdnum import luhn
+
+
+class InvalidValue(ValueError):
+    """A value a person typed that breaks a rule; the message is French."""
+
+
+_SPACES = re.compile(r"[\s.\-\u00a0\u202f]")
+
+
+def _digits_only(value: str) -> str:
+    return _SPACES.sub("", value or "")
+
+
+def clean_siren(value: str) -> str:
+    """Return the 9-digit SIREN, spaces removed, or raise InvalidValue."""
+    siren = _digits_only(value)
+    if not siren.isdigit() or len(siren) != 9:
+        raise InvalidValue("Le SIREN doit comporter 9 chiffres.")
+    if not luhn.is_valid(siren):
+        raise InvalidValue("Ce SIREN n'est pas valide (clé de contrôle incorrecte).")
+    return siren
+
+
+def clean_siret(value: str) -> str:
+    """Return the 14-digit SIRET, spaces removed, or raise InvalidValue."""
+    siret = _digits_only(value)
+    if not siret.isdigit() or len(siret) != 14:
+        raise InvalidValue("Le SIRET doit comporter 14 chiffres.")
+    if not luhn.is_valid(siret):
+        raise InvalidValue("Ce SIRET n'est pas valide (clé de contrôle incorrecte).")
+    return siret
+
+
+def format_siret(siret: str) -> str:
+    """Show a SIRET as the guide does: SIREN, a space, then the NIC."""
+    return f"{siret[:9]} {siret[9:]}" if len(siret) == 14 else siret
+
+
+def clean_phone(value: str, region: str = "FR") -> str:
+    """Return the phone number in E.164 (French numbers as typed: 06 12 34 56 78)."""
+    raw = (value or "").strip()
+    if not raw:
+        raise InvalidValue("Le numéro de téléphone est obligatoire.")
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        raise InvalidValue("Ce numéro de téléphone n'est pas valide.") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidValue("Ce numéro de téléphone n'est pas valide.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def format_phone(e164: str | None) -> str:
+    """Show an E.164 number the French way (06 12 34 56 78), foreign ones internationally."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    if number.country_code == 33:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def clean_email(value: str) -> str:
+    """Return the email normalised (domain and local part lower-cased) or raise InvalidValue."""
+    raw = (value or "").strip()
+    if not raw:
+        raise InvalidValue("L'adresse email est obligatoire.")
+    try:
+        # No DNS: the portal validates the shape; delivery problems show in the outbox.
+        result = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError:
+        raise InvalidValue("Cette adresse email n'est pas valide.") from None
+    # Addresses are unique case-insensitively: store them lower-cased once and for all.
+    return result.normalized.lower()

@@ -1,0 +1,130 @@
+"""Fixtures: one app and one throw-away database per test run; every test starts empty.
+
+With TEST_DATABASE_URL (postgresql+psycopg://...), a database `test_<random>` is
+created from that connection and dropped at the end; otherwise SQLite in a
+temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from admin_app import create_app
+from admin_app.config import TestingConfig
+from admin_app.extensions import db as _db
+from admin_app.extensions import limiter
+from models import Base
+
+ON_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> Iterator[str]:
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if not server_url:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin_engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Iterator[Flask]:
+    app = create_app(TestingConfig(database_url))
+    with app.app_context():
+        _db.create_all()
+    yield app
+    with app.app_context():
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _empty_database(request) -> Iterator[None]:
+    """Empty every table after each test that used the app, and forget rate-limit counters."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app: Flask = request.getfixturevalue("app")
+    with app.app_context():
+        _db.session.remove()
+        tables = list(reversed(Base.metadata.sorted_tables))
+        with _db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                names = ", ".join(t.name for t in tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(table.delete())
+        limiter.reset()
+
+
+@pytest.fixture
+def db(app: Flask):
+    """The app's SQLAlchemy handle inside an app context; its session is removed afterwards."""
+    with app.app_context():
+        yield _db
+        _db.session.remove()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def demo(app: Flask) -> None:
+    """Load the guide's demo cast."""
+    from admin_app.services import seed
+
+    with app.app_context():
+        seed.load_demo(_db.session)
+        _db.session.remove()
+
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, url: str = "/login") -> str:
+    """Read a CSRF token valid for this client's session from a page that has a form."""
+    html = client.get(url).get_data(as_text=True)
+    match = _CSRF.search(html)
+    assert match, f"no CSRF token on {url}"
+    return match.group(1) or match.group(2)
+
+
+def login(client: FlaskClient, email: str, password: str):
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)})
+
+
+STAFF = ("staff@example.org", "demo-staff-2026")
+LUKE = ("luke.skywalker@example.org", "demo-luke-2026")
+
+
+@pytest.fixture
+def staff_client(client: FlaskClient, demo) -> FlaskClient:
+    response = login(client, *STAFF)
+    assert response.status_code == 302 and response.location == "/admin/"
+    return client

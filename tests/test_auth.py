@@ -1,0 +1,86 @@
+"""Login, logout and who may enter the admin panel."""
+
+import pytest
+from sqlalchemy import select
+
+from models import AuditEvent, User
+
+from .conftest import LUKE, STAFF, csrf_token, login
+
+
+def test_root_redirects_to_login(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response.location == "/login"
+
+
+def test_login_page_is_french_with_csrf(client):
+    html = client.get("/login").get_data(as_text=True)
+    assert '<html lang="fr">' in html and "Mot de passe" in html and "csrf_token" in html
+
+
+def test_staff_logs_in_to_the_french_admin_home(client, demo, db):
+    response = login(client, "STAFF@Example.org", STAFF[1])
+    assert response.status_code == 302 and response.location == "/admin/"
+    html = client.get("/admin/").get_data(as_text=True)
+    assert "Tableau de bord" in html and "Utilisateurs actifs" in html and "Se déconnecter" in html
+    staff = db.session.scalar(select(User).where(User.email == STAFF[0]))
+    assert staff.last_login_at is not None
+    assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.actor_id == staff.id)) == "login.success"
+
+
+@pytest.mark.parametrize(
+    "email, password",
+    [(STAFF[0], "wrong password!"), ("nobody@example.org", "whatever-password"), ("padme.amidala@example.org", "demo-padme-2026"),
+     ("han.solo@example.org", "")],
+)
+def test_failed_logins_all_get_the_same_message(client, demo, email, password):
+    response = login(client, email, password)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Email ou mot de passe incorrect, ou compte inactif." in html or "Saisissez votre mot de passe" in html
+    assert client.get("/admin/").status_code == 302  # still anonymous
+
+
+def test_login_without_csrf_token_is_refused(client, demo):
+    response = client.post("/login", data={"email": STAFF[0], "password": STAFF[1]})
+    assert response.status_code == 400
+    assert "Requête invalide" in response.get_data(as_text=True)
+    assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    "next_url, expected",
+    [("/admin/companies/", "/admin/companies/"), ("https://evil.example/", "/admin/"), ("//evil.example/x", "/admin/"),
+     ("/\\evil.example", "/admin/")],
+)
+def test_next_is_followed_only_on_this_site(client, demo, next_url, expected):
+    token = csrf_token(client)
+    response = client.post("/login", query_string={"next": next_url}, data={"email": STAFF[0], "password": STAFF[1], "csrf_token": token})
+    assert response.location == expected
+
+
+def test_anonymous_visitor_is_sent_to_login(client):
+    for url in ("/admin/", "/admin/companies/", "/admin/establishments/", "/account/profile"):
+        response = client.get(url)
+        assert response.status_code == 302 and response.location.startswith("/login"), url
+
+
+def test_a_client_user_may_not_enter_the_admin_yet(client, demo):
+    response = login(client, *LUKE)
+    assert response.location == "/account/profile"
+    forbidden = client.get("/admin/companies/")
+    assert forbidden.status_code == 403
+    assert "Accès refusé" in forbidden.get_data(as_text=True) and "/account/profile" in forbidden.get_data(as_text=True)
+
+
+def test_logout_is_post_only_and_ends_the_session(client, demo):
+    login(client, *STAFF)
+    assert client.get("/logout").status_code == 405
+    token = csrf_token(client, "/admin/")
+    response = client.post("/logout", data={"csrf_token": token})
+    assert response.status_code == 302 and response.location == "/login"
+    assert client.get("/admin/").status_code == 302
+
+
+def test_healthz(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}

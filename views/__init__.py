@@ -1,0 +1,27 @@
+"""Flask-Admin views: declarative and thin; their hooks and actions call services."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+
+from models import Company, Establishment
+
+from .home import HomeView
+from .reference import CompanyView, EstablishmentView
+
+
+def init_admin(app: Flask) -> Admin:
+    """Build the admin panel for `app` (a new Admin per app, so tests can make many apps)."""
+    admin = Admin(
+        app,
+        name="Mes utilisateurs",
+        index_view=HomeView(name="Accueil", url="/admin", endpoint="admin"),
+        theme=Bootstrap4Theme(base_template="admin/layout_fr.html", fluid=True),
+    )
+    admin.add_view(CompanyView(Company, name="Entreprises", endpoint="companies", url="/admin/companies", category="Référentiel"))
+    admin.add_view(
+        EstablishmentView(Establishment, name="Établissements", endpoint="establishments", url="/admin/establishments", category="Référentiel")
+    )
+    return admin

@@ -1,0 +1,133 @@
+"""The one place that decides who may enter a view, which rows they see, and how changes are made.
+
+Every admin view derives from `SecureModelView` (or `SecureBaseView`): access
+is closed by default, `get_one` obeys the same scoping as the list, and
+create/update/delete go through services, whose refusals become French flash
+messages with nothing changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import AdminIndexView, BaseView
+from flask_admin.contrib.sqla import ModelView
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from admin_app.extensions import db
+from admin_app.services import Actor, ServiceError
+
+T = TypeVar("T")
+
+
+class SecureForm(FlaskForm):
+    """Admin forms share the app's CSRF token system (one token for the whole site)."""
+
+
+def current_actor() -> Actor:
+    return Actor(current_user._get_current_object(), request.remote_addr)
+
+
+def ids_to_int(ids: Iterable[Any]) -> list[int]:
+    """Action ids arrive as strings; PostgreSQL refuses `integer = varchar` (flask-admin #2951)."""
+    try:
+        return sorted({int(i) for i in ids})
+    except (TypeError, ValueError):
+        abort(400)
+
+
+class AccessMixin:
+    """Who may enter: staff only, unless a view opens itself wider (`staff_only = False`)."""
+
+    staff_only = True
+
+    def is_accessible(self) -> bool:
+        if not current_user.is_authenticated:
+            return False
+        return bool(current_user.is_staff) if self.staff_only else self.user_may_enter(current_user)
+
+    def user_may_enter(self, user) -> bool:
+        return bool(user.is_staff)
+
+    def inaccessible_callback(self, name: str, **kwargs: Any):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        abort(403)
+
+
+class SecureIndexView(AccessMixin, AdminIndexView):
+    pass
+
+
+class SecureBaseView(AccessMixin, BaseView):
+    pass
+
+
+class SecureModelView(AccessMixin, ModelView):
+    """A model view whose rows, forms and actions all go through one scoping and the services."""
+
+    form_base_class = SecureForm
+    can_set_page_size = True
+    page_size = 20
+    page_size_options = (20, 50, 100)
+    can_view_details = True
+    details_modal = False
+    edit_modal = False
+    create_modal = False
+    can_export = False
+    # Never show a whole related table as a dropdown.
+    column_display_all_relations = False
+
+    def __init__(self, model, **kwargs: Any) -> None:
+        super().__init__(model, db, **kwargs)
+
+    # --- scoping: the list, the count and single records obey the same rule --------------------
+    def scope(self, query):
+        """Restrict a query to the rows the current user may see (everything, for staff)."""
+        return query
+
+    def get_query(self):
+        return self.scope(super().get_query())
+
+    def get_count_query(self):
+        return self.scope(super().get_count_query())
+
+    def get_one(self, id: Any):
+        try:
+            pk = int(id)
+        except (TypeError, ValueError):
+            return None
+        return self.get_query().filter(self.model.id == pk).one_or_none()
+
+    # --- changes go through services --------------------------------------------------------------
+    def run_service(self, fn: Callable[..., T], *args: Any, form: FlaskForm | None = None, **kwargs: Any) -> T | None:
+        """Call a service; show its refusal (on the form field when it names one) and return None."""
+        try:
+            return fn(db.session, current_actor(), *args, **kwargs)
+        except ServiceError as exc:
+            field = getattr(form, exc.field, None) if form is not None and exc.field else None
+            if field is not None:
+                field.errors = [*list(field.errors or []), exc.message]
+            flash(exc.message, "error")
+            return None
+
+    def save(self, form: FlaskForm, model: Any | None) -> Any | None:
+        """Create (model None) or update through a service; return the model, or None if refused."""
+        raise NotImplementedError
+
+    def remove(self, model: Any) -> bool:
+        """Delete through a service; return whether it was deleted."""
+        raise NotImplementedError
+
+    def create_model(self, form: FlaskForm):
+        model = self.save(form, None)
+        return model if model is not None else False
+
+    def update_model(self, form: FlaskForm, model: Any) -> bool:
+        return self.save(form, model) is not None
+
+    def delete_model(self, model: Any) -> bool:
+        return bool(self.remove(model))

@@ -1,0 +1,90 @@
+"""Staff screens for the reference data: companies and establishments."""
+
+from __future__ import annotations
+
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from sqlalchemy.orm import undefer
+from wtforms import StringField
+from wtforms.validators import InputRequired, Length, Optional
+
+from admin_app.extensions import db
+from admin_app.services import reference
+from models import Company, Establishment
+
+from .base import SecureModelView
+
+
+class CompanyView(SecureModelView):
+    """Entreprises: searchable by name and SIREN, with their number of users."""
+
+    column_list = ("name", "siren", "establishment_count", "user_count")
+    column_labels = {
+        "name": "Raison sociale",
+        "siren": "SIREN",
+        "establishment_count": "Établissements",
+        "user_count": "Utilisateurs",
+        "establishments": "Établissements",
+    }
+    column_searchable_list = ("name", "siren")
+    column_sortable_list = ("name", "siren", "establishment_count", "user_count")
+    column_default_sort = "name"
+    column_details_list = ("name", "siren", "establishment_count", "user_count", "establishments")
+    form_columns = ("name", "siren")
+    form_overrides = {"name": StringField, "siren": StringField}
+    form_args = {
+        "name": {"label": "Raison sociale", "validators": [InputRequired("La raison sociale est obligatoire."), Length(max=200)]},
+        "siren": {"label": "SIREN", "validators": [InputRequired("Le SIREN est obligatoire.")], "description": "9 chiffres"},
+    }
+
+    def get_query(self):
+        return super().get_query().options(undefer(Company.user_count), undefer(Company.establishment_count))
+
+    def save(self, form, model):
+        return self.run_service(reference.save_company, model, {"name": form.name.data, "siren": form.siren.data}, form=form)
+
+    def remove(self, model):
+        return bool(self.run_service(reference.delete_company, model))
+
+
+class EstablishmentView(SecureModelView):
+    """Établissements: searchable by name, SIRET, postal code and city, with their number of users."""
+
+    column_list = ("name", "siret", "company", "postal_code", "city", "user_count")
+    column_labels = {
+        "name": "Nom",
+        "siret": "SIRET",
+        "company": "Entreprise",
+        "company.name": "Entreprise",
+        "postal_code": "Code postal",
+        "city": "Ville",
+        "user_count": "Utilisateurs",
+    }
+    column_searchable_list = ("name", "siret", "postal_code", "city")
+    column_sortable_list = ("name", "siret", ("company", "company.name"), "postal_code", "city", "user_count")
+    column_default_sort = "name"
+    column_details_list = ("name", "siret", "company", "postal_code", "city", "user_count")
+    form_columns = ("company", "name", "siret", "postal_code", "city")
+    form_overrides = {"name": StringField, "siret": StringField, "postal_code": StringField, "city": StringField}
+    form_args = {
+        "company": {"label": "Entreprise", "validators": [InputRequired("Choisissez l'entreprise.")]},
+        "name": {"label": "Nom", "validators": [InputRequired("Le nom est obligatoire."), Length(max=200)]},
+        "siret": {"label": "SIRET", "validators": [InputRequired("Le SIRET est obligatoire.")], "description": "14 chiffres : SIREN + NIC"},
+        "postal_code": {"label": "Code postal", "validators": [Optional(), Length(max=10)]},
+        "city": {"label": "Ville", "validators": [Optional(), Length(max=100)]},
+    }
+    # 2,000 companies: an autocomplete, never a dropdown of the whole table.
+    form_ajax_refs = {
+        "company": QueryAjaxModelLoader(
+            "company", db.session, Company, fields=("name", "siren"), order_by="name", page_size=20, placeholder="Rechercher une entreprise"
+        )
+    }
+
+    def get_query(self):
+        return super().get_query().options(undefer(Establishment.user_count))
+
+    def save(self, form, model):
+        data = {name: getattr(form, name).data for name in ("company", "name", "siret", "postal_code", "city")}
+        return self.run_service(reference.save_establishment, model, data, form=form)
+
+    def remove(self, model):
+        return bool(self.run_service(reference.delete_establishment, model))
