@@ -6,7 +6,7 @@ import time
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from models import User
@@ -48,6 +48,7 @@ def seed_volume(user_count: int) -> None:
 
 
 @click.command("create-staff")
+@with_appcontext
 @click.option("--email", prompt="Email")
 @click.option("--password", prompt="Mot de passe", hide_input=True, confirmation_prompt="Confirmez le mot de passe")
 @click.option("--last-name", prompt="Nom")
@@ -65,6 +66,7 @@ def create_staff(email: str, password: str, last_name: str, first_name: str, pho
 
 
 @click.command("send-mail")
+@with_appcontext
 @click.option("--loop", is_flag=True, help="Keep delivering until interrupted.")
 @click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between two passes.")
 def send_mail(loop: bool, interval: float) -> None:

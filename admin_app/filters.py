@@ -23,11 +23,57 @@ def yes_no(value: bool | None) -> str:
     return "Oui" if value else "Non"
 
 
+AUDIT_ACTIONS = {
+    "user.create": "Création",
+    "user.update": "Modification",
+    "user.grants": "Rattachements",
+    "user.activate": "Activation",
+    "user.deactivate": "Désactivation",
+    "user.delete": "Suppression",
+    "user.invite": "Invitation envoyée",
+    "user.verify_email": "Email validé",
+    "user.set_password": "Mot de passe créé",
+    "login.success": "Connexion",
+    "login.failure": "Échec de connexion",
+    "company.create": "Entreprise créée",
+    "company.update": "Entreprise modifiée",
+    "company.delete": "Entreprise supprimée",
+    "establishment.create": "Établissement créé",
+    "establishment.update": "Établissement modifié",
+    "establishment.delete": "Établissement supprimé",
+    "request.create": "Demande reçue",
+    "request.approve": "Demande validée",
+    "request.refuse": "Demande refusée",
+    "email.sent": "Email envoyé",
+    "seed.demo": "Données de démonstration",
+}
+
+
+def audit_action(action: str) -> str:
+    return AUDIT_ACTIONS.get(action, action)
+
+
+def audit_values(values: dict | None) -> str:
+    """Show an audit entry's before/after values as short "key: value" text (escaped by Jinja)."""
+    if not values:
+        return ""
+    parts = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        parts.append(f"{key} : {value}")
+    return " ; ".join(parts)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["paris"] = paris_datetime
     app.jinja_env.filters["yes_no"] = yes_no
     app.jinja_env.filters["siret"] = format_siret
     app.jinja_env.filters["phone"] = format_phone
+    app.jinja_env.filters["audit_action"] = audit_action
+    app.jinja_env.filters["audit_values"] = audit_values
     _register_globals(app)
 
 

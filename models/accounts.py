@@ -73,7 +73,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(default=1)
-    # Folded "last first email" for the accent-insensitive name search.
+    # Folded "last first" for the accent- and case-insensitive name filter and search.
     search_text: Mapped[str] = mapped_column(String(500), default="")
     # Part of the login session id: renewed on deactivation or password change to end old sessions.
     session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
@@ -91,9 +91,7 @@ class User(Base):
 
     @validates("email")
     def _clean_email(self, _key: str, value: str) -> str:
-        email = clean_email(value)
-        self.search_text = search_key(self.last_name, self.first_name, email)
-        return email
+        return clean_email(value)
 
     @validates("phone")
     def _clean_phone(self, _key: str, value: str) -> str:
@@ -105,7 +103,7 @@ class User(Base):
         if key == "last_name":
             value = value.upper()  # NOM Prénom, as the guide writes names
         names = {"last_name": self.last_name, "first_name": self.first_name, key: value}
-        self.search_text = search_key(names["last_name"], names["first_name"], self.email)
+        self.search_text = search_key(names["last_name"], names["first_name"])
         return value
 
     @property
@@ -185,12 +183,28 @@ class Grant(Base):
         return {h.value: bool(getattr(self, h.value)) for h in Habilitation}
 
 
-def _attach_counts() -> None:
-    """Count columns for the reference lists, loaded in the list query itself (no N+1)."""
-    from sqlalchemy import func, select
+def _attach_computed_columns() -> None:
+    """Columns the lists show, computed in SQL so the list query loads them itself (no N+1).
+
+    Deferred: they cost nothing unless a view asks for them with `undefer`.
+    """
+    from sqlalchemy import exists, func, literal, select
     from sqlalchemy.orm import column_property
 
     from .reference import Company, Establishment
+
+    User.is_manager = column_property(
+        exists().where(Grant.user_id == User.id, Grant.manager.is_(True)).correlate_except(Grant),
+        deferred=True,
+    )
+    User.primary_establishment = column_property(
+        select(Establishment.name + literal(" ") + Establishment.siret)
+        .join(Grant, Grant.establishment_id == Establishment.id)
+        .where(Grant.user_id == User.id, Grant.is_primary.is_(True))
+        .correlate_except(Grant, Establishment)
+        .scalar_subquery(),
+        deferred=True,
+    )
 
     Establishment.user_count = column_property(
         select(func.count(Grant.id)).where(Grant.establishment_id == Establishment.id).correlate_except(Grant).scalar_subquery(),
@@ -210,4 +224,4 @@ def _attach_counts() -> None:
     )
 
 
-_attach_counts()
+_attach_computed_columns()

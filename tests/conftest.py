@@ -11,12 +11,14 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from admin_app import create_app
 from admin_app.config import TestingConfig
@@ -78,9 +80,23 @@ def _empty_database(request) -> Iterator[None]:
 
 @pytest.fixture
 def db(app: Flask):
-    """The app's SQLAlchemy handle inside an app context; its session is removed afterwards."""
+    """A session of its own on the test database, for arranging and checking data.
+
+    Not the app's scoped session, and no app context held open: a test-client
+    request made meanwhile must get its own context (its own `g`, its own session).
+    """
     with app.app_context():
-        yield _db
+        engine = _db.engine
+    session = Session(bind=engine)
+    yield SimpleNamespace(session=session, engine=engine)
+    session.close()
+
+
+@pytest.fixture
+def app_context(app: Flask):
+    """An app context, for calling services that render emails; make no request inside it."""
+    with app.app_context():
+        yield
         _db.session.remove()
 
 

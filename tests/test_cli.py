@@ -27,7 +27,7 @@ def test_seed_demo_loads_the_guides_cast_and_is_idempotent(runner, db):
     assert count(db, User) >= 6 and count(db, Company) >= 3
     assert db.session.scalar(select(Establishment.siret).where(Establishment.name == "OPCA DEFI")) == "40282065800217"
     totals = [count(db, m) for m in (User, Company, Establishment, Grant, AccountRequest)]
-    db.session.remove()
+    db.session.close()
 
     again = runner.invoke(args=["seed", "demo"])
     assert again.exit_code == 0 and "0 ligne" in again.output
@@ -52,7 +52,7 @@ def test_seed_volume_is_deterministic_with_one_primary_each(runner, db):
     grants = count(db, Grant)
     assert 500 * 1.2 < grants < 500 * 1.5
     first = db.session.execute(select(User.last_name, User.first_name).order_by(User.id).limit(3)).all()
-    db.session.remove()
+    db.session.close()
     # Same seed, same data: a fresh database gets the same names.
     for table in ("grants", "users", "establishments", "companies"):
         db.session.execute(Base_table(table).delete())

@@ -6,10 +6,11 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
-from models import Company, Establishment
+from models import Company, Establishment, User
 
 from .home import HomeView
 from .reference import CompanyView, EstablishmentView
+from .users import UserView
 
 
 def init_admin(app: Flask) -> Admin:
@@ -20,6 +21,7 @@ def init_admin(app: Flask) -> Admin:
         index_view=HomeView(name="Accueil", url="/admin", endpoint="admin"),
         theme=Bootstrap4Theme(base_template="admin/layout_fr.html", fluid=True),
     )
+    admin.add_view(UserView(User, name="Mes utilisateurs", endpoint="users", url="/admin/users"))
     admin.add_view(CompanyView(Company, name="Entreprises", endpoint="companies", url="/admin/companies", category="Référentiel"))
     admin.add_view(
         EstablishmentView(Establishment, name="Établissements", endpoint="establishments", url="/admin/establishments", category="Référentiel")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import url_for
 from flask_admin import expose
 from sqlalchemy import func, select
 
@@ -37,4 +38,11 @@ def home_figures() -> dict[str, int]:
 class HomeView(SecureIndexView):
     @expose("/")
     def index(self):
-        return self.render("admin/home.html", figures=home_figures())
+        users = "users.index_view"
+        links = {
+            "users-active": url_for(users, actif="oui"),
+            "users-inactive": url_for(users, actif="non"),
+            "users-never": url_for(users, connexion="jamais"),
+            "users-nopassword": url_for(users, mot_de_passe="non"),
+        }
+        return self.render("admin/home.html", figures=home_figures(), home_links=links)

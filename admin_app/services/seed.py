@@ -153,7 +153,7 @@ def generate_volume(session: Session, users: int) -> dict[str, int]:
             "created_at": now,
             "updated_at": now,
             "version": 1,
-            "search_text": search_key(last, first, email),
+            "search_text": search_key(last, first),
             "session_token": new_session_token(),
             "link_nonce": new_session_token(),
         })

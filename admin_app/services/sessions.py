@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models import InvalidValue, User, utcnow
 from models.rules import clean_email
@@ -30,7 +31,12 @@ def authenticate(session: Session, email: str, password: str, ip: str | None = N
         return None
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
+    # A plain UPDATE: logging in is not an edit, it must not bump the optimistic-locking version.
+    now = utcnow()
+    session.execute(
+        update(User).where(User.id == user.id).values(last_login_at=now).execution_options(synchronize_session=False)
+    )
+    set_committed_value(user, "last_login_at", now)
     audit.record(session, Actor(user, ip), "login.success", "user", user.id, user_label(user))
     return user
 

@@ -308,3 +308,21 @@ def _chunks(ids: list[int], size: int = 5000):
     # SQLite caps bound parameters per statement; PostgreSQL is happy either way.
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
+
+
+@transactional
+def edit_user(
+    session: Session,
+    actor: Actor,
+    user: User,
+    expected_version: int,
+    data: dict[str, Any],
+    grant_rows: Sequence[GrantInput] | None,
+) -> User:
+    """Save the edit page: personal data and (when the editor was sent) grants, in one transaction."""
+    if grant_rows is not None:
+        check_grant_rows(grant_rows)  # refuse before anything is written
+    update_user(session, actor, user, expected_version, data)
+    if grant_rows is not None:
+        save_grants(session, actor, user, grant_rows)
+    return user

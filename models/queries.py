@@ -1,0 +1,150 @@
+"""Criteria of the users list, as SQL clauses both the list and the bulk actions use.
+
+Filters on grants are written as `User.id IN (SELECT user_id FROM grants ...)`
+starting from the selective side, never as a join: a user with several grants
+stays one row, and counts and pages stay exact.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
+
+from .accounts import Grant, User, search_key
+from .habilitations import Habilitation
+from .reference import Company, Establishment
+
+PARIS = ZoneInfo("Europe/Paris")
+_NOT_DIGITS = re.compile(r"[\s.\-]")
+
+
+def _like_term(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _contains(column, text: str) -> ColumnElement[bool]:
+    return column.like(_like_term(text), escape="\\")
+
+
+def _paris_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=PARIS)
+
+
+def holding(habilitation: Habilitation) -> ColumnElement[bool]:
+    """Users who hold `habilitation` on at least one establishment (Gestionnaire holds them all)."""
+    flag = getattr(Grant, habilitation.value)
+    condition = flag.is_(True) if habilitation is Habilitation.MANAGER else or_(flag.is_(True), Grant.manager.is_(True))
+    return User.id.in_(select(Grant.user_id).where(condition))
+
+
+def in_company(term: str) -> ColumnElement[bool]:
+    """Users attached to a company given by SIREN (9 digits) or by a part of its name."""
+    digits = _NOT_DIGITS.sub("", term)
+    establishments = select(Establishment.id)
+    if digits.isdigit() and len(digits) == 9:
+        establishments = establishments.where(Establishment.siren == digits)
+    else:
+        companies = select(Company.id).where(_contains(func.lower(Company.name), term.strip().lower()))
+        establishments = establishments.where(Establishment.company_id.in_(companies))
+    return User.id.in_(select(Grant.user_id).where(Grant.establishment_id.in_(establishments)))
+
+
+def in_establishment(term: str) -> ColumnElement[bool]:
+    """Users attached to an establishment given by SIRET (14 digits) or by a part of its name."""
+    digits = _NOT_DIGITS.sub("", term)
+    if digits.isdigit() and len(digits) == 14:
+        establishments = select(Establishment.id).where(Establishment.siret == digits)
+    else:
+        establishments = select(Establishment.id).where(_contains(func.lower(Establishment.name), term.strip().lower()))
+    return User.id.in_(select(Grant.user_id).where(Grant.establishment_id.in_(establishments)))
+
+
+def in_establishments(establishment_ids: list[int]) -> ColumnElement[bool]:
+    """Users with a grant on one of these establishments (a client manager's scope)."""
+    return User.id.in_(select(Grant.user_id).where(Grant.establishment_id.in_(establishment_ids)))
+
+
+def name_or_email(text: str) -> ColumnElement[bool]:
+    """The search box: every word must appear in the name (accents ignored) or the email."""
+    clauses = []
+    for word in text.split():
+        clauses.append(or_(_contains(User.search_text, search_key(word)), _contains(User.email, word.lower())))
+    return clauses_and(clauses)
+
+
+def clauses_and(clauses: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    return and_(true(), *clauses)
+
+
+def _yes_no(value: str | None) -> bool | None:
+    return {"oui": True, "non": False}.get((value or "").strip().lower())
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat((value or "").strip())
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    """The users list's filters, as kept in the URL (so a filtered list can be bookmarked)."""
+
+    nom: str = ""  # Nom / Prénom, contains, accents and case ignored
+    email: str = ""
+    actif: str = ""  # oui / non
+    habilitation: str = ""
+    entreprise: str = ""  # name or SIREN
+    etablissement: str = ""  # name or SIRET
+    connexion: str = ""  # "jamais" for users who never logged in
+    connexion_avant: str = ""  # YYYY-MM-DD: last login before that day
+    connexion_depuis: str = ""  # YYYY-MM-DD: last login on or after that day
+    staff: str = ""  # oui / non
+    mot_de_passe: str = ""  # oui / non: whether the user has created a password
+
+    @classmethod
+    def from_args(cls, args) -> UserFilter:
+        """Read the filters from request arguments; unknown or blank values are ignored."""
+        return cls(**{f.name: " ".join((args.get(f.name) or "").split())[:200] for f in fields(cls)})
+
+    def as_args(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.as_args())
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        if self.nom:
+            out.append(_contains(User.search_text, search_key(self.nom)))
+        if self.email:
+            out.append(_contains(User.email, self.email.lower()))
+        if (active := _yes_no(self.actif)) is not None:
+            out.append(User.active.is_(active))
+        if self.habilitation in {h.value for h in Habilitation}:
+            out.append(holding(Habilitation(self.habilitation)))
+        if self.entreprise:
+            out.append(in_company(self.entreprise))
+        if self.etablissement:
+            out.append(in_establishment(self.etablissement))
+        if self.connexion == "jamais":
+            out.append(User.last_login_at.is_(None))
+        if before := _date(self.connexion_avant):
+            out.append(User.last_login_at < _paris_midnight(before))
+        if since := _date(self.connexion_depuis):
+            out.append(User.last_login_at >= _paris_midnight(since))
+        if (staff := _yes_no(self.staff)) is not None:
+            out.append(User.is_staff.is_(staff))
+        if (has_password := _yes_no(self.mot_de_passe)) is not None:
+            out.append(User.password_hash.is_not(None) if has_password else User.password_hash.is_(None))
+        return out
+
+
+__all__ = ["UserFilter", "holding", "in_company", "in_establishment", "in_establishments", "name_or_email"]

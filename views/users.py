@@ -1,0 +1,380 @@
+"""Mes utilisateurs: the users list, its filters and bulk actions, creation, editing and grants."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from flask import Response, abort, flash, request, stream_with_context, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import undefer
+from werkzeug.routing import BuildError
+from wtforms import EmailField, HiddenField, RadioField, StringField, TelField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+from admin_app.extensions import db
+from admin_app.filters import paris_datetime, yes_no
+from admin_app.services import users as user_service
+from admin_app.services.users import GrantInput
+from models import (
+    AccountRequest,
+    AuditEvent,
+    Company,
+    Establishment,
+    Habilitation,
+    InvalidValue,
+    RequestStatus,
+    User,
+)
+from models.habilitations import HABILITATION_LABELS
+from models.queries import UserFilter, name_or_email
+from models.rules import clean_email, clean_phone, format_phone
+
+from .base import SecureForm, SecureModelView, ids_to_int
+
+# The grant editor's checkboxes, in the guide's order ("Accès Gestionnaire" first, it implies the rest).
+EDITOR_HABILITATIONS = [
+    Habilitation.MANAGER,
+    Habilitation.FUNDING,
+    Habilitation.APPRENTICESHIP,
+    Habilitation.REPORTING,
+    Habilitation.PAYMENTS,
+    Habilitation.SENSITIVE_DATA,
+    Habilitation.USER_ADMIN,
+]
+LOOKUP_LIMIT = 20
+
+
+def _model_rule(rule):
+    """Turn a models.rules cleaner into a WTForms validator with its French message."""
+
+    def validator(form, field):
+        if field.data:
+            try:
+                rule(field.data)
+            except InvalidValue as exc:
+                raise ValidationError(str(exc)) from None
+
+    return validator
+
+
+class UserForm(SecureForm):
+    civility = RadioField("Civilité", choices=[SelectChoice("M.", "M."), SelectChoice("Mme", "Mme")],
+                          validators=[InputRequired("Choisissez la civilité (M. ou Mme).")])
+    last_name = StringField("Nom", validators=[InputRequired("Le nom est obligatoire."), Length(max=100)])
+    first_name = StringField("Prénom", validators=[InputRequired("Le prénom est obligatoire."), Length(max=100)])
+    email = EmailField("Email", validators=[InputRequired("L'adresse email est obligatoire."), _model_rule(clean_email)])
+    phone = TelField("Téléphone", validators=[InputRequired("Le numéro de téléphone est obligatoire."), _model_rule(clean_phone)])
+    job_title = StringField("Fonction", validators=[Optional(), Length(max=200)])
+
+
+class UserEditForm(UserForm):
+    version = HiddenField()
+
+
+PERSONAL = ("civility", "last_name", "first_name", "email", "phone", "job_title")
+
+
+def _csv_safe(value: object) -> str:
+    """Neutralise spreadsheet formulas: a cell starting with = + - @ is read as text."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class UserView(SecureModelView):
+    """The guide's "Mes utilisateurs" screen."""
+
+    list_template = "admin/users/list.html"
+    create_template = "admin/users/create.html"
+    edit_template = "admin/users/edit.html"
+    details_template = "admin/users/details.html"
+    form = UserForm
+
+    column_list = ("active", "last_name", "first_name", "job_title", "is_manager", "primary_establishment", "last_login_at")
+    column_labels = {
+        "active": "Actif",
+        "last_name": "Nom",
+        "first_name": "Prénom",
+        "job_title": "Fonction",
+        "is_manager": "Gestionnaire",
+        "primary_establishment": "Établissement principal",
+        "last_login_at": "Dernière connexion",
+    }
+    column_sortable_list = column_list
+    column_default_sort = [("last_name", False), ("first_name", False)]
+    column_formatters = {
+        "active": lambda v, c, m, p: yes_no(m.active),
+        "is_manager": lambda v, c, m, p: yes_no(m.is_manager),
+        "last_login_at": lambda v, c, m, p: paris_datetime(m.last_login_at),
+        "primary_establishment": lambda v, c, m, p: m.primary_establishment or "",
+        "job_title": lambda v, c, m, p: m.job_title or "",
+    }
+    # The search box covers name and email; _apply_search is replaced below to ignore accents.
+    column_searchable_list = ("search_text", "email")
+    can_delete = True
+
+    # --- the list ---------------------------------------------------------------------------------
+    def list_criteria(self, search: str | None = None):
+        criteria = UserFilter.from_args(request.args).clauses()
+        if search:
+            criteria.append(name_or_email(search))
+        return criteria
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        """One count and one page query; computed columns come with the page (no N+1)."""
+        criteria = self.list_criteria(search)
+        count = self.get_count_query().filter(*criteria).scalar()
+        query = self.get_query().filter(*criteria).options(
+            undefer(User.is_manager), undefer(User.primary_establishment)
+        )
+        query, _ = self._apply_sorting(query, {}, sort_column, sort_desc)
+        query = query.order_by(User.id)  # a stable order, so pages never overlap
+        query = self._apply_pagination(query, page, page_size)
+        return count, (query.all() if execute else query)
+
+    def matching_ids(self):
+        """Every user the current filters and search select (for "Sélectionner les N résultats")."""
+        search = request.args.get("search") or None
+        return self.get_query().filter(*self.list_criteria(search)).with_entities(User.id).statement
+
+    def render(self, template, **kwargs):
+        model = kwargs.get("model")
+        if template == self.list_template:
+            kwargs.update(self._list_context())
+        elif template == self.edit_template and model is not None:
+            kwargs.update(self.edit_context(model))
+        elif template == self.details_template and model is not None:
+            kwargs["history"] = self.history(model.id)
+        return super().render(template, **kwargs)
+
+    def _list_context(self) -> dict:
+        current = UserFilter.from_args(request.args)
+        return {
+            "user_filter": current,
+            "habilitation_choices": [(h.value, HABILITATION_LABELS[h]) for h in Habilitation],
+            "pending_requests": self.pending_request_count(),
+            "reset_url": url_for(".index_view", page_size=request.args.get("page_size") or None),
+            "requests_url": _url_or_none("account_requests.index_view"),
+            "query_string": request.query_string.decode(),
+        }
+
+    def pending_request_count(self) -> int:
+        return db.session.scalar(
+            select(func.count()).select_from(AccountRequest).where(AccountRequest.status == RequestStatus.PENDING.value)
+        ) or 0
+
+    # --- create and edit ----------------------------------------------------------------------------
+    def get_edit_form(self):
+        return UserEditForm
+
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        if request.method == "GET" and obj is not None:
+            form.version.data = str(obj.version)
+        return form
+
+    def get_save_return_url(self, model, is_created=False):
+        # As in the guide: once created, the user is edited to add establishments.
+        if is_created:
+            return self.get_url(".edit_view", id=model.id, url=request.args.get("url"))
+        return super().get_save_return_url(model, is_created)
+
+    def save(self, form, model):
+        data = {name: getattr(form, name).data for name in PERSONAL}
+        if model is None:
+            user = self.run_service(user_service.create_user, data, form=form)
+            if user is not None:
+                flash(f"Utilisateur {user.full_name} créé : un email de validation lui a été envoyé.", "success")
+            return user
+        try:
+            version = int(form.version.data or "")
+        except ValueError:
+            version = -1
+        return self.run_service(user_service.edit_user, model, version, data, self._posted_grants(), form=form)
+
+    def _posted_grants(self) -> list[GrantInput] | None:
+        """Read the grant editor's rows from the form; None when the editor was not sent."""
+        if request.form.get("grants-present") != "1":
+            return None
+        primary = request.form.get("grants-primary", "")
+        rows = []
+        for raw in request.form.getlist("grants-establishment"):
+            if not raw.isdigit():
+                abort(400)
+            held = {h for h in Habilitation if request.form.get(f"grants-{raw}-{h.value}")}
+            rows.append(GrantInput(int(raw), is_primary=(raw == primary), habilitations=held))
+        return rows
+
+    def editor_rows(self, user: User) -> list[dict]:
+        """The rows the grant editor shows: as posted after a refused save, else as stored."""
+        if request.method == "POST" and request.form.get("grants-present") == "1":
+            posted = self._posted_grants() or []
+            ids = [row.establishment_id for row in posted]
+            by_id = {e.id: e for e in db.session.scalars(select(Establishment).where(Establishment.id.in_(ids)))}
+            return [
+                {"establishment": by_id[row.establishment_id], "primary": row.is_primary, "held": row.habilitations}
+                for row in posted
+                if row.establishment_id in by_id
+            ]
+        return [
+            {"establishment": g.establishment, "primary": g.is_primary, "held": {h for h in Habilitation if getattr(g, h.value)}}
+            for g in sorted(user.grants, key=lambda g: (not g.is_primary, g.establishment.name))
+        ]
+
+    def edit_context(self, user: User) -> dict:
+        return {
+            "single_company": None,
+            "grant_rows": self.editor_rows(user),
+            "editor_habilitations": [(h.value, HABILITATION_LABELS[h]) for h in EDITOR_HABILITATIONS],
+        }
+
+    def remove(self, model):
+        return bool(self.run_service(user_service.delete_users, [model.id]))
+
+    # --- details ----------------------------------------------------------------------------------
+    def history(self, user_id: int, limit: int = 50) -> list[AuditEvent]:
+        return list(
+            db.session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.target_type == "user", AuditEvent.target_id == user_id)
+                .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+                .limit(limit)
+            )
+        )
+
+    # --- lookups for the filters and the grant editor ----------------------------------------------
+    def company_choices(self, term: str) -> list[dict]:
+        term = term.strip()
+        query = select(Company.id, Company.name, Company.siren).order_by(Company.name).limit(LOOKUP_LIMIT)
+        if term:
+            digits = term.replace(" ", "")
+            query = query.where(
+                or_(func.lower(Company.name).contains(term.lower(), autoescape=True), Company.siren.startswith(digits, autoescape=True))
+            )
+        return [{"id": r.id, "label": f"{r.name} – {r.siren}", "value": r.siren} for r in db.session.execute(query)]
+
+    def establishment_choices(self, term: str, company_id: int | None) -> list[dict]:
+        query = select(Establishment).order_by(Establishment.name).limit(LOOKUP_LIMIT if company_id is None else 500)
+        if company_id is not None:
+            query = query.where(Establishment.company_id == company_id)
+        term = term.strip()
+        if term:
+            digits = term.replace(" ", "")
+            query = query.where(
+                or_(func.lower(Establishment.name).contains(term.lower(), autoescape=True), Establishment.siret.startswith(digits, autoescape=True))
+            )
+        return [{"id": e.id, "label": e.label, "value": e.siret} for e in db.session.scalars(query)]
+
+    @expose("/lookup/companies")
+    def lookup_companies(self):
+        return {"results": self.company_choices(request.args.get("q", ""))}
+
+    @expose("/lookup/establishments")
+    def lookup_establishments(self):
+        company = request.args.get("company", "")
+        company_id = int(company) if company.isdigit() else None
+        return {"results": self.establishment_choices(request.args.get("q", ""), company_id)}
+
+    # --- actions: per row and in bulk, on the selection or on every matching user ------------------
+    def _action_targets(self, ids):
+        """The users an action applies to: every matching one, or the selected rows (in scope)."""
+        if request.form.get("all_matching") == "1":
+            return self.matching_ids()
+        wanted = ids_to_int(ids)
+        if not wanted:
+            flash("Sélectionnez au moins un utilisateur.", "error")
+            return None
+        return wanted
+
+    def _run_bulk(self, ids, service, *args):
+        targets = self._action_targets(ids)
+        if targets is None:
+            return None
+        return self.run_service(service, targets, *args)
+
+    @action("activate", "Activer")
+    def action_activate(self, ids):
+        done = self._run_bulk(ids, user_service.set_active, True)
+        if done is not None:
+            flash(_plural(done, "utilisateur activé", "utilisateurs activés"), "success")
+
+    @action("deactivate", "Désactiver")
+    def action_deactivate(self, ids):
+        done = self._run_bulk(ids, user_service.set_active, False)
+        if done is not None:
+            flash(_plural(done, "utilisateur désactivé", "utilisateurs désactivés"), "success")
+
+    @action("invite", "Renvoyer l'invitation")
+    def action_invite(self, ids):
+        result = self._run_bulk(ids, user_service.resend_invitations)
+        if result is not None:
+            sent, skipped = result
+            message = _plural(sent, "invitation renvoyée", "invitations renvoyées")
+            if skipped:
+                message += f" ; {skipped} ignoré(s) (mot de passe déjà créé ou compte inactif)"
+            flash(message + ".", "success")
+
+    @action("delete", "Supprimer")
+    def action_delete(self, ids):
+        done = self._run_bulk(ids, user_service.delete_users)
+        if done is not None:
+            flash(_plural(done, "utilisateur supprimé", "utilisateurs supprimés"), "success")
+
+    @action("export", "Exporter (CSV)")
+    def action_export(self, ids):
+        targets = self._action_targets(ids)
+        if targets is None:
+            return None
+        return self.csv_response(targets)
+
+    def csv_response(self, targets) -> Response:
+        """Stream the users as CSV (UTF-8 with BOM for Excel), in the list's order, rows not objects."""
+        columns = (
+            User.active, User.last_name, User.first_name, User.job_title, User.is_manager,
+            User.primary_establishment, User.last_login_at, User.email, User.phone,
+        )
+        statement = (
+            self.get_query()
+            .filter(User.id.in_(targets))
+            .with_entities(*columns)
+            .order_by(User.last_name, User.first_name, User.id)
+            .statement.execution_options(yield_per=1000)
+        )
+        header = [self.column_labels[c] for c in self.column_list] + ["Email", "Téléphone"]
+
+        def lines() -> Iterator[str]:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, delimiter=";")
+            writer.writerow(header)
+            yield "\ufeff" + buffer.getvalue()
+            for active, last, first, job, manager, primary, login, email, phone in db.session.execute(statement):
+                buffer.seek(0)
+                buffer.truncate()
+                writer.writerow([_csv_safe(v) for v in (
+                    yes_no(active), last, first, job or "", yes_no(manager), primary or "",
+                    paris_datetime(login), email, format_phone(phone),
+                )])
+                yield buffer.getvalue()
+
+        return Response(
+            stream_with_context(lines()),
+            mimetype="text/csv; charset=utf-8",
+            headers={"Content-Disposition": "attachment; filename=utilisateurs.csv"},
+        )
+
+
+def _url_or_none(endpoint: str) -> str | None:
+    try:
+        return url_for(endpoint)
+    except BuildError:
+        return None
+
+
+def _plural(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count == 1 else plural}"
+
+
