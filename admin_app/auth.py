@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
-from wtforms.validators import InputRequired
+from wtforms import EmailField, PasswordField, StringField, TelField
+from wtforms.validators import InputRequired, Length, Optional
 
-from .extensions import db, login_manager
-from .services import sessions
+from models.rules import format_phone
+
+from .extensions import db, limiter, login_manager
+from .services import ServiceError, accounts, sessions
+from .services.tokens import Purpose, TokenProblem, read_token
 
 bp = Blueprint("auth", __name__)
 
@@ -37,7 +41,19 @@ def home_for(user) -> str:
     return url_for("admin.index") if user.is_staff else url_for("auth.profile")
 
 
+def _login_account_key() -> str:
+    # Per account, whether it exists or not: the answer must not tell which.
+    return "login-account:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+def _failed_login(response) -> bool:
+    return request.method == "POST" and response.status_code != 302
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], key_func=_login_account_key,
+               methods=["POST"], deduct_when=_failed_login)
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"], deduct_when=_failed_login)
 def login():
     if current_user.is_authenticated:
         return redirect(home_for(current_user))
@@ -47,6 +63,7 @@ def login():
         if user is not None:
             login_user(user)
             return redirect(safe_next(request.args.get("next")) or home_for(user))
+        time.sleep(current_app.config["LOGIN_FAILURE_DELAY"])  # slows down guessing
         flash(LOGIN_FAILED, "error")
     return render_template("auth/login.html", form=form)
 
@@ -59,10 +76,131 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-@bp.get("/account/profile")
+# --- links sent by email ---------------------------------------------------------------------------
+
+TOKEN_MESSAGES = {
+    TokenProblem.EXPIRED: "Ce lien a expiré.",
+    TokenProblem.USED: "Ce lien a déjà été utilisé, ou un lien plus récent vous a été envoyé.",
+    TokenProblem.INVALID: "Ce lien n'est pas valide (il est peut-être incomplet).",
+}
+
+
+def _link_user(purpose: Purpose, token: str):
+    return read_token(db.session, current_app.config["SECRET_KEY"], purpose, token, current_app.config["EMAIL_LINK_MAX_AGE"])
+
+
+def _bad_link(problem: TokenProblem):
+    return render_template("auth/bad_link.html", message=TOKEN_MESSAGES[problem]), 400
+
+
+@bp.get("/account/verify/<token>")
+def verify_email(token: str):
+    user, problem = _link_user(Purpose.VERIFY_EMAIL, token)
+    if problem is TokenProblem.USED and user.email_verified_at is not None:
+        # Following a verification link twice is harmless: say where things stand.
+        return render_template("auth/message.html", title="Adresse email validée",
+                               message="Votre adresse email est déjà validée. Si vous n'avez pas reçu l'email pour créer "
+                                       "votre mot de passe, demandez un nouveau lien.", show_forgot=True)
+    if problem:
+        return _bad_link(problem)
+    accounts.confirm_email(db.session, user)
+    return render_template("auth/message.html", title="Adresse email validée",
+                           message="Merci, votre adresse email est validée. Un second email vient de vous être envoyé "
+                                   "pour créer votre mot de passe.")
+
+
+class SetPasswordForm(FlaskForm):
+    password = PasswordField("Nouveau mot de passe", validators=[InputRequired("Saisissez un mot de passe.")],
+                             description="Au moins 12 caractères ; évitez les mots de passe courants.")
+    confirmation = PasswordField("Confirmez le mot de passe", validators=[InputRequired("Saisissez-le une seconde fois.")])
+
+
+def _show_service_error(form, exc: ServiceError) -> None:
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = [*list(field.errors), exc.message]
+    else:
+        flash(exc.message, "error")
+
+
+@bp.route("/account/set-password/<token>", methods=["GET", "POST"])
+def set_password(token: str):
+    user, problem = _link_user(Purpose.SET_PASSWORD, token)
+    if problem:
+        return _bad_link(problem)
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.set_password(db.session, user, form.password.data, form.confirmation.data)
+        except ServiceError as exc:
+            _show_service_error(form, exc)
+        else:
+            logout_user()
+            flash("Votre mot de passe est enregistré. Vous pouvez maintenant vous connecter.", "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/set_password.html", form=form, user=user)
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[InputRequired("Saisissez votre adresse email.")])
+
+
+@bp.route("/account/forgot-password", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["FORGOT_PASSWORD_LIMIT"], methods=["POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        accounts.request_password_link(db.session, form.email.data, request.remote_addr)
+        # The same answer whether or not the address has an account.
+        return render_template("auth/message.html", title="Demande enregistrée",
+                               message="Si un compte actif correspond à cette adresse, un email vient de lui être envoyé "
+                                       "avec un lien pour créer un nouveau mot de passe.")
+    return render_template("auth/forgot_password.html", form=form)
+
+
+# --- the profile ("Gérer son profil") ---------------------------------------------------------------
+
+class ProfileForm(FlaskForm):
+    email = EmailField("Email", validators=[InputRequired("L'adresse email est obligatoire.")])
+    phone = TelField("Téléphone", validators=[InputRequired("Le numéro de téléphone est obligatoire.")])
+    job_title = StringField("Fonction", validators=[Optional(), Length(max=200)])
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("Mot de passe actuel", validators=[InputRequired("Saisissez votre mot de passe actuel.")])
+    new = PasswordField("Nouveau mot de passe", validators=[InputRequired("Saisissez un nouveau mot de passe.")])
+    confirmation = PasswordField("Confirmez le nouveau mot de passe", validators=[InputRequired("Saisissez-le une seconde fois.")])
+
+
+@bp.route("/account/profile", methods=["GET", "POST"])
 @login_required
 def profile():
-    return render_template("auth/profile.html", user=current_user)
+    user = current_user._get_current_object()
+    profile_form = ProfileForm(prefix="profile", obj=None if request.method == "POST" else user)
+    password_form = ChangePasswordForm(prefix="password")
+    if request.method == "GET":
+        profile_form.phone.data = format_phone(user.phone)
+    if request.form.get("form") == "profile" and profile_form.validate_on_submit():
+        try:
+            changed = accounts.update_profile(db.session, user, {name: getattr(profile_form, name).data for name in ("email", "phone", "job_title")})
+        except ServiceError as exc:
+            _show_service_error(profile_form, exc)
+        else:
+            if changed and user.email_verified_at is None:
+                flash("Profil enregistré. Un email de validation a été envoyé à votre nouvelle adresse.", "success")
+            else:
+                flash("Profil enregistré." if changed else "Aucune modification.", "success")
+            return redirect(url_for("auth.profile"))
+    if request.form.get("form") == "password" and password_form.validate_on_submit():
+        try:
+            accounts.change_password(db.session, user, password_form.current.data, password_form.new.data, password_form.confirmation.data)
+        except ServiceError as exc:
+            _show_service_error(password_form, exc)
+        else:
+            login_user(user)  # the new password ended every session, this one included: reopen it
+            flash("Mot de passe modifié. Vos autres sessions ont été fermées.", "success")
+            return redirect(url_for("auth.profile"))
+    return render_template("auth/profile.html", user=user, profile_form=profile_form, password_form=password_form)
 
 
 def init_app(app: Flask) -> None:

@@ -67,6 +67,12 @@ class Config:
     EMAIL_LINK_MAX_AGE = timedelta(hours=48)
     MAIL_MAX_ATTEMPTS = 5
     RATELIMIT_HEADERS_ENABLED = True
+    # Failed logins: counted per account (known or not) and per IP; a refusal lasts the window.
+    LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
+    LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
+    LOGIN_FAILURE_DELAY = 0.5  # seconds added to each failed attempt
+    FORGOT_PASSWORD_LIMIT = "5 per 15 minutes"
+    ACCOUNT_REQUEST_LIMIT = "5 per hour"
     # argon2id cost: time (passes), memory (KiB), parallelism; argon2-cffi's recommended defaults.
     ARGON2_COST = (3, 65536, 4)
     # Flask-Admin's list pages: the page sizes offered and the largest accepted.
@@ -87,4 +93,5 @@ class TestingConfig(Config):
 
     TESTING = True
     ARGON2_COST = (1, 64, 1)  # hashing is not what the tests measure
+    LOGIN_FAILURE_DELAY = 0.0
     __test__ = False  # not a pytest test class, despite its name

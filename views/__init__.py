@@ -6,9 +6,10 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
-from models import Company, Establishment, User
+from models import Company, Establishment, OutboundEmail, User
 
 from .home import HomeView
+from .outbox import EmailView
 from .reference import CompanyView, EstablishmentView
 from .users import UserView
 
@@ -26,4 +27,5 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(
         EstablishmentView(Establishment, name="Établissements", endpoint="establishments", url="/admin/establishments", category="Référentiel")
     )
+    admin.add_view(EmailView(OutboundEmail, name="Emails", endpoint="emails", url="/admin/emails", category="Suivi"))
     return admin

@@ -35,7 +35,11 @@ def make_token(secret_key: str, purpose: Purpose, user: User) -> str:
 def read_token(
     session: Session, secret_key: str, purpose: Purpose, token: str, max_age: timedelta
 ) -> tuple[User | None, TokenProblem | None]:
-    """Return the token's user, or None and the reason the link cannot be used."""
+    """Return the token's user and None, or the reason the link cannot be used.
+
+    For a used (superseded) link the user is returned too, so a page can tell a
+    harmless second click from a stale link.
+    """
     try:
         user_id, nonce = _serializer(secret_key, purpose).loads(token, max_age=int(max_age.total_seconds()))
     except SignatureExpired:
@@ -46,5 +50,5 @@ def read_token(
     if user is None:
         return None, TokenProblem.INVALID
     if nonce != user.link_nonce:
-        return None, TokenProblem.USED
+        return user, TokenProblem.USED
     return user, None

@@ -1,0 +1,115 @@
+"""A user's own account: verify the email, create or change the password, edit the profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import InvalidValue, User, utcnow
+from models.accounts import new_session_token
+from models.rules import clean_email, clean_phone
+
+from . import audit, emails
+from .common import Actor, ServiceError, transactional
+from .passwords import hash_password, password_problem, verify_password
+from .users import user_label
+
+
+@transactional
+def confirm_email(session: Session, user: User) -> bool:
+    """Mark the email verified and queue the password email; False if it already was verified."""
+    if user.email_verified_at is not None:
+        return False
+    user.email_verified_at = utcnow()
+    audit.record(session, Actor(user), "user.verify_email", "user", user.id, user_label(user), None, {"email": user.email})
+    if user.password_hash is None:
+        emails.enqueue_set_password(session, user)
+    return True
+
+
+@transactional
+def set_password(session: Session, user: User, password: str, confirmation: str) -> User:
+    """Set the password from an email link; the link and every open session stop working."""
+    if password != confirmation:
+        raise ServiceError("Les deux mots de passe ne sont pas identiques.", field="confirmation")
+    problem = password_problem(password, user.email)
+    if problem:
+        raise ServiceError(problem, field="password")
+    created = user.password_hash is None
+    user.password_hash = hash_password(password)
+    user.link_nonce = new_session_token()  # single use: this link, and any older one, is now void
+    user.session_token = new_session_token()
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()  # the link reached the mailbox: the address is proven
+    action = "user.set_password" if created else "user.reset_password"
+    audit.record(session, Actor(user), action, "user", user.id, user_label(user))
+    return user
+
+
+@transactional
+def request_password_link(session: Session, email: str, ip: str | None = None) -> bool:
+    """Send a new link to an active account (password link, or verification first if needed).
+
+    Returns whether an email was queued; the caller must not tell the visitor.
+    """
+    try:
+        email = clean_email(email)
+    except InvalidValue:
+        return False
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None or not user.active:
+        return False
+    if user.email_verified_at is None:
+        emails.enqueue_verify_email(session, user)
+    else:
+        emails.enqueue_set_password(session, user)
+    audit.record(session, Actor(None, ip), "user.password_link", "user", user.id, user_label(user))
+    return True
+
+
+@transactional
+def update_profile(session: Session, user: User, data: dict[str, Any]) -> bool:
+    """Save what a user may change on their profile: phone, job title, email (re-verified)."""
+    try:
+        phone = clean_phone(data.get("phone") or "")
+    except InvalidValue as exc:
+        raise ServiceError(str(exc), field="phone") from None
+    try:
+        email = clean_email(data.get("email") or "")
+    except InvalidValue as exc:
+        raise ServiceError(str(exc), field="email") from None
+    job_title = " ".join((data.get("job_title") or "").split()) or None
+    if job_title and len(job_title) > 200:
+        raise ServiceError("La fonction ne doit pas dépasser 200 caractères.", field="job_title")
+    if email != user.email and session.scalar(select(User.id).where(User.email == email, User.id != user.id)):
+        raise ServiceError("Cette adresse email est déjà utilisée par un autre compte.", field="email")
+    before = {"phone": user.phone, "job_title": user.job_title, "email": user.email}
+    after = {"phone": phone, "job_title": job_title, "email": email}
+    old, new = audit.changes(before, after)
+    if not new:
+        return False
+    user.phone, user.job_title = phone, job_title
+    if "email" in new:
+        user.email = email
+        user.email_verified_at = None
+        emails.enqueue_verify_email(session, user)
+    audit.record(session, Actor(user), "user.update", "user", user.id, user_label(user), old, new)
+    return True
+
+
+@transactional
+def change_password(session: Session, user: User, current: str, new: str, confirmation: str) -> User:
+    """Change one's password, knowing the current one; other sessions end."""
+    if not verify_password(user.password_hash, current):
+        raise ServiceError("Le mot de passe actuel est incorrect.", field="current")
+    if new != confirmation:
+        raise ServiceError("Les deux mots de passe ne sont pas identiques.", field="confirmation")
+    problem = password_problem(new, user.email)
+    if problem:
+        raise ServiceError(problem, field="new")
+    user.password_hash = hash_password(new)
+    user.session_token = new_session_token()
+    audit.record(session, Actor(user), "user.change_password", "user", user.id, user_label(user))
+    return user

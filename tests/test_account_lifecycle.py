@@ -1,0 +1,354 @@
+"""The journey of a new account through real emails (aiosmtpd), and each way it can go wrong."""
+
+import email
+import re
+import socket
+import threading
+import uuid
+from datetime import timedelta
+from email.policy import default
+from types import SimpleNamespace
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import func, select, update
+
+from admin_app import create_app
+from admin_app.config import TestingConfig
+from admin_app.extensions import db as app_db
+from admin_app.services import emails as email_service
+from models import AuditEvent, OutboundEmail, User, utcnow
+
+from .conftest import STAFF, csrf_token, login
+
+LINK = re.compile(r"http://localhost(/account/[a-z-]+/[A-Za-z0-9._-]+)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.original_content, policy=default))
+        return "250 OK"
+
+    def link(self, subject: str) -> str:
+        message = next(m for m in reversed(self.messages) if m["Subject"] == subject)
+        return LINK.search(message.get_body(("plain",)).get_content()).group(1)
+
+
+@pytest.fixture
+def smtp(app):
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    saved = {k: app.config[k] for k in ("MAIL_BACKEND", "MAIL_SERVER", "MAIL_PORT")}
+    app.config.update(MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+    yield SimpleNamespace(inbox=inbox, port=port, controller=controller)
+    app.config.update(saved)
+    controller.stop()
+
+
+def send_mail(runner):
+    result = runner.invoke(args=["send-mail"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def create_user(staff_client, email="ahsoka@example.org"):
+    data = {"civility": "Mme", "last_name": "Tano", "first_name": "Ahsoka", "email": email, "phone": "0611223344",
+            "csrf_token": csrf_token(staff_client, "/admin/users/new/")}
+    assert staff_client.post("/admin/users/new/", data=data).status_code == 302
+
+
+def set_password(client, path, password, confirmation=None):
+    token = csrf_token(client, path)
+    return client.post(path, data={"password": password, "confirmation": confirmation or password, "csrf_token": token})
+
+
+def test_the_whole_journey_through_real_email(app, staff_client, smtp, runner, db):
+    create_user(staff_client)
+    assert "1 email(s) envoyé(s)" in send_mail(runner)
+    first = smtp.inbox.messages[0]
+    assert first["To"] == "ahsoka@example.org" and first["Subject"] == "Validez votre adresse email"
+    assert "Ahsoka TANO" in first.get_body(("plain",)).get_content() and "48 heures" in first.get_body(("plain",)).get_content()
+    assert first.get_body(("html",)) is not None
+
+    visitor = app.test_client()
+    page = visitor.get(smtp.inbox.link("Validez votre adresse email"))
+    assert page.status_code == 200 and "adresse email est validée" in page.get_data(as_text=True)
+    send_mail(runner)
+    path = smtp.inbox.link("Créez votre mot de passe")
+    assert "Créer votre mot de passe" in visitor.get(path).get_data(as_text=True)
+    response = set_password(visitor, path, "un long mot de passe sûr")
+    assert response.status_code == 302 and response.location == "/login"
+
+    response = login(visitor, "ahsoka@example.org", "un long mot de passe sûr")
+    assert response.status_code == 302 and response.location == "/account/profile"
+    user = db.session.scalar(select(User).where(User.email == "ahsoka@example.org"))
+    assert user.email_verified_at and user.password_hash and user.last_login_at
+    assert "Ahsoka" in visitor.get("/account/profile").get_data(as_text=True)
+    sent = db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "email.sent"))
+    assert sent == 2
+
+
+def test_following_a_verify_link_twice_is_harmless(app, staff_client, smtp, runner, db):
+    create_user(staff_client)
+    send_mail(runner)
+    link = smtp.inbox.link("Validez votre adresse email")
+    visitor = app.test_client()
+    visitor.get(link)
+    again = visitor.get(link)
+    assert again.status_code == 200 and "déjà validée" in again.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(OutboundEmail).where(OutboundEmail.kind == "set_password")) == 1
+
+
+def test_a_password_link_works_once(app, staff_client, smtp, runner):
+    create_user(staff_client)
+    send_mail(runner)
+    visitor = app.test_client()
+    visitor.get(smtp.inbox.link("Validez votre adresse email"))
+    send_mail(runner)
+    path = smtp.inbox.link("Créez votre mot de passe")
+    assert set_password(visitor, path, "un long mot de passe sûr").status_code == 302
+    reused = visitor.get(path)
+    assert reused.status_code == 400 and "déjà été utilisé" in reused.get_data(as_text=True)
+    assert "demander un nouveau lien" in reused.get_data(as_text=True)
+
+
+def test_a_newer_link_voids_the_older_one(app, staff_client, smtp, runner, db):
+    create_user(staff_client)
+    send_mail(runner)
+    older = smtp.inbox.link("Validez votre adresse email")
+    uid = db.session.scalar(select(User.id).where(User.email == "ahsoka@example.org"))
+    token = csrf_token(staff_client, "/admin/users/")
+    staff_client.post("/admin/users/action/", data={"csrf_token": token, "action": "invite", "rowid": [str(uid)], "url": "/"})
+    send_mail(runner)
+    newer = smtp.inbox.link("Validez votre adresse email")
+    visitor = app.test_client()
+    assert visitor.get(older).status_code == 400
+    assert visitor.get(newer).status_code == 200
+
+
+@pytest.mark.parametrize("mangle", ["tamper", "purpose", "garbage"])
+def test_tampered_or_wrong_purpose_links_get_a_french_page(app, staff_client, smtp, runner, mangle):
+    create_user(staff_client)
+    send_mail(runner)
+    link = smtp.inbox.link("Validez votre adresse email")
+    if mangle == "tamper":
+        link = link[:-3] + ("aaa" if not link.endswith("aaa") else "bbb")
+    elif mangle == "purpose":
+        link = link.replace("/account/verify/", "/account/set-password/")
+    else:
+        link = "/account/verify/not-a-token"
+    response = app.test_client().get(link)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "n&#39;est pas valide" in html and "Traceback" not in html
+
+
+def test_an_expired_link_says_so(app, staff_client, smtp, runner):
+    create_user(staff_client)
+    send_mail(runner)
+    link = smtp.inbox.link("Validez votre adresse email")
+    saved = app.config["EMAIL_LINK_MAX_AGE"]
+    app.config["EMAIL_LINK_MAX_AGE"] = timedelta(seconds=-1)
+    try:
+        response = app.test_client().get(link)
+    finally:
+        app.config["EMAIL_LINK_MAX_AGE"] = saved
+    assert response.status_code == 400 and "a expiré" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "password, confirmation, message",
+    [
+        ("court", None, "au moins 12 caractères"),
+        ("azertyuiop123", None, "trop courant"),
+        ("ahsoka@example.org", None, "ne doit pas être votre adresse email"),
+        ("un long mot de passe sûr", "un autre mot de passe long", "ne sont pas identiques"),
+    ],
+)
+def test_password_policy_in_french(app, staff_client, smtp, runner, db, password, confirmation, message):
+    create_user(staff_client)
+    send_mail(runner)
+    visitor = app.test_client()
+    visitor.get(smtp.inbox.link("Validez votre adresse email"))
+    send_mail(runner)
+    path = smtp.inbox.link("Créez votre mot de passe")
+    response = set_password(visitor, path, password, confirmation)
+    assert response.status_code == 200 and message in response.get_data(as_text=True)
+    assert db.session.scalar(select(User.password_hash).where(User.email == "ahsoka@example.org")) is None
+
+
+def test_forgot_password_answers_the_same_and_sends_a_link_to_real_accounts(app, demo, smtp, runner, db):
+    visitor = app.test_client()
+    answers = []
+    for address in ("luke.skywalker@example.org", "nobody@example.org", "padme.amidala@example.org"):
+        token = csrf_token(visitor, "/account/forgot-password")
+        page = visitor.post("/account/forgot-password", data={"email": address, "csrf_token": token})
+        answers.append(page.get_data(as_text=True).split('<main id="main"')[1])
+    assert answers[0] == answers[1] == answers[2]
+    send_mail(runner)
+    assert [m["To"] for m in smtp.inbox.messages] == ["luke.skywalker@example.org"]  # Padmé is inactive
+    path = smtp.inbox.link("Créez votre mot de passe")
+    assert set_password(visitor, path, "la force est avec moi").status_code == 302
+    assert login(visitor, "luke.skywalker@example.org", "la force est avec moi").status_code == 302
+
+
+def test_repeated_failed_logins_are_refused_for_a_while_without_telling_if_the_account_exists(app, demo):
+    for address in ("luke.skywalker@example.org", "ghost@example.org"):
+        client = app.test_client()
+        statuses = [login(client, address, "mauvais mot de passe").status_code for _ in range(6)]
+        assert statuses == [200] * 5 + [429]
+        locked = login(client, address, "demo-luke-2026")
+        assert locked.status_code == 429 and "Trop de tentatives" in locked.get_data(as_text=True)
+    other = app.test_client()
+    assert login(other, *STAFF).status_code == 302  # other accounts are not affected
+
+
+def test_the_ip_limit_counts_across_accounts(app, demo):
+    app.config["LOGIN_LIMIT_PER_IP"] = "3 per 15 minutes"
+    try:
+        client = app.test_client()
+        statuses = [login(client, f"user{i}@example.org", "mauvais mot de passe").status_code for i in range(4)]
+    finally:
+        app.config["LOGIN_LIMIT_PER_IP"] = "30 per 15 minutes"
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_failed_login_counters_are_shared_by_workers_through_redis(database_url, demo):
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    prefix = f"test-{uuid.uuid4().hex}"
+    workers = []
+    for _ in range(2):
+        config = TestingConfig(database_url)
+        config.RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379/0"
+        config.RATELIMIT_KEY_PREFIX = prefix
+        workers.append(create_app(config))
+    try:
+        first, second = (w.test_client() for w in workers)
+        assert [login(first, "luke.skywalker@example.org", "mauvais mot de passe").status_code for _ in range(5)] == [200] * 5
+        assert login(second, "luke.skywalker@example.org", "demo-luke-2026").status_code == 429
+    finally:
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        for key in client.scan_iter(f"*{prefix}*"):
+            client.delete(key)
+        for worker in workers:
+            with worker.app_context():
+                app_db.engine.dispose()
+
+
+def test_a_deactivated_user_cannot_log_in(client, demo):
+    response = login(client, "padme.amidala@example.org", "demo-padme-2026")
+    assert response.status_code == 200 and "compte inactif" in response.get_data(as_text=True)
+
+
+def test_smtp_down_then_up_delivers_later_exactly_once(app, staff_client, smtp, runner, db):
+    create_user(staff_client)
+    app.config["MAIL_PORT"] = free_port()  # nothing listens there
+    assert "0 email(s) envoyé(s), 1 échec(s)" in send_mail(runner)
+    queued = db.session.scalar(select(OutboundEmail))
+    assert (queued.status, queued.attempts) == ("pending", 1) and queued.last_error
+    assert queued.next_attempt_at > utcnow()
+    app.config["MAIL_PORT"] = smtp.port
+    assert "0 email(s) envoyé(s)" in send_mail(runner)  # not due yet: backoff
+    db.session.execute(update(OutboundEmail).values(next_attempt_at=utcnow()))
+    db.session.commit()
+    assert "1 email(s) envoyé(s)" in send_mail(runner)
+    assert "0 email(s) envoyé(s)" in send_mail(runner)
+    assert len(smtp.inbox.messages) == 1
+    db.session.expire_all()
+    assert db.session.scalar(select(OutboundEmail.status)) == "sent"
+
+
+def test_an_email_that_keeps_failing_is_marked_failed_and_can_be_retried(app, staff_client, smtp, runner, db):
+    create_user(staff_client)
+    app.config["MAIL_PORT"] = free_port()
+    for _ in range(app.config["MAIL_MAX_ATTEMPTS"]):
+        db.session.execute(update(OutboundEmail).values(next_attempt_at=utcnow()))
+        db.session.commit()
+        send_mail(runner)
+    db.session.expire_all()
+    failed = db.session.scalar(select(OutboundEmail))
+    assert failed.status == "failed"
+    assert "Emails en échec" in staff_client.get("/admin/").get_data(as_text=True)
+    listing = staff_client.get("/admin/emails/?flt0_0=failed").get_data(as_text=True)
+    assert "ahsoka@example.org" in listing and "Échec" in listing
+    token = csrf_token(staff_client, "/admin/emails/")
+    staff_client.post("/admin/emails/action/", data={"csrf_token": token, "action": "retry", "rowid": [str(failed.id)], "url": "/"})
+    app.config["MAIL_PORT"] = smtp.port
+    send_mail(runner)
+    assert len(smtp.inbox.messages) == 1
+
+
+def test_two_workers_at_once_send_each_email_once(app, demo, smtp, db):
+    with app.app_context():
+        for i in range(40):
+            email_service.enqueue(app_db.session, f"user{i}@example.org", "verify_email", "Test",
+                                  user=SimpleNamespace(first_name="A", last_name="B"), link="http://x", expiry="1 h")
+        app_db.session.commit()
+        app_db.session.remove()
+    results = []
+
+    def worker(name):
+        with app.app_context():
+            total = 0
+            while True:
+                sent, _ = email_service.deliver_pending(app_db.session, worker=name, limit=5)
+                if not sent:
+                    break
+                total += sent
+            results.append(total)
+            app_db.session.remove()
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(results) == 40
+    recipients = [m["To"] for m in smtp.inbox.messages]
+    assert len(recipients) == 40 and len(set(recipients)) == 40
+
+
+def test_profile_edit_and_password_change(client, demo, db):
+    login(client, "luke.skywalker@example.org", "demo-luke-2026")
+    html = client.get("/account/profile").get_data(as_text=True)
+    assert "Temple JEDI" in html and "Gérer les utilisateurs" in html and "06 12 34 56 78" in html
+    token = csrf_token(client, "/account/profile")
+    response = client.post("/account/profile", data={"form": "profile", "profile-email": "luke.skywalker@example.org",
+                                                     "profile-phone": "07 81 22 33 44", "profile-job_title": "Maître Jedi",
+                                                     "csrf_token": token})
+    assert response.status_code == 302
+    luke = db.session.scalar(select(User).where(User.email == "luke.skywalker@example.org"))
+    assert (luke.phone, luke.job_title, luke.email_verified_at is not None) == ("+33781223344", "Maître Jedi", True)
+
+    bad = client.post("/account/profile", data={"form": "password", "password-current": "faux", "password-new": "un nouveau mot de passe",
+                                                "password-confirmation": "un nouveau mot de passe", "csrf_token": token})
+    assert "Le mot de passe actuel est incorrect." in bad.get_data(as_text=True)
+    other_session = client.application.test_client()
+    login(other_session, "luke.skywalker@example.org", "demo-luke-2026")
+    good = client.post("/account/profile", data={"form": "password", "password-current": "demo-luke-2026",
+                                                 "password-new": "un nouveau mot de passe", "password-confirmation": "un nouveau mot de passe",
+                                                 "csrf_token": token})
+    assert good.status_code == 302
+    assert client.get("/account/profile").status_code == 200  # this session goes on
+    assert other_session.get("/account/profile").status_code == 302  # the other one ended
+
+    changed = client.post("/account/profile", data={"form": "profile", "profile-email": "luke@jedi.example.org",
+                                                    "profile-phone": "0781223344", "csrf_token": token}, follow_redirects=True)
+    assert "Un email de validation a été envoyé" in changed.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalar(select(OutboundEmail.recipient)) == "luke@jedi.example.org"
