@@ -8,13 +8,14 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField, TelField
+from wtforms import EmailField, PasswordField, RadioField, StringField, TelField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from models.rules import format_phone
 
 from .extensions import db, limiter, login_manager
-from .services import ServiceError, accounts, sessions
+from .services import ServiceError, accounts, requests, sessions
 from .services.tokens import Purpose, TokenProblem, read_token
 
 bp = Blueprint("auth", __name__)
@@ -212,3 +213,36 @@ def init_app(app: Flask) -> None:
     @login_manager.user_loader
     def load_user(session_id: str):
         return sessions.load_session_user(db.session, session_id)
+
+
+# --- the public account request form ------------------------------------------------------------------
+
+class AccountRequestForm(FlaskForm):
+    civility = RadioField("Civilité", choices=[SelectChoice("M.", "M."), SelectChoice("Mme", "Mme")],
+                          validators=[InputRequired("Choisissez la civilité (M. ou Mme).")])
+    last_name = StringField("Nom", validators=[InputRequired("Le nom est obligatoire."), Length(max=100)])
+    first_name = StringField("Prénom", validators=[InputRequired("Le prénom est obligatoire."), Length(max=100)])
+    email = EmailField("Email professionnel", validators=[InputRequired("L'adresse email est obligatoire.")])
+    phone = TelField("Téléphone", validators=[InputRequired("Le numéro de téléphone est obligatoire.")])
+    job_title = StringField("Fonction", validators=[Optional(), Length(max=200)])
+    company_name = StringField("Raison sociale", validators=[InputRequired("La raison sociale est obligatoire."), Length(max=200)])
+    siret = StringField("SIRET de l'établissement", validators=[InputRequired("Le SIRET est obligatoire.")],
+                        description="14 chiffres, indiqués par exemple sur les bulletins de paie.")
+
+
+@bp.route("/account/request", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["ACCOUNT_REQUEST_LIMIT"], methods=["POST"])
+def account_request():
+    form = AccountRequestForm()
+    if form.validate_on_submit():
+        try:
+            requests.submit_request(db.session, {name: getattr(form, name).data for name in form.data if name != "csrf_token"},
+                                    request.remote_addr)
+        except ServiceError as exc:
+            _show_service_error(form, exc)
+        else:
+            # The same answer whether or not the email already has an account.
+            return render_template("auth/message.html", title="Demande envoyée",
+                                   message="Votre demande a bien été envoyée. Vous recevrez un email dès qu'elle aura été "
+                                           "traitée.")
+    return render_template("auth/account_request.html", form=form)

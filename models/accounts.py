@@ -192,7 +192,11 @@ def _attach_computed_columns() -> None:
     from sqlalchemy.orm import column_property
 
     from .reference import Company, Establishment
+    from .requests import AccountRequest
 
+    AccountRequest.establishment_known = column_property(
+        exists().where(Establishment.siret == AccountRequest.siret).correlate_except(Establishment), deferred=True
+    )
     User.is_manager = column_property(
         exists().where(Grant.user_id == User.id, Grant.manager.is_(True)).correlate_except(Grant),
         deferred=True,

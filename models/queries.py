@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true
@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from .accounts import Grant, User, search_key
 from .habilitations import Habilitation
 from .reference import Company, Establishment
+from .requests import AccountRequest
 
 PARIS = ZoneInfo("Europe/Paris")
 _NOT_DIGITS = re.compile(r"[\s.\-]")
@@ -147,4 +148,44 @@ class UserFilter:
         return out
 
 
-__all__ = ["UserFilter", "holding", "in_company", "in_establishment", "in_establishments", "name_or_email"]
+@dataclass(frozen=True)
+class RequestFilter:
+    """The requests tab's filters, kept in the URL; pending requests unless told otherwise."""
+
+    statut: str = "en_cours"  # en_cours / validees / refusees / toutes
+    type: str = ""  # ouverture / rattachement
+    entreprise: str = ""
+    email: str = ""
+    du: str = ""  # YYYY-MM-DD, requested on or after
+    au: str = ""  # YYYY-MM-DD, requested on or before
+
+    STATUSES = {"en_cours": "pending", "validees": "approved", "refusees": "refused"}
+    KINDS = {"ouverture": "opening", "rattachement": "attachment"}
+
+    @classmethod
+    def from_args(cls, args) -> RequestFilter:
+        values = {f.name: " ".join((args.get(f.name) or "").split())[:200] for f in fields(cls)}
+        values["statut"] = values["statut"] or "en_cours"
+        return cls(**values)
+
+    def as_args(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        if self.statut in self.STATUSES:
+            out.append(AccountRequest.status == self.STATUSES[self.statut])
+        if self.type in self.KINDS:
+            out.append(AccountRequest.kind == self.KINDS[self.type])
+        if self.entreprise:
+            out.append(_contains(func.lower(AccountRequest.company_name), self.entreprise.lower()))
+        if self.email:
+            out.append(_contains(AccountRequest.email, self.email.lower()))
+        if since := _date(self.du):
+            out.append(AccountRequest.requested_at >= _paris_midnight(since))
+        if until := _date(self.au):
+            out.append(AccountRequest.requested_at < _paris_midnight(until + timedelta(days=1)))
+        return out
+
+
+__all__ = ["RequestFilter", "UserFilter", "holding", "in_company", "in_establishment", "in_establishments", "name_or_email"]

@@ -73,6 +73,11 @@ class AccountRequest(Base):
     def _clean_email(self, _key: str, value: str) -> str:
         return clean_email(value)
 
+    @validates("last_name", "first_name")
+    def _clean_name(self, key: str, value: str) -> str:
+        value = " ".join((value or "").split())
+        return value.upper() if key == "last_name" else value  # NOM Prénom, as for users
+
     @validates("siret")
     def _clean_siret(self, _key: str, value: str) -> str:
         return clean_siret(value)

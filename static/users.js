@@ -39,6 +39,7 @@
   var bulkForm = document.getElementById("bulk-form");
   if (bulkForm) {
     var total = parseInt(bulkForm.dataset.total || "0", 10);
+    var noun = bulkForm.dataset.noun || "utilisateur(s)";
     var allMatching = document.getElementById("all-matching");
     var selectPage = document.getElementById("select-page");
     var selectAll = document.getElementById("select-all-matching");
@@ -53,8 +54,8 @@
       if (checked < boxes.length) { allMatching.value = "0"; }
       var n = selectedCount();
       status.textContent = allMatching.value === "1"
-        ? "Les " + total + " utilisateurs correspondant aux filtres sont sélectionnés."
-        : (n ? n + " utilisateur(s) sélectionné(s)." : "");
+        ? "Les " + total + " " + noun + " correspondant aux filtres sont sélectionné(e)s."
+        : (n ? n + " " + noun + " sélectionné(e)s." : "");
       if (selectAll) { selectAll.hidden = !(boxes.length && checked === boxes.length && allMatching.value !== "1"); }
       if (selectPage) { selectPage.checked = boxes.length > 0 && checked === boxes.length; }
     };
@@ -76,12 +77,12 @@
       var n = selectedCount();
       if (!n) {
         event.preventDefault();
-        window.alert("Sélectionnez au moins un utilisateur.");
+        window.alert("Sélectionnez au moins une ligne.");
         return;
       }
       var label = select.options[select.selectedIndex].text;
       var verb = select.value === "delete" ? "Supprimer définitivement" : label;
-      if (!window.confirm(verb + " : " + n + " utilisateur(s). Confirmer ?")) { event.preventDefault(); }
+      if (!window.confirm(verb + " : " + n + " " + noun + ". Confirmer ?")) { event.preventDefault(); }
     });
     refresh();
   }

@@ -17,7 +17,7 @@ def test_seed_demo_loads_the_guides_cast_and_is_idempotent(runner, db):
     assert (luke.last_name, luke.first_name, luke.job_title) == ("SKYWALKER", "Luke", "Directeur des Ressources Jedi")
     assert luke.primary_grant.establishment.name == "Temple JEDI"
     assert luke.primary_grant.manager
-    jarjar = db.session.scalar(select(AccountRequest).where(AccountRequest.last_name == "Binks"))
+    jarjar = db.session.scalar(select(AccountRequest).where(AccountRequest.last_name == "BINKS"))
     assert (jarjar.first_name, jarjar.job_title, jarjar.company_name, jarjar.kind_label, jarjar.status) == (
         "Jar-Jar", "Gaffeur du mois", "OPCA DEFI", "Ouverture", "pending",
     )

@@ -6,11 +6,12 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
-from models import Company, Establishment, OutboundEmail, User
+from models import AccountRequest, Company, Establishment, OutboundEmail, User
 
 from .home import HomeView
 from .outbox import EmailView
 from .reference import CompanyView, EstablishmentView
+from .requests import AccountRequestView
 from .users import UserView
 
 
@@ -23,6 +24,8 @@ def init_admin(app: Flask) -> Admin:
         theme=Bootstrap4Theme(base_template="admin/layout_fr.html", fluid=True),
     )
     admin.add_view(UserView(User, name="Mes utilisateurs", endpoint="users", url="/admin/users"))
+    admin.add_view(AccountRequestView(AccountRequest, name="Demandes de création de compte", endpoint="account_requests",
+                                      url="/admin/account-requests"))
     admin.add_view(CompanyView(Company, name="Entreprises", endpoint="companies", url="/admin/companies", category="Référentiel"))
     admin.add_view(
         EstablishmentView(Establishment, name="Établissements", endpoint="establishments", url="/admin/establishments", category="Référentiel")

@@ -131,3 +131,40 @@ class SecureModelView(AccessMixin, ModelView):
 
     def delete_model(self, model: Any) -> bool:
         return bool(self.remove(model))
+
+
+class CriteriaListView(SecureModelView):
+    """A list whose filters live in the URL as plain arguments (bookmarkable), read by `list_criteria`.
+
+    One count statement and one page statement, whatever the filters: criteria
+    are WHERE clauses (EXISTS/IN subqueries), never joins that duplicate rows.
+    """
+
+    list_load_options: tuple = ()  # e.g. undefer() of computed columns shown in the list
+
+    def list_criteria(self, search: str | None = None) -> list:
+        raise NotImplementedError
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        criteria = self.list_criteria(search)
+        count = self.get_count_query().filter(*criteria).scalar()
+        query = self.get_query().filter(*criteria).options(*self.list_load_options)
+        query, _ = self._apply_sorting(query, {}, sort_column, sort_desc)
+        query = query.order_by(self.model.id)  # a stable order, so pages never overlap
+        query = self._apply_pagination(query, page, page_size)
+        return count, (query.all() if execute else query)
+
+    def matching_ids(self):
+        """Every row the current filters select, as a subquery (for "Sélectionner les N résultats")."""
+        search = request.args.get("search") or None
+        return self.get_query().filter(*self.list_criteria(search)).with_entities(self.model.id).statement
+
+    def action_targets(self, ids: Iterable[Any], nothing_selected: str):
+        """What a bulk action applies to: every matching row, or the selected ids (None, flashed, if none)."""
+        if request.form.get("all_matching") == "1":
+            return self.matching_ids()
+        wanted = ids_to_int(ids)
+        if not wanted:
+            flash(nothing_selected, "error")
+            return None
+        return wanted

@@ -18,6 +18,7 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
+from admin_app.services import requests as request_service
 from admin_app.services import users as user_service
 from admin_app.services.users import GrantInput
 from models import (
@@ -34,7 +35,7 @@ from models.habilitations import HABILITATION_LABELS
 from models.queries import UserFilter, name_or_email
 from models.rules import clean_email, clean_phone, format_phone
 
-from .base import SecureForm, SecureModelView, ids_to_int
+from .base import CriteriaListView, SecureForm
 
 # The grant editor's checkboxes, in the guide's order ("Accès Gestionnaire" first, it implies the rest).
 EDITOR_HABILITATIONS = [
@@ -85,7 +86,7 @@ def _csv_safe(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-class UserView(SecureModelView):
+class UserView(CriteriaListView):
     """The guide's "Mes utilisateurs" screen."""
 
     list_template = "admin/users/list.html"
@@ -116,6 +117,8 @@ class UserView(SecureModelView):
     # The search box covers name and email; _apply_search is replaced below to ignore accents.
     column_searchable_list = ("search_text", "email")
     can_delete = True
+    # Computed columns come with the page query (no N+1).
+    list_load_options = (undefer(User.is_manager), undefer(User.primary_establishment))
 
     # --- the list ---------------------------------------------------------------------------------
     def list_criteria(self, search: str | None = None):
@@ -124,29 +127,14 @@ class UserView(SecureModelView):
             criteria.append(name_or_email(search))
         return criteria
 
-    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
-        """One count and one page query; computed columns come with the page (no N+1)."""
-        criteria = self.list_criteria(search)
-        count = self.get_count_query().filter(*criteria).scalar()
-        query = self.get_query().filter(*criteria).options(
-            undefer(User.is_manager), undefer(User.primary_establishment)
-        )
-        query, _ = self._apply_sorting(query, {}, sort_column, sort_desc)
-        query = query.order_by(User.id)  # a stable order, so pages never overlap
-        query = self._apply_pagination(query, page, page_size)
-        return count, (query.all() if execute else query)
-
-    def matching_ids(self):
-        """Every user the current filters and search select (for "Sélectionner les N résultats")."""
-        search = request.args.get("search") or None
-        return self.get_query().filter(*self.list_criteria(search)).with_entities(User.id).statement
-
     def render(self, template, **kwargs):
         model = kwargs.get("model")
         if template == self.list_template:
             kwargs.update(self._list_context())
         elif template == self.edit_template and model is not None:
             kwargs.update(self.edit_context(model))
+        elif template == self.create_template:
+            kwargs.update(self.create_context())
         elif template == self.details_template and model is not None:
             kwargs["history"] = self.history(model.id)
         return super().render(template, **kwargs)
@@ -177,7 +165,19 @@ class UserView(SecureModelView):
             form.version.data = str(obj.version)
         return form
 
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        account_request = self.approval_request()
+        if request.method == "GET" and account_request is not None:
+            # ✓ on a request: the personal data comes pre-filled, as the guide says.
+            for name in PERSONAL:
+                getattr(form, name).data = getattr(account_request, name)
+            form.phone.data = format_phone(account_request.phone)
+        return form
+
     def get_save_return_url(self, model, is_created=False):
+        if self.approval_request_id() is not None:
+            return url_for("account_requests.index_view")
         # As in the guide: once created, the user is edited to add establishments.
         if is_created:
             return self.get_url(".edit_view", id=model.id, url=request.args.get("url"))
@@ -185,7 +185,13 @@ class UserView(SecureModelView):
 
     def save(self, form, model):
         data = {name: getattr(form, name).data for name in PERSONAL}
+        account_request = self.approval_request()
         if model is None:
+            if account_request is not None:
+                user = self.run_service(request_service.approve_opening, account_request, data, self._posted_grants() or [], form=form)
+                if user is not None:
+                    flash(f"Demande validée : le compte de {user.full_name} est créé et un email de validation lui a été envoyé.", "success")
+                return user
             user = self.run_service(user_service.create_user, data, form=form)
             if user is not None:
                 flash(f"Utilisateur {user.full_name} créé : un email de validation lui a été envoyé.", "success")
@@ -194,7 +200,52 @@ class UserView(SecureModelView):
             version = int(form.version.data or "")
         except ValueError:
             version = -1
+        if account_request is not None:
+            user = self.run_service(request_service.approve_attachment, account_request, model, version, data,
+                                    self._posted_grants() or [], form=form)
+            if user is not None:
+                flash(f"Demande validée : {user.full_name} est rattaché(e) au nouvel établissement.", "success")
+            return user
         return self.run_service(user_service.edit_user, model, version, data, self._posted_grants(), form=form)
+
+    # --- approving a request (✓) opens this view's forms with the request's data -------------------
+    def approval_request_id(self) -> int | None:
+        raw = request.args.get("request", "")
+        return int(raw) if raw.isdigit() else None
+
+    def approval_request(self) -> AccountRequest | None:
+        """The pending request being approved through this form, if any (404 if unknown or decided)."""
+        request_id = self.approval_request_id()
+        if request_id is None:
+            return None
+        account_request = db.session.get(AccountRequest, request_id)
+        if account_request is None or account_request.status != RequestStatus.PENDING.value:
+            abort(404)
+        return account_request
+
+    def approval_context(self) -> dict | None:
+        account_request = self.approval_request()
+        if account_request is None:
+            return None
+        return {
+            "request": account_request,
+            "establishment": request_service.matching_establishment(db.session, account_request),
+            "can_create_establishment": True,
+        }
+
+    def create_context(self) -> dict:
+        approval = self.approval_context()
+        rows = []
+        if approval and approval["establishment"] is not None:
+            rows = [{"establishment": approval["establishment"], "primary": True, "held": set()}]
+        if request.method == "POST" and request.form.get("grants-present") == "1":
+            rows = self._rows_from_post()
+        return {
+            "approval": approval,
+            "single_company": None,
+            "grant_rows": rows,
+            "editor_habilitations": [(h.value, HABILITATION_LABELS[h]) for h in EDITOR_HABILITATIONS],
+        }
 
     def _posted_grants(self) -> list[GrantInput] | None:
         """Read the grant editor's rows from the form; None when the editor was not sent."""
@@ -209,26 +260,35 @@ class UserView(SecureModelView):
             rows.append(GrantInput(int(raw), is_primary=(raw == primary), habilitations=held))
         return rows
 
-    def editor_rows(self, user: User) -> list[dict]:
-        """The rows the grant editor shows: as posted after a refused save, else as stored."""
-        if request.method == "POST" and request.form.get("grants-present") == "1":
-            posted = self._posted_grants() or []
-            ids = [row.establishment_id for row in posted]
-            by_id = {e.id: e for e in db.session.scalars(select(Establishment).where(Establishment.id.in_(ids)))}
-            return [
-                {"establishment": by_id[row.establishment_id], "primary": row.is_primary, "held": row.habilitations}
-                for row in posted
-                if row.establishment_id in by_id
-            ]
+    def _rows_from_post(self) -> list[dict]:
+        posted = self._posted_grants() or []
+        ids = [row.establishment_id for row in posted]
+        by_id = {e.id: e for e in db.session.scalars(select(Establishment).where(Establishment.id.in_(ids)))}
         return [
-            {"establishment": g.establishment, "primary": g.is_primary, "held": {h for h in Habilitation if getattr(g, h.value)}}
-            for g in sorted(user.grants, key=lambda g: (not g.is_primary, g.establishment.name))
+            {"establishment": by_id[row.establishment_id], "primary": row.is_primary, "held": {h.value for h in row.habilitations}}
+            for row in posted
+            if row.establishment_id in by_id
         ]
 
+    def editor_rows(self, user: User, approval: dict | None = None) -> list[dict]:
+        """The rows the grant editor shows: as posted after a refused save, else as stored (+ the request's)."""
+        if request.method == "POST" and request.form.get("grants-present") == "1":
+            return self._rows_from_post()
+        rows = [
+            {"establishment": g.establishment, "primary": g.is_primary, "held": {h.value for h in Habilitation if getattr(g, h.value)}}
+            for g in sorted(user.grants, key=lambda g: (not g.is_primary, g.establishment.name))
+        ]
+        wanted = approval["establishment"] if approval else None
+        if wanted is not None and all(row["establishment"].id != wanted.id for row in rows):
+            rows.append({"establishment": wanted, "primary": not rows, "held": set()})
+        return rows
+
     def edit_context(self, user: User) -> dict:
+        approval = self.approval_context()
         return {
+            "approval": approval,
             "single_company": None,
-            "grant_rows": self.editor_rows(user),
+            "grant_rows": self.editor_rows(user, approval),
             "editor_habilitations": [(h.value, HABILITATION_LABELS[h]) for h in EDITOR_HABILITATIONS],
         }
 
@@ -281,14 +341,7 @@ class UserView(SecureModelView):
 
     # --- actions: per row and in bulk, on the selection or on every matching user ------------------
     def _action_targets(self, ids):
-        """The users an action applies to: every matching one, or the selected rows (in scope)."""
-        if request.form.get("all_matching") == "1":
-            return self.matching_ids()
-        wanted = ids_to_int(ids)
-        if not wanted:
-            flash("Sélectionnez au moins un utilisateur.", "error")
-            return None
-        return wanted
+        return self.action_targets(ids, "Sélectionnez au moins un utilisateur.")
 
     def _run_bulk(self, ids, service, *args):
         targets = self._action_targets(ids)

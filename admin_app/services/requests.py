@@ -1,0 +1,221 @@
+"""Account creation requests: submitted from the public form, approved or refused by staff."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session
+
+from models import (
+    AccountRequest,
+    Establishment,
+    Habilitation,
+    InvalidValue,
+    RequestKind,
+    RequestStatus,
+    User,
+    utcnow,
+)
+from models.rules import clean_siret
+
+from . import audit, emails
+from .common import Actor, ServiceError, transactional
+from .users import GrantInput, clean_personal_data, create_user, edit_user, save_grants, user_label
+
+REFUSAL_REASONS: dict[str, str] = {
+    "cpf": "Mon compte DEFI est réservé aux entreprises et à leurs services RH. Pour votre compte personnel "
+           "de formation (CPF), rendez-vous sur moncompteformation.gouv.fr.",
+    "not_client": "L'établissement indiqué n'est pas adhérent : nous ne pouvons pas ouvrir d'accès pour lui.",
+    "duplicate": "Vous disposez déjà d'un accès à cet établissement, ou une autre demande a déjà été traitée.",
+    "not_confirmed": "Votre entreprise n'a pas confirmé que vous devez accéder à Mon compte DEFI pour cet établissement.",
+    "other": "Autre motif",
+}
+REFUSAL_CHOICES = {
+    "cpf": "Salarié à la recherche de la plateforme CPF",
+    "not_client": "Établissement non adhérent",
+    "duplicate": "Demande en double ou accès existant",
+    "not_confirmed": "Rattachement non confirmé par l'entreprise",
+    "other": "Autre (préciser)",
+}
+
+
+def request_label(request: AccountRequest) -> str:
+    return f"{request.last_name} {request.first_name} <{request.email}> – {request.siret}"
+
+
+# --- the public form ---------------------------------------------------------------------------------
+
+@transactional
+def submit_request(session: Session, data: dict[str, Any], ip: str | None = None) -> AccountRequest:
+    """Record a request from the public form and acknowledge it by email."""
+    personal = clean_personal_data(data)
+    company_name = " ".join((data.get("company_name") or "").split())
+    if not company_name:
+        raise ServiceError("La raison sociale est obligatoire.", field="company_name")
+    if len(company_name) > 200:
+        raise ServiceError("La raison sociale ne doit pas dépasser 200 caractères.", field="company_name")
+    try:
+        siret = clean_siret(data.get("siret") or "")
+    except InvalidValue as exc:
+        raise ServiceError(str(exc), field="siret") from None
+    duplicate = session.scalar(
+        select(AccountRequest.id).where(
+            AccountRequest.email == personal["email"],
+            AccountRequest.siret == siret,
+            AccountRequest.status == RequestStatus.PENDING.value,
+        )
+    )
+    if duplicate:
+        raise ServiceError(
+            "Une demande pour cette adresse email et cet établissement est déjà en cours de traitement. "
+            "Vous recevrez un email dès qu'elle aura été traitée."
+        )
+    has_account = session.scalar(select(User.id).where(User.email == personal["email"])) is not None
+    kind = RequestKind.ATTACHMENT if has_account else RequestKind.OPENING
+    request = AccountRequest(**personal, company_name=company_name, siret=siret, kind=kind.value)
+    session.add(request)
+    session.flush()
+    audit.record(session, Actor(None, ip), "request.create", "request", request.id, request_label(request), None,
+                 {"kind": kind.value, "siret": siret, "company_name": company_name})
+    emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
+    return request
+
+
+# --- deciding --------------------------------------------------------------------------------------------
+
+def matching_establishment(session: Session, request: AccountRequest) -> Establishment | None:
+    return session.scalar(select(Establishment).where(Establishment.siret == request.siret))
+
+
+def _claim(session: Session, actor: Actor, request: AccountRequest, status: RequestStatus, **values: Any) -> None:
+    """Move a pending request to `status`; refuse if someone decided it meanwhile.
+
+    A conditional UPDATE: of two staff members deciding at the same moment, the
+    second waits for the first's row lock, then finds it no longer pending.
+    """
+    result = session.execute(
+        update(AccountRequest)
+        .where(AccountRequest.id == request.id, AccountRequest.status == RequestStatus.PENDING.value)
+        .values(status=status.value, decided_at=utcnow(), decided_by_id=actor.id, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ServiceError(
+            f"La demande de {request.first_name} {request.last_name} a déjà été traitée par quelqu'un d'autre."
+        )
+    session.expire(request)
+
+
+@transactional
+def approve_opening(
+    session: Session, actor: Actor, request: AccountRequest, data: dict[str, Any], grant_rows: Sequence[GrantInput]
+) -> User:
+    """Approve an "Ouverture": create the user from the (pre-filled) form, with their grants."""
+    _claim(session, actor, request, RequestStatus.APPROVED)
+    user = create_user(session, actor, data)
+    save_grants(session, actor, user, grant_rows)
+    session.execute(update(AccountRequest).where(AccountRequest.id == request.id).values(user_id=user.id))
+    audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None, {"user": user_label(user)})
+    return user
+
+
+@transactional
+def approve_attachment(
+    session: Session, actor: Actor, request: AccountRequest, user: User, expected_version: int,
+    data: dict[str, Any], grant_rows: Sequence[GrantInput],
+) -> User:
+    """Approve a "Rattachement": save the existing user's edit page, with the new establishment."""
+    _claim(session, actor, request, RequestStatus.APPROVED, user_id=user.id)
+    edit_user(session, actor, user, expected_version, data, grant_rows)
+    audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None, {"user": user_label(user)})
+    return user
+
+
+@dataclass
+class BulkOutcome:
+    approved: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (who, why)
+
+
+def _requests(session: Session, ids: Sequence[int] | Select) -> list[AccountRequest]:
+    query = select(AccountRequest).order_by(AccountRequest.requested_at, AccountRequest.id)
+    if isinstance(ids, Select):
+        return list(session.scalars(query.where(AccountRequest.id.in_(ids))))
+    return list(session.scalars(query.where(AccountRequest.id.in_([int(i) for i in ids]))))
+
+
+@transactional
+def approve_many(session: Session, actor: Actor, ids: Sequence[int] | Select) -> BulkOutcome:
+    """Approve each request with its matched establishment and no habilitation; skip, with the reason, those that can't."""
+    outcome = BulkOutcome()
+    for request in _requests(session, ids):
+        who = f"{request.last_name} {request.first_name}"
+        if request.status != RequestStatus.PENDING.value:
+            outcome.skipped.append((who, "déjà traitée"))
+            continue
+        establishment = matching_establishment(session, request)
+        if establishment is None:
+            outcome.skipped.append((who, f"SIRET {request.siret} inconnu"))
+            continue
+        existing = session.scalar(select(User).where(User.email == request.email))
+        if request.kind == RequestKind.OPENING.value and existing is not None:
+            outcome.skipped.append((who, "adresse email déjà utilisée par un compte"))
+            continue
+        if request.kind == RequestKind.ATTACHMENT.value and existing is None:
+            outcome.skipped.append((who, "le compte à rattacher n'existe plus"))
+            continue
+        savepoint = session.begin_nested()
+        try:
+            _claim(session, actor, request, RequestStatus.APPROVED)
+            if existing is None:
+                data = {name: getattr(request, name) for name in ("civility", "last_name", "first_name", "email", "phone", "job_title")}
+                user = create_user(session, actor, data)
+                rows = [GrantInput(establishment.id, is_primary=True)]
+            else:
+                user = existing
+                if any(g.establishment_id == establishment.id for g in user.grants):
+                    raise ServiceError("déjà rattaché à cet établissement")
+                rows = [GrantInput(g.establishment_id, g.is_primary, {h for h in Habilitation if getattr(g, h.value)})
+                        for g in user.grants]
+                rows.append(GrantInput(establishment.id, is_primary=not rows))
+            save_grants(session, actor, user, rows)
+            session.execute(update(AccountRequest).where(AccountRequest.id == request.id).values(user_id=user.id))
+            audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None,
+                         {"user": user_label(user)})
+        except ServiceError as exc:
+            savepoint.rollback()
+            outcome.skipped.append((who, exc.message))
+            continue
+        savepoint.commit()
+        outcome.approved.append(who)
+    return outcome
+
+
+@transactional
+def refuse_requests(
+    session: Session, actor: Actor, ids: Sequence[int] | Select, reason_code: str, details: str = ""
+) -> BulkOutcome:
+    """Refuse pending requests with a reason that is kept and emailed to each requester."""
+    if reason_code not in REFUSAL_REASONS:
+        raise ServiceError("Choisissez un motif de refus.", field="reason")
+    details = (details or "").strip()
+    if reason_code == "other" and not details:
+        raise ServiceError("Précisez le motif du refus.", field="details")
+    if len(details) > 2000:
+        raise ServiceError("Le motif ne doit pas dépasser 2000 caractères.", field="details")
+    reason = details if reason_code == "other" else REFUSAL_REASONS[reason_code] + (f"\n{details}" if details else "")
+    outcome = BulkOutcome()
+    for request in _requests(session, ids):
+        who = f"{request.last_name} {request.first_name}"
+        if request.status != RequestStatus.PENDING.value:
+            outcome.skipped.append((who, "déjà traitée"))
+            continue
+        _claim(session, actor, request, RequestStatus.REFUSED, refusal_reason=reason)
+        emails.enqueue(session, request.email, "request_refused", "Votre demande de compte n'a pas été acceptée",
+                       request=request, reason=reason)
+        audit.record(session, actor, "request.refuse", "request", request.id, request_label(request), None, {"motif": reason})
+        outcome.approved.append(who)
+    return outcome

@@ -1,0 +1,163 @@
+"""Demandes de création de compte: the tab, approval (✓) and refusal (✖) with a reason."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from sqlalchemy import select
+from sqlalchemy.orm import undefer
+from wtforms import RadioField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length
+
+from admin_app.extensions import db
+from admin_app.filters import paris_datetime, yes_no
+from admin_app.services import requests as request_service
+from models import AccountRequest, AuditEvent, RequestKind, RequestStatus, User
+from models.queries import RequestFilter
+from models.rules import format_siret
+
+from .base import CriteriaListView, SecureForm, ids_to_int
+
+
+class RefusalForm(SecureForm):
+    reason = RadioField("Motif du refus", choices=[SelectChoice(k, v) for k, v in request_service.REFUSAL_CHOICES.items()],
+                        validators=[InputRequired("Choisissez un motif de refus.")])
+    details = TextAreaField("Précisions (obligatoires pour « Autre »)", validators=[Length(max=2000)])
+
+
+class AccountRequestView(CriteriaListView):
+    list_template = "admin/requests/list.html"
+    details_template = "admin/requests/details.html"
+    can_create = False
+    can_edit = False
+    can_delete = False
+
+    column_list = ("last_name", "first_name", "job_title", "company_name", "kind", "requested_at", "email", "siret",
+                   "establishment_known", "status")
+    column_labels = {
+        "last_name": "Nom",
+        "first_name": "Prénom",
+        "job_title": "Fonction",
+        "company_name": "Raison sociale",
+        "kind": "Type de demande",
+        "requested_at": "Date de la demande",
+        "email": "Email",
+        "siret": "SIRET",
+        "establishment_known": "Établissement connu",
+        "status": "Statut",
+    }
+    column_sortable_list = column_list
+    column_default_sort = [("requested_at", False)]
+    column_formatters = {
+        "last_name": lambda v, c, m, p: m.last_name.upper(),
+        "kind": lambda v, c, m, p: m.kind_label,
+        "status": lambda v, c, m, p: m.status_label,
+        "requested_at": lambda v, c, m, p: paris_datetime(m.requested_at, "%d/%m/%Y %H:%M:%S"),
+        "establishment_known": lambda v, c, m, p: yes_no(m.establishment_known),
+        "siret": lambda v, c, m, p: format_siret(m.siret),
+        "job_title": lambda v, c, m, p: m.job_title or "",
+    }
+
+    list_load_options = (undefer(AccountRequest.establishment_known),)
+
+    def list_criteria(self, search=None):
+        return RequestFilter.from_args(request.args).clauses()
+
+    def render(self, template, **kwargs):
+        if template == self.list_template:
+            kwargs.update(
+                request_filter=RequestFilter.from_args(request.args),
+                query_string=request.query_string.decode(),
+                requests_url=url_for(".index_view"),
+                pending_requests=self.pending_count(),
+                kinds=[("ouverture", "Ouverture"), ("rattachement", "Rattachement")],
+                statuses=[("en_cours", "En cours"), ("validees", "Validées"), ("refusees", "Refusées"), ("toutes", "Toutes")],
+            )
+        elif template == self.details_template and kwargs.get("model") is not None:
+            model = kwargs["model"]
+            kwargs["history"] = self.history(model.id)
+            kwargs["establishment"] = request_service.matching_establishment(db.session, model)
+        return super().render(template, **kwargs)
+
+    def history(self, request_id: int) -> list[AuditEvent]:
+        return list(db.session.scalars(
+            select(AuditEvent).where(AuditEvent.target_type == "request", AuditEvent.target_id == request_id)
+            .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        ))
+
+    def pending_count(self) -> int:
+        return self.get_count_query().filter(AccountRequest.status == RequestStatus.PENDING.value).scalar() or 0
+
+    # --- approve (✓) -------------------------------------------------------------------------------
+    @expose("/approve/<int:request_id>")
+    def approve_view(self, request_id: int):
+        """Open the pre-filled creation form (Ouverture) or the user's edit page (Rattachement)."""
+        account_request = self.get_one(request_id)
+        if account_request is None:
+            abort(404)
+        if account_request.status != RequestStatus.PENDING.value:
+            flash("Cette demande a déjà été traitée.", "error")
+            return redirect(url_for(".index_view"))
+        user = account_request_user(account_request) if account_request.kind == RequestKind.ATTACHMENT.value else None
+        if user is not None:
+            return redirect(url_for("users.edit_view", id=user.id, request=account_request.id, url=url_for(".index_view")))
+        return redirect(url_for("users.create_view", request=account_request.id, url=url_for(".index_view")))
+
+    @action("approve", "Valider (sans habilitation)")
+    def action_approve(self, ids):
+        targets = self.action_targets(ids, "Sélectionnez au moins une demande.")
+        if targets is None:
+            return None
+        outcome = self.run_service(request_service.approve_many, targets)
+        if outcome is None:
+            return None
+        if outcome.approved:
+            flash(f"{len(outcome.approved)} demande(s) validée(s) : {', '.join(outcome.approved)}.", "success")
+        for who, why in outcome.skipped:
+            flash(f"Demande de {who} non validée : {why}.", "warning")
+        if not outcome.approved and not outcome.skipped:
+            flash("Aucune demande à valider.", "info")
+        return None
+
+    # --- refuse (✖) --------------------------------------------------------------------------------
+    @action("refuse", "Refuser…")
+    def action_refuse(self, ids):
+        if request.form.get("all_matching") == "1":
+            return redirect(url_for(".refuse_view", all="1", **RequestFilter.from_args(request.args).as_args()))
+        wanted = ids_to_int(ids)
+        if not wanted:
+            flash("Sélectionnez au moins une demande.", "error")
+            return None
+        return redirect(url_for(".refuse_view", ids=",".join(map(str, wanted))))
+
+    @expose("/refuse/", methods=("GET", "POST"))
+    def refuse_view(self):
+        """Ask for the reason, then refuse the requests and email the reason to each requester."""
+        if request.args.get("all") == "1":
+            targets = self.matching_ids()
+            chosen = self.get_query().filter(*self.list_criteria()).order_by(AccountRequest.requested_at).limit(200).all()
+        else:
+            wanted = ids_to_int((request.args.get("ids") or "").split(",")) if request.args.get("ids") else []
+            chosen = self.get_query().filter(AccountRequest.id.in_(wanted)).order_by(AccountRequest.requested_at).all()
+            if len(chosen) != len(wanted) or not wanted:
+                abort(404)
+            targets = wanted
+        form = RefusalForm()
+        if form.validate_on_submit():
+            outcome = self.run_service(request_service.refuse_requests, targets, form.reason.data, form.details.data, form=form)
+            if outcome is not None:
+                if outcome.approved:
+                    flash(f"{len(outcome.approved)} demande(s) refusée(s) ; le motif a été envoyé par email.", "success")
+                for who, why in outcome.skipped:
+                    flash(f"Demande de {who} non refusée : {why}.", "warning")
+                return redirect(url_for(".index_view"))
+        return self.render("admin/requests/refuse.html", form=form, chosen=chosen, count=len(chosen) if request.args.get("all") != "1"
+                           else self.get_count_query().filter(*self.list_criteria()).scalar())
+
+
+
+def account_request_user(account_request: AccountRequest) -> User | None:
+    """The existing account a "Rattachement" request is about."""
+    return db.session.scalar(select(User).where(User.email == account_request.email))
