@@ -122,3 +122,15 @@ def can(user: User, feature: str, establishment_id: int | None = None) -> bool:
     if establishment_id is not None:
         grants = [g for g in grants if g.establishment_id == establishment_id]
     return any(feature in grant_features(g) for g in grants)
+
+
+def managed_establishment_ids(user: User) -> frozenset[int]:
+    """Establishments where `user` may manage users: Gestionnaire or Gestion des utilisateurs."""
+    return frozenset(
+        g.establishment_id for g in user.grants if getattr(g, Habilitation.MANAGER.value) or getattr(g, Habilitation.USER_ADMIN.value)
+    )
+
+
+def manager_establishment_ids(user: User) -> frozenset[int]:
+    """Establishments where `user` is Gestionnaire (the only ones where they may grant Gestionnaire)."""
+    return frozenset(g.establishment_id for g in user.grants if getattr(g, Habilitation.MANAGER.value))

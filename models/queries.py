@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, func, or_, select, true
 
 from .accounts import Grant, User, search_key
+from .audit import AuditEvent
 from .habilitations import Habilitation
 from .reference import Company, Establishment
 from .requests import AccountRequest
@@ -68,6 +69,11 @@ def in_establishment(term: str) -> ColumnElement[bool]:
 def in_establishments(establishment_ids: list[int]) -> ColumnElement[bool]:
     """Users with a grant on one of these establishments (a client manager's scope)."""
     return User.id.in_(select(Grant.user_id).where(Grant.establishment_id.in_(establishment_ids)))
+
+
+def requests_for_establishments(establishment_ids) -> ColumnElement[bool]:
+    """Requests whose SIRET is one of these establishments' (a client manager's scope)."""
+    return AccountRequest.siret.in_(select(Establishment.siret).where(Establishment.id.in_(establishment_ids)))
 
 
 def name_or_email(text: str) -> ColumnElement[bool]:
@@ -188,4 +194,42 @@ class RequestFilter:
         return out
 
 
-__all__ = ["RequestFilter", "UserFilter", "holding", "in_company", "in_establishment", "in_establishments", "name_or_email"]
+@dataclass(frozen=True)
+class AuditFilter:
+    """The audit trail's filters, kept in the URL."""
+
+    par: str = ""  # actor, part of their label (name or email)
+    action: str = ""
+    cible: str = ""  # target type
+    sur: str = ""  # part of the target's label
+    id: str = ""  # target id
+    du: str = ""
+    au: str = ""
+
+    @classmethod
+    def from_args(cls, args) -> AuditFilter:
+        return cls(**{f.name: " ".join((args.get(f.name) or "").split())[:200] for f in fields(cls)})
+
+    def as_args(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        if self.par:
+            out.append(_contains(func.lower(AuditEvent.actor_label), self.par.lower()))
+        if self.action:
+            out.append(AuditEvent.action == self.action)
+        if self.cible:
+            out.append(AuditEvent.target_type == self.cible)
+        if self.sur:
+            out.append(_contains(func.lower(AuditEvent.target_label), self.sur.lower()))
+        if self.id.isdigit():
+            out.append(AuditEvent.target_id == int(self.id))
+        if since := _date(self.du):
+            out.append(AuditEvent.created_at >= _paris_midnight(since))
+        if until := _date(self.au):
+            out.append(AuditEvent.created_at < _paris_midnight(until + timedelta(days=1)))
+        return out
+
+
+__all__ = ["AuditFilter", "RequestFilter", "UserFilter", "holding", "in_company", "in_establishment", "in_establishments", "name_or_email"]

@@ -6,9 +6,11 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
-from models import AccountRequest, Company, Establishment, OutboundEmail, User
+from models import AccountRequest, AuditEvent, Company, Establishment, OutboundEmail, User
 
+from .audit import AuditView
 from .home import HomeView
+from .matrix import HabilitationMatrixView
 from .outbox import EmailView
 from .reference import CompanyView, EstablishmentView
 from .requests import AccountRequestView
@@ -30,5 +32,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(
         EstablishmentView(Establishment, name="Établissements", endpoint="establishments", url="/admin/establishments", category="Référentiel")
     )
+    admin.add_view(HabilitationMatrixView(name="Habilitations", endpoint="habilitations", url="/admin/habilitations"))
+    admin.add_view(AuditView(AuditEvent, name="Historique", endpoint="audit", url="/admin/audit", category="Suivi"))
     admin.add_view(EmailView(OutboundEmail, name="Emails", endpoint="emails", url="/admin/emails", category="Suivi"))
     return admin

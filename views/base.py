@@ -39,18 +39,26 @@ def ids_to_int(ids: Iterable[Any]) -> list[int]:
         abort(400)
 
 
-class AccessMixin:
-    """Who may enter: staff only, unless a view opens itself wider (`staff_only = False`)."""
+def managed_ids() -> frozenset[int] | None:
+    """The establishments the current user manages users on; None for staff (everything)."""
+    return current_actor().managed_ids
 
-    staff_only = True
+
+class AccessMixin:
+    """Who may enter: staff, and client managers where a view says so (`open_to_managers`).
+
+    A client manager is a user who is Gestionnaire or has "Gestion des utilisateurs"
+    on at least one establishment; anyone else logged in gets the French 403 page.
+    """
+
+    open_to_managers = False
 
     def is_accessible(self) -> bool:
         if not current_user.is_authenticated:
             return False
-        return bool(current_user.is_staff) if self.staff_only else self.user_may_enter(current_user)
-
-    def user_may_enter(self, user) -> bool:
-        return bool(user.is_staff)
+        if current_user.is_staff:
+            return True
+        return self.open_to_managers and bool(managed_ids())
 
     def inaccessible_callback(self, name: str, **kwargs: Any):
         if not current_user.is_authenticated:
@@ -84,10 +92,15 @@ class SecureModelView(AccessMixin, ModelView):
     def __init__(self, model, **kwargs: Any) -> None:
         super().__init__(model, db, **kwargs)
 
-    # --- scoping: the list, the count and single records obey the same rule --------------------
+    # --- scoping: the list, the count, single records and actions obey the same rule ----------
+    def manager_scope(self, establishment_ids: frozenset[int]):
+        """The WHERE clause of the rows a client manager of these establishments may see."""
+        raise NotImplementedError(f"{type(self).__name__} is open to managers but says nothing of their scope")
+
     def scope(self, query):
         """Restrict a query to the rows the current user may see (everything, for staff)."""
-        return query
+        managed = managed_ids()
+        return query if managed is None else query.filter(self.manager_scope(managed))
 
     def get_query(self):
         return self.scope(super().get_query())
@@ -96,11 +109,15 @@ class SecureModelView(AccessMixin, ModelView):
         return self.scope(super().get_count_query())
 
     def get_one(self, id: Any):
+        """One record, through the same scoping as the list: out of scope is 404, as is unknown."""
         try:
             pk = int(id)
         except (TypeError, ValueError):
-            return None
-        return self.get_query().filter(self.model.id == pk).one_or_none()
+            abort(404)
+        found = self.get_query().filter(self.model.id == pk).one_or_none()
+        if found is None:
+            abort(404)
+        return found
 
     # --- changes go through services --------------------------------------------------------------
     def run_service(self, fn: Callable[..., T], *args: Any, form: FlaskForm | None = None, **kwargs: Any) -> T | None:
@@ -166,5 +183,11 @@ class CriteriaListView(SecureModelView):
         wanted = ids_to_int(ids)
         if not wanted:
             flash(nothing_selected, "error")
+            return None
+        visible = self.get_count_query().filter(self.model.id.in_(wanted)).scalar()
+        if visible != len(wanted):
+            # Ids typed or forged outside the user's scope: refuse the whole batch.
+            flash(f"{len(wanted) - visible} élément(s) sélectionné(s) hors de votre périmètre ou introuvable(s) : "
+                  "aucune modification n'a été faite.", "error")
             return None
         return wanted

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import url_for
+from flask import redirect, url_for
 from flask_admin import expose
 from sqlalchemy import func, select
 
 from admin_app.extensions import db
 from models import AccountRequest, EmailStatus, OutboundEmail, RequestStatus, User
 
-from .base import SecureIndexView
+from .base import SecureIndexView, managed_ids
 
 
 def home_figures() -> dict[str, int]:
@@ -36,8 +36,12 @@ def home_figures() -> dict[str, int]:
 
 
 class HomeView(SecureIndexView):
+    open_to_managers = True
+
     @expose("/")
     def index(self):
+        if managed_ids() is not None:
+            return redirect(url_for("users.index_view"))  # a client manager's home is their users
         users = "users.index_view"
         links = {
             "users-active": url_for(users, actif="oui"),

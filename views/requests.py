@@ -14,11 +14,12 @@ from wtforms.validators import InputRequired, Length
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
 from admin_app.services import requests as request_service
+from admin_app.services import users as user_service
 from models import AccountRequest, AuditEvent, RequestKind, RequestStatus, User
-from models.queries import RequestFilter
+from models.queries import RequestFilter, requests_for_establishments
 from models.rules import format_siret
 
-from .base import CriteriaListView, SecureForm, ids_to_int
+from .base import CriteriaListView, SecureForm, current_actor, ids_to_int
 
 
 class RefusalForm(SecureForm):
@@ -28,6 +29,7 @@ class RefusalForm(SecureForm):
 
 
 class AccountRequestView(CriteriaListView):
+    open_to_managers = True
     list_template = "admin/requests/list.html"
     details_template = "admin/requests/details.html"
     can_create = False
@@ -61,6 +63,9 @@ class AccountRequestView(CriteriaListView):
     }
 
     list_load_options = (undefer(AccountRequest.establishment_known),)
+
+    def manager_scope(self, establishment_ids):
+        return requests_for_establishments(list(establishment_ids))
 
     def list_criteria(self, search=None):
         return RequestFilter.from_args(request.args).clauses()
@@ -101,6 +106,15 @@ class AccountRequestView(CriteriaListView):
             flash("Cette demande a déjà été traitée.", "error")
             return redirect(url_for(".index_view"))
         user = account_request_user(account_request) if account_request.kind == RequestKind.ATTACHMENT.value else None
+        if user is not None and not user_service.user_in_scope(db.session, current_actor(), user.id):
+            # A manager cannot open the page of a user from another company: attach first, then tick the accesses.
+            outcome = self.run_service(request_service.approve_many, [account_request.id])
+            if outcome is None or not outcome.approved:
+                for who, why in (outcome.skipped if outcome else []):
+                    flash(f"Demande de {who} non validée : {why}.", "error")
+                return redirect(url_for(".index_view"))
+            flash(f"Demande validée : {user.full_name} est rattaché(e) à votre établissement. Cochez ses accès puis enregistrez.", "success")
+            return redirect(url_for("users.edit_view", id=user.id, url=url_for(".index_view")))
         if user is not None:
             return redirect(url_for("users.edit_view", id=user.id, request=account_request.id, url=url_for(".index_view")))
         return redirect(url_for("users.create_view", request=account_request.id, url=url_for(".index_view")))

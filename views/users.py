@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
+from types import SimpleNamespace
 
-from flask import Response, abort, flash, request, stream_with_context, url_for
+from flask import Response, abort, flash, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from sqlalchemy import func, or_, select
@@ -32,10 +30,11 @@ from models import (
     User,
 )
 from models.habilitations import HABILITATION_LABELS
-from models.queries import UserFilter, name_or_email
+from models.queries import UserFilter, in_establishments, name_or_email, requests_for_establishments
 from models.rules import clean_email, clean_phone, format_phone
 
-from .base import CriteriaListView, SecureForm
+from .base import CriteriaListView, SecureForm, managed_ids
+from .exports import csv_response
 
 # The grant editor's checkboxes, in the guide's order ("Accès Gestionnaire" first, it implies the rest).
 EDITOR_HABILITATIONS = [
@@ -80,15 +79,10 @@ class UserEditForm(UserForm):
 PERSONAL = ("civility", "last_name", "first_name", "email", "phone", "job_title")
 
 
-def _csv_safe(value: object) -> str:
-    """Neutralise spreadsheet formulas: a cell starting with = + - @ is read as text."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 class UserView(CriteriaListView):
     """The guide's "Mes utilisateurs" screen."""
 
+    open_to_managers = True
     list_template = "admin/users/list.html"
     create_template = "admin/users/create.html"
     edit_template = "admin/users/edit.html"
@@ -119,6 +113,9 @@ class UserView(CriteriaListView):
     can_delete = True
     # Computed columns come with the page query (no N+1).
     list_load_options = (undefer(User.is_manager), undefer(User.primary_establishment))
+
+    def manager_scope(self, establishment_ids):
+        return in_establishments(list(establishment_ids))
 
     # --- the list ---------------------------------------------------------------------------------
     def list_criteria(self, search: str | None = None):
@@ -151,9 +148,11 @@ class UserView(CriteriaListView):
         }
 
     def pending_request_count(self) -> int:
-        return db.session.scalar(
-            select(func.count()).select_from(AccountRequest).where(AccountRequest.status == RequestStatus.PENDING.value)
-        ) or 0
+        query = select(func.count()).select_from(AccountRequest).where(AccountRequest.status == RequestStatus.PENDING.value)
+        managed = managed_ids()
+        if managed is not None:
+            query = query.where(requests_for_establishments(list(managed)))
+        return db.session.scalar(query) or 0
 
     # --- create and edit ----------------------------------------------------------------------------
     def get_edit_form(self):
@@ -192,7 +191,7 @@ class UserView(CriteriaListView):
                 if user is not None:
                     flash(f"Demande validée : le compte de {user.full_name} est créé et un email de validation lui a été envoyé.", "success")
                 return user
-            user = self.run_service(user_service.create_user, data, form=form)
+            user = self.run_service(user_service.create_user, data, self._posted_grants() or [], form=form)
             if user is not None:
                 flash(f"Utilisateur {user.full_name} créé : un email de validation lui a été envoyé.", "success")
             return user
@@ -218,8 +217,12 @@ class UserView(CriteriaListView):
         request_id = self.approval_request_id()
         if request_id is None:
             return None
-        account_request = db.session.get(AccountRequest, request_id)
-        if account_request is None or account_request.status != RequestStatus.PENDING.value:
+        query = select(AccountRequest).where(AccountRequest.id == request_id, AccountRequest.status == RequestStatus.PENDING.value)
+        managed = managed_ids()
+        if managed is not None:
+            query = query.where(requests_for_establishments(list(managed)))  # the requests tab's own scope
+        account_request = db.session.scalar(query)
+        if account_request is None:
             abort(404)
         return account_request
 
@@ -230,7 +233,7 @@ class UserView(CriteriaListView):
         return {
             "request": account_request,
             "establishment": request_service.matching_establishment(db.session, account_request),
-            "can_create_establishment": True,
+            "can_create_establishment": managed_ids() is None,
         }
 
     def create_context(self) -> dict:
@@ -242,10 +245,22 @@ class UserView(CriteriaListView):
             rows = self._rows_from_post()
         return {
             "approval": approval,
-            "single_company": None,
+            "single_company": self.single_company(),
             "grant_rows": rows,
             "editor_habilitations": [(h.value, HABILITATION_LABELS[h]) for h in EDITOR_HABILITATIONS],
         }
+
+    def single_company(self):
+        """When the current user manages one company only, its establishments (the first step is skipped)."""
+        managed = managed_ids()
+        if managed is None:
+            return None
+        establishments = list(db.session.scalars(
+            select(Establishment).where(Establishment.id.in_(list(managed))).order_by(Establishment.name)
+        ))
+        if len({e.company_id for e in establishments}) != 1:
+            return None
+        return SimpleNamespace(establishments=establishments)
 
     def _posted_grants(self) -> list[GrantInput] | None:
         """Read the grant editor's rows from the form; None when the editor was not sent."""
@@ -274,9 +289,11 @@ class UserView(CriteriaListView):
         """The rows the grant editor shows: as posted after a refused save, else as stored (+ the request's)."""
         if request.method == "POST" and request.form.get("grants-present") == "1":
             return self._rows_from_post()
+        managed = managed_ids()
         rows = [
             {"establishment": g.establishment, "primary": g.is_primary, "held": {h.value for h in Habilitation if getattr(g, h.value)}}
             for g in sorted(user.grants, key=lambda g: (not g.is_primary, g.establishment.name))
+            if managed is None or g.establishment_id in managed  # a manager sees only their establishments' grants
         ]
         wanted = approval["establishment"] if approval else None
         if wanted is not None and all(row["establishment"].id != wanted.id for row in rows):
@@ -287,7 +304,7 @@ class UserView(CriteriaListView):
         approval = self.approval_context()
         return {
             "approval": approval,
-            "single_company": None,
+            "single_company": self.single_company(),
             "grant_rows": self.editor_rows(user, approval),
             "editor_habilitations": [(h.value, HABILITATION_LABELS[h]) for h in EDITOR_HABILITATIONS],
         }
@@ -310,6 +327,9 @@ class UserView(CriteriaListView):
     def company_choices(self, term: str) -> list[dict]:
         term = term.strip()
         query = select(Company.id, Company.name, Company.siren).order_by(Company.name).limit(LOOKUP_LIMIT)
+        managed = managed_ids()
+        if managed is not None:
+            query = query.where(Company.id.in_(select(Establishment.company_id).where(Establishment.id.in_(list(managed)))))
         if term:
             digits = term.replace(" ", "")
             query = query.where(
@@ -321,6 +341,9 @@ class UserView(CriteriaListView):
         query = select(Establishment).order_by(Establishment.name).limit(LOOKUP_LIMIT if company_id is None else 500)
         if company_id is not None:
             query = query.where(Establishment.company_id == company_id)
+        managed = managed_ids()
+        if managed is not None:
+            query = query.where(Establishment.id.in_(list(managed)))
         term = term.strip()
         if term:
             digits = term.replace(" ", "")
@@ -385,38 +408,21 @@ class UserView(CriteriaListView):
         return self.csv_response(targets)
 
     def csv_response(self, targets) -> Response:
-        """Stream the users as CSV (UTF-8 with BOM for Excel), in the list's order, rows not objects."""
-        columns = (
-            User.active, User.last_name, User.first_name, User.job_title, User.is_manager,
-            User.primary_establishment, User.last_login_at, User.email, User.phone,
-        )
+        """The users as CSV: the list's columns plus email and phone, in the list's order."""
         statement = (
             self.get_query()
             .filter(User.id.in_(targets))
-            .with_entities(*columns)
+            .with_entities(User.active, User.last_name, User.first_name, User.job_title, User.is_manager,
+                           User.primary_establishment, User.last_login_at, User.email, User.phone)
             .order_by(User.last_name, User.first_name, User.id)
-            .statement.execution_options(yield_per=1000)
+            .statement
         )
         header = [self.column_labels[c] for c in self.column_list] + ["Email", "Téléphone"]
-
-        def lines() -> Iterator[str]:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, delimiter=";")
-            writer.writerow(header)
-            yield "\ufeff" + buffer.getvalue()
-            for active, last, first, job, manager, primary, login, email, phone in db.session.execute(statement):
-                buffer.seek(0)
-                buffer.truncate()
-                writer.writerow([_csv_safe(v) for v in (
-                    yes_no(active), last, first, job or "", yes_no(manager), primary or "",
-                    paris_datetime(login), email, format_phone(phone),
-                )])
-                yield buffer.getvalue()
-
-        return Response(
-            stream_with_context(lines()),
-            mimetype="text/csv; charset=utf-8",
-            headers={"Content-Disposition": "attachment; filename=utilisateurs.csv"},
+        return csv_response(
+            "utilisateurs.csv",
+            header,
+            statement,
+            lambda r: (yes_no(r[0]), r[1], r[2], r[3] or "", yes_no(r[4]), r[5] or "", paris_datetime(r[6]), r[7], format_phone(r[8])),
         )
 
 

@@ -10,6 +10,7 @@ from typing import ParamSpec, TypeVar
 from sqlalchemy.orm import Session
 
 from models import User
+from models.habilitations import managed_establishment_ids, manager_establishment_ids
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,6 +35,21 @@ class Actor:
     @property
     def id(self) -> int | None:
         return self.user.id if self.user is not None else None
+
+    @property
+    def is_unrestricted(self) -> bool:
+        """Staff and the system act everywhere; a client manager only on their establishments."""
+        return self.user is None or bool(self.user.is_staff)
+
+    @property
+    def managed_ids(self) -> frozenset[int] | None:
+        """Establishments this actor may manage users on; None means all of them."""
+        return None if self.is_unrestricted else managed_establishment_ids(self.user)
+
+    @property
+    def manager_ids(self) -> frozenset[int] | None:
+        """Establishments where this actor may grant Gestionnaire; None means all of them."""
+        return None if self.is_unrestricted else manager_establishment_ids(self.user)
 
     @property
     def label(self) -> str:

@@ -90,6 +90,16 @@ def matching_establishment(session: Session, request: AccountRequest) -> Establi
     return session.scalar(select(Establishment).where(Establishment.siret == request.siret))
 
 
+def check_request_in_scope(session: Session, actor: Actor, request: AccountRequest) -> None:
+    """A client manager decides only requests for one of their establishments."""
+    managed = actor.managed_ids
+    if managed is None:
+        return
+    establishment = matching_establishment(session, request)
+    if establishment is None or establishment.id not in managed:
+        raise ServiceError("Cette demande concerne un établissement hors de votre périmètre : aucune demande n'a été modifiée.")
+
+
 def _claim(session: Session, actor: Actor, request: AccountRequest, status: RequestStatus, **values: Any) -> None:
     """Move a pending request to `status`; refuse if someone decided it meanwhile.
 
@@ -114,9 +124,9 @@ def approve_opening(
     session: Session, actor: Actor, request: AccountRequest, data: dict[str, Any], grant_rows: Sequence[GrantInput]
 ) -> User:
     """Approve an "Ouverture": create the user from the (pre-filled) form, with their grants."""
+    check_request_in_scope(session, actor, request)
     _claim(session, actor, request, RequestStatus.APPROVED)
-    user = create_user(session, actor, data)
-    save_grants(session, actor, user, grant_rows)
+    user = create_user(session, actor, data, grant_rows)
     session.execute(update(AccountRequest).where(AccountRequest.id == request.id).values(user_id=user.id))
     audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None, {"user": user_label(user)})
     return user
@@ -128,6 +138,7 @@ def approve_attachment(
     data: dict[str, Any], grant_rows: Sequence[GrantInput],
 ) -> User:
     """Approve a "Rattachement": save the existing user's edit page, with the new establishment."""
+    check_request_in_scope(session, actor, request)
     _claim(session, actor, request, RequestStatus.APPROVED, user_id=user.id)
     edit_user(session, actor, user, expected_version, data, grant_rows)
     audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None, {"user": user_label(user)})
@@ -160,6 +171,9 @@ def approve_many(session: Session, actor: Actor, ids: Sequence[int] | Select) ->
         if establishment is None:
             outcome.skipped.append((who, f"SIRET {request.siret} inconnu"))
             continue
+        if actor.managed_ids is not None and establishment.id not in actor.managed_ids:
+            outcome.skipped.append((who, "établissement hors de votre périmètre"))
+            continue
         existing = session.scalar(select(User).where(User.email == request.email))
         if request.kind == RequestKind.OPENING.value and existing is not None:
             outcome.skipped.append((who, "adresse email déjà utilisée par un compte"))
@@ -172,16 +186,17 @@ def approve_many(session: Session, actor: Actor, ids: Sequence[int] | Select) ->
             _claim(session, actor, request, RequestStatus.APPROVED)
             if existing is None:
                 data = {name: getattr(request, name) for name in ("civility", "last_name", "first_name", "email", "phone", "job_title")}
-                user = create_user(session, actor, data)
-                rows = [GrantInput(establishment.id, is_primary=True)]
+                user = create_user(session, actor, data, [GrantInput(establishment.id, is_primary=True)])
             else:
                 user = existing
                 if any(g.establishment_id == establishment.id for g in user.grants):
                     raise ServiceError("déjà rattaché à cet établissement")
                 rows = [GrantInput(g.establishment_id, g.is_primary, {h for h in Habilitation if getattr(g, h.value)})
                         for g in user.grants]
-                rows.append(GrantInput(establishment.id, is_primary=not rows))
-            save_grants(session, actor, user, rows)
+                if actor.managed_ids is not None:  # a manager only sees (and sends) their own rows
+                    rows = [r for r in rows if r.establishment_id in actor.managed_ids]
+                rows.append(GrantInput(establishment.id, is_primary=not user.grants))
+                save_grants(session, actor, user, rows)
             session.execute(update(AccountRequest).where(AccountRequest.id == request.id).values(user_id=user.id))
             audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None,
                          {"user": user_label(user)})
@@ -208,7 +223,10 @@ def refuse_requests(
         raise ServiceError("Le motif ne doit pas dépasser 2000 caractères.", field="details")
     reason = details if reason_code == "other" else REFUSAL_REASONS[reason_code] + (f"\n{details}" if details else "")
     outcome = BulkOutcome()
-    for request in _requests(session, ids):
+    chosen = _requests(session, ids)
+    for request in chosen:
+        check_request_in_scope(session, actor, request)
+    for request in chosen:
         who = f"{request.last_name} {request.first_name}"
         if request.status != RequestStatus.PENDING.value:
             outcome.skipped.append((who, "déjà traitée"))

@@ -70,8 +70,16 @@ def _check_email_free(session: Session, email: str, user_id: int | None = None) 
 
 
 @transactional
-def create_user(session: Session, actor: Actor, data: dict[str, Any], *, is_staff: bool = False) -> User:
-    """Create a user without password and queue the "Validez votre adresse email" email."""
+def create_user(
+    session: Session, actor: Actor, data: dict[str, Any], grant_rows: Sequence[GrantInput] = (), *, is_staff: bool = False
+) -> User:
+    """Create a user without password, with `grant_rows`, and queue the "Validez votre adresse email" email."""
+    if actor.managed_ids is not None:
+        if is_staff:
+            raise ServiceError("Seul le back-office peut créer un compte staff.")
+        if not grant_rows:
+            raise ServiceError("Rattachez le nouvel utilisateur à au moins un de vos établissements.")
+    check_grant_rows(grant_rows)
     cleaned = clean_personal_data(data)
     _check_email_free(session, cleaned["email"])
     user = User(**cleaned, is_staff=is_staff, active=True)
@@ -81,6 +89,8 @@ def create_user(session: Session, actor: Actor, data: dict[str, Any], *, is_staf
     except IntegrityError:
         raise ServiceError("Cette adresse email est déjà utilisée par un autre utilisateur.", field="email") from None
     audit.record(session, actor, "user.create", "user", user.id, user_label(user), None, {**cleaned, "is_staff": is_staff})
+    if grant_rows:
+        save_grants(session, actor, user, grant_rows)
     emails.enqueue_verify_email(session, user)
     return user
 
@@ -103,6 +113,7 @@ def create_staff(session: Session, actor: Actor, data: dict[str, Any], password:
 @transactional
 def update_user(session: Session, actor: Actor, user: User, expected_version: int, data: dict[str, Any]) -> User:
     """Save personal data, refusing if someone else saved the user since `expected_version`."""
+    check_user_in_scope(session, actor, user)
     if user.version != expected_version:
         raise ServiceError(
             "Cet utilisateur a été modifié par quelqu'un d'autre depuis que vous avez ouvert la page. "
@@ -132,6 +143,47 @@ def update_user(session: Session, actor: Actor, user: User, expected_version: in
     return user
 
 
+# --- a client manager's perimeter ---------------------------------------------------------------------
+
+OUT_OF_SCOPE = "hors de votre périmètre"
+
+
+def user_in_scope(session: Session, actor: Actor, user_id: int) -> bool:
+    """Whether `actor` may administer this user (staff: anyone; a manager: users of their establishments)."""
+    managed = actor.managed_ids
+    if managed is None:
+        return True
+    return session.scalar(
+        select(Grant.id).where(Grant.user_id == user_id, Grant.establishment_id.in_(managed)).limit(1)
+    ) is not None
+
+
+def check_user_in_scope(session: Session, actor: Actor, user: User) -> None:
+    if not user_in_scope(session, actor, user.id):
+        raise ServiceError(f"Cet utilisateur est {OUT_OF_SCOPE}.")
+
+
+def _check_targets_in_scope(session: Session, actor: Actor, ids: UserIds, *, wholly: bool, verb: str) -> None:
+    """Refuse a batch if any user is outside the actor's establishments (or, if `wholly`, partly outside)."""
+    managed = actor.managed_ids
+    if managed is None:
+        return
+    inside = select(Grant.id).where(Grant.user_id == User.id, Grant.establishment_id.in_(managed)).exists()
+    outside = select(Grant.id).where(Grant.user_id == User.id, Grant.establishment_id.not_in(managed)).exists()
+    strangers = partly = 0
+    for id_filter in _id_filters(ids):
+        strangers += session.scalar(select(func.count()).select_from(User).where(id_filter, ~inside)) or 0
+        if wholly:
+            partly += session.scalar(select(func.count()).select_from(User).where(id_filter, inside, outside)) or 0
+    if strangers:
+        raise ServiceError(f"{strangers} utilisateur(s) {OUT_OF_SCOPE} : aucun utilisateur n'a été modifié.")
+    if partly:
+        raise ServiceError(
+            f"{partly} utilisateur(s) sont aussi rattachés à des établissements {OUT_OF_SCOPE} : vous ne pouvez pas les "
+            f"{verb}. Retirez-les plutôt de vos établissements (page d'édition). Aucun utilisateur n'a été modifié."
+        )
+
+
 # --- grants ---------------------------------------------------------------------------------------
 
 @dataclass
@@ -151,22 +203,58 @@ def _grant_snapshot(grants: Sequence[Grant]) -> dict[str, Any]:
     return out
 
 
-def check_grant_rows(rows: Sequence[GrantInput]) -> None:
-    """Apply the editor's rules: no establishment twice, exactly one primary when any grant."""
+def check_grant_rows(rows: Sequence[GrantInput], primary_elsewhere: bool = False, others: int = 0) -> None:
+    """Apply the editor's rules: no establishment twice, exactly one primary when any grant.
+
+    `others` grants the editor does not show still count, one of them primary if `primary_elsewhere`.
+    """
     seen: set[int] = set()
     for row in rows:
         if row.establishment_id in seen:
             raise ServiceError("Un même établissement ne peut être ajouté qu'une seule fois.")
         seen.add(row.establishment_id)
-    primaries = sum(1 for row in rows if row.is_primary)
-    if rows and primaries != 1:
+    primaries = sum(1 for row in rows if row.is_primary) + (1 if primary_elsewhere else 0)
+    if (rows or others) and primaries != 1:
         raise ServiceError("Choisissez un et un seul établissement principal.")
+
+
+def _check_escalation(actor: Actor, user: User, rows: Sequence[GrantInput]) -> None:
+    """A client manager grants no more than they hold: Gestionnaire only where they are Gestionnaire."""
+    allowed = actor.manager_ids or frozenset()
+    current = {g.establishment_id: g for g in user.grants}
+    for row in rows:
+        had = bool(current[row.establishment_id].manager) if row.establishment_id in current else False
+        wants = Habilitation.MANAGER in row.habilitations
+        if had != wants and row.establishment_id not in allowed:
+            raise ServiceError(
+                "Vous ne pouvez accorder ou retirer l'accès Gestionnaire que sur les établissements dont vous êtes "
+                "vous-même Gestionnaire."
+            )
 
 
 @transactional
 def save_grants(session: Session, actor: Actor, user: User, rows: Sequence[GrantInput]) -> bool:
-    """Replace the user's grants by `rows`; return whether anything changed."""
-    check_grant_rows(rows)
+    """Replace the grants the actor may see by `rows`; return whether anything changed.
+
+    A client manager sees and changes only the grants on their own establishments:
+    the user's other grants are kept as they are, and count for the primary rule.
+    """
+    managed = actor.managed_ids
+    kept = [g for g in user.grants if managed is not None and g.establishment_id not in managed]
+    if managed is not None:
+        if any(row.establishment_id not in managed for row in rows):
+            raise ServiceError(f"Vous ne pouvez rattacher un utilisateur qu'à vos établissements : un établissement choisi est {OUT_OF_SCOPE}.")
+        _check_escalation(actor, user, rows)
+    kept_primary = any(g.is_primary for g in kept)
+    promote = None
+    if kept and not rows and not kept_primary:
+        # A manager detaching the user from all their establishments: the user's next establishment
+        # (outside the manager's scope) becomes the primary one.
+        promote = min(kept, key=lambda g: g.id)
+        kept_primary = True
+    if kept_primary and any(row.is_primary for row in rows):
+        raise ServiceError(f"L'établissement principal de cet utilisateur est {OUT_OF_SCOPE} : il ne peut pas changer ici.")
+    check_grant_rows(rows, primary_elsewhere=kept_primary, others=len(kept))
     wanted = {row.establishment_id: row for row in rows}
     establishments = {
         e.id: e for e in session.scalars(select(Establishment).where(Establishment.id.in_(list(wanted))))
@@ -174,7 +262,7 @@ def save_grants(session: Session, actor: Actor, user: User, rows: Sequence[Grant
     missing = set(wanted) - set(establishments)
     if missing:
         raise ServiceError("Un des établissements choisis n'existe pas ou plus.")
-    current = {g.establishment_id: g for g in user.grants}
+    current = {g.establishment_id: g for g in user.grants if g not in kept}
     before = _grant_snapshot(list(current.values()))
 
     # Clear every primary flag first: the one-primary index would reject a swap done in one flush.
@@ -199,10 +287,15 @@ def save_grants(session: Session, actor: Actor, user: User, rows: Sequence[Grant
             setattr(grant, habilitation.value, habilitation in flags)
         grant.is_primary = row.is_primary
     session.flush()
+    if promote is not None:
+        promote.is_primary = True
+        session.flush()
 
-    after = _grant_snapshot(sorted(user.grants, key=lambda g: g.establishment.label))
+    after = _grant_snapshot(sorted((g for g in user.grants if g not in kept), key=lambda g: g.establishment.label))
     if before == after:
         return False
+    if managed is not None and actor.id == user.id:
+        raise ServiceError("Vous ne pouvez pas modifier vos propres rattachements : demandez-le à un autre gestionnaire.")
     user.updated_at = utcnow()
     audit.record(session, actor, "user.grants", "user", user.id, user_label(user), before, after)
     return True
@@ -253,6 +346,7 @@ def _protect_staff(session: Session, actor: Actor, targets: list[tuple[int, str,
 @transactional
 def set_active(session: Session, actor: Actor, ids: UserIds, active: bool) -> int:
     """Activate or deactivate users with one UPDATE; return how many changed."""
+    _check_targets_in_scope(session, actor, ids, wholly=True, verb="activer ou désactiver")
     targets = _targets(session, ids, User.active.is_not(active))
     if not active:
         _protect_staff(session, actor, targets, "désactiver")
@@ -277,6 +371,7 @@ def set_active(session: Session, actor: Actor, ids: UserIds, active: bool) -> in
 @transactional
 def delete_users(session: Session, actor: Actor, ids: UserIds) -> int:
     """Delete users (their grants go with them); return how many were deleted."""
+    _check_targets_in_scope(session, actor, ids, wholly=True, verb="supprimer")
     targets = _targets(session, ids)
     _protect_staff(session, actor, targets, "supprimer")
     if not targets:
@@ -293,6 +388,7 @@ def delete_users(session: Session, actor: Actor, ids: UserIds) -> int:
 @transactional
 def resend_invitations(session: Session, actor: Actor, ids: UserIds) -> tuple[int, int]:
     """Queue the verification or password email for users without password; return (sent, skipped)."""
+    _check_targets_in_scope(session, actor, ids, wholly=False, verb="inviter")
     users = [u for f in _id_filters(ids) for u in session.scalars(select(User).where(f).order_by(User.id))]
     sent = 0
     for user in users:
@@ -320,8 +416,6 @@ def edit_user(
     grant_rows: Sequence[GrantInput] | None,
 ) -> User:
     """Save the edit page: personal data and (when the editor was sent) grants, in one transaction."""
-    if grant_rows is not None:
-        check_grant_rows(grant_rows)  # refuse before anything is written
     update_user(session, actor, user, expected_version, data)
     if grant_rows is not None:
         save_grants(session, actor, user, grant_rows)

@@ -238,12 +238,12 @@ def test_the_last_active_staff_account_is_protected(db, demo):
     from admin_app.services.users import delete_users, set_active
 
     staff = db.session.scalar(select(User).where(User.email == STAFF[0]))
-    luke = db.session.scalar(select(User).where(User.email == "luke.skywalker@example.org"))
+    system = Actor()
     with pytest.raises(ServiceError, match="dernier compte staff actif"):
-        set_active(db.session, Actor(luke), [staff.id], False)
+        set_active(db.session, system, [staff.id], False)
     obiwan = db.session.scalar(select(User).where(User.email == "obi-wan.kenobi@example.org"))
     with pytest.raises(ServiceError, match="dernier compte staff actif"):
-        delete_users(db.session, Actor(luke), [staff.id, obiwan.id])
+        delete_users(db.session, system, [staff.id, obiwan.id])
     db.session.expire_all()
     assert db.session.get(User, obiwan.id) is not None and db.session.get(User, staff.id).active
 

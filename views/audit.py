@@ -1,0 +1,77 @@
+"""Historique: the audit trail, read-only, for staff."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_admin.actions import action
+
+from admin_app.filters import AUDIT_ACTIONS, audit_action, audit_values, paris_datetime
+from models import AuditEvent
+from models.queries import AuditFilter
+
+from .base import CriteriaListView
+from .exports import csv_response
+
+
+class AuditView(CriteriaListView):
+    """Append-only from the application: no create, edit or delete, here or anywhere."""
+
+    list_template = "admin/audit/list.html"
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_view_details = False
+    page_size = 50
+    page_size_options = (20, 50, 100)
+    column_list = ("created_at", "actor_label", "action", "target_type", "target_label", "before", "after", "ip")
+    column_labels = {
+        "created_at": "Date",
+        "actor_label": "Par",
+        "action": "Action",
+        "target_type": "Type",
+        "target_label": "Sur",
+        "before": "Avant",
+        "after": "Après",
+        "ip": "Adresse IP",
+    }
+    column_sortable_list = ("created_at", "actor_label", "action", "target_type", "target_label")
+    column_default_sort = ("created_at", True)
+    column_formatters = {
+        "created_at": lambda v, c, m, p: paris_datetime(m.created_at),
+        "action": lambda v, c, m, p: audit_action(m.action),
+        "before": lambda v, c, m, p: audit_values(m.before),
+        "after": lambda v, c, m, p: audit_values(m.after),
+        "target_type": lambda v, c, m, p: TARGET_TYPES.get(m.target_type, m.target_type),
+    }
+
+    def list_criteria(self, search=None):
+        return AuditFilter.from_args(request.args).clauses()
+
+    def render(self, template, **kwargs):
+        if template == self.list_template:
+            kwargs.update(audit_filter=AuditFilter.from_args(request.args), action_choices=sorted(AUDIT_ACTIONS.items(), key=lambda i: i[1]),
+                          target_choices=list(TARGET_TYPES.items()), query_string=request.query_string.decode())
+        return super().render(template, **kwargs)
+
+    @action("export", "Exporter (CSV)")
+    def action_export(self, ids):
+        targets = self.action_targets(ids, "Sélectionnez au moins un évènement.")
+        if targets is None:
+            return None
+        query = (
+            self.get_query().filter(AuditEvent.id.in_(targets))
+            .with_entities(AuditEvent.created_at, AuditEvent.actor_label, AuditEvent.action, AuditEvent.target_type,
+                           AuditEvent.target_label, AuditEvent.before, AuditEvent.after, AuditEvent.ip)
+            .order_by(AuditEvent.created_at, AuditEvent.id)
+        )
+        return csv_response(
+            "historique.csv",
+            [self.column_labels[c] for c in self.column_list],
+            query.statement,
+            lambda r: (paris_datetime(r[0]), r[1], audit_action(r[2]), TARGET_TYPES.get(r[3], r[3]), r[4],
+                       audit_values(r[5]), audit_values(r[6]), r[7] or ""),
+        )
+
+
+TARGET_TYPES = {"user": "Utilisateur", "request": "Demande", "company": "Entreprise", "establishment": "Établissement",
+                "email": "Email", "database": "Base"}
