@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app admin_app
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench serve clean
+.PHONY: run test install browser-tools screenshots lint bench serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,19 @@ run: install
 	$(FLASK) send-mail --loop & trap "kill $$! 2>/dev/null" EXIT; \
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
-test: install
+# The browser tests drive Debian's Chromium and inject axe-core from the npm registry; install them
+# when missing (needs root for apt-get: elsewhere the browser tests skip, and CI refuses to skip them).
+browser-tools:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "Chromium could not be installed: the browser tests will be skipped"
+	@test -f node_modules/axe-core/axe.min.js || npm ci --no-audit --no-fund --silent \
+		|| echo "axe-core could not be installed: the accessibility tests will be skipped"
+
+test: install browser-tools
 	$(BIN)/pytest
+
+screenshots: install browser-tools
+	$(BIN)/python scripts/screenshots.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -7,13 +7,17 @@ temporary folder.
 
 from __future__ import annotations
 
+import email
 import os
 import re
+import socket
 import uuid
 from collections.abc import Iterator
+from email.policy import default
 from types import SimpleNamespace
 
 import pytest
+from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -144,3 +148,42 @@ def staff_client(client: FlaskClient, demo) -> FlaskClient:
     response = login(client, *STAFF)
     assert response.status_code == 302 and response.location == "/admin/"
     return client
+
+
+# --- a real SMTP server for the email tests ------------------------------------------------------
+
+LINK = re.compile(r"https?://[^/\s]+(/account/[a-z-]+/[A-Za-z0-9._-]+)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.original_content, policy=default))
+        return "250 OK"
+
+    def link(self, subject: str) -> str:
+        message = next(m for m in reversed(self.messages) if m["Subject"] == subject)
+        return LINK.search(message.get_body(("plain",)).get_content()).group(1)
+
+
+@pytest.fixture
+def smtp(app):
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    saved = {k: app.config[k] for k in ("MAIL_BACKEND", "MAIL_SERVER", "MAIL_PORT")}
+    app.config.update(MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+    yield SimpleNamespace(inbox=inbox, port=port, controller=controller)
+    app.config.update(saved)
+    controller.stop()
+
+

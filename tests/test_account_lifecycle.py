@@ -1,16 +1,11 @@
 """The journey of a new account through real emails (aiosmtpd), and each way it can go wrong."""
 
-import email
-import re
-import socket
 import threading
 import uuid
 from datetime import timedelta
-from email.policy import default
 from types import SimpleNamespace
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 
 from admin_app import create_app
@@ -19,41 +14,7 @@ from admin_app.extensions import db as app_db
 from admin_app.services import emails as email_service
 from models import AuditEvent, OutboundEmail, User, utcnow
 
-from .conftest import STAFF, csrf_token, login
-
-LINK = re.compile(r"http://localhost(/account/[a-z-]+/[A-Za-z0-9._-]+)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.original_content, policy=default))
-        return "250 OK"
-
-    def link(self, subject: str) -> str:
-        message = next(m for m in reversed(self.messages) if m["Subject"] == subject)
-        return LINK.search(message.get_body(("plain",)).get_content()).group(1)
-
-
-@pytest.fixture
-def smtp(app):
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    saved = {k: app.config[k] for k in ("MAIL_BACKEND", "MAIL_SERVER", "MAIL_PORT")}
-    app.config.update(MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
-    yield SimpleNamespace(inbox=inbox, port=port, controller=controller)
-    app.config.update(saved)
-    controller.stop()
+from .conftest import STAFF, csrf_token, free_port, login
 
 
 def send_mail(runner):

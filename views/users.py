@@ -162,6 +162,7 @@ class UserView(CriteriaListView):
         form = super().edit_form(obj)
         if request.method == "GET" and obj is not None:
             form.version.data = str(obj.version)
+            form.phone.data = format_phone(obj.phone)  # as people write it: 06 12 34 56 78
         return form
 
     def create_form(self, obj=None):

@@ -1,0 +1,71 @@
+"""Regenerate docs/screenshots/*.png from the demo data with the test browser (`make screenshots`)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from admin_app import create_app
+from admin_app.config import TestingConfig
+from admin_app.extensions import db
+from admin_app.services import seed
+from models import AccountRequest, User
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run",
+        "--disable-sync"]
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp())
+    app = create_app(TestingConfig(f"sqlite:///{workdir / 'demo.db'}"))
+    with app.app_context():
+        db.create_all()
+        seed.load_demo(db.session)
+        luke = db.session.scalar(select(User.id).where(User.email == "luke.skywalker@example.org"))
+        boba = db.session.scalar(select(AccountRequest.id).where(AccountRequest.last_name == "FETT"))
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+
+    shots = [
+        ("staff", "users-list.png", "/admin/users/?actif=oui&habilitation=user_admin", None),
+        ("staff", "user-edit.png", f"/admin/users/edit/?id={luke}", None),
+        ("staff", "user-details.png", f"/admin/users/details/?id={luke}", None),
+        ("staff", "requests.png", "/admin/account-requests/", None),
+        ("staff", "refusal.png", f"/admin/account-requests/refuse/?ids={boba}", None),
+        ("staff", "habilitations.png", "/admin/habilitations/", None),
+        ("luke", "profile.png", "/account/profile", None),
+        (None, "account-request.png", "/account/request", None),
+    ]
+    logins = {"staff": ("staff@example.org", "demo-staff-2026"), "luke": ("luke.skywalker@example.org", "demo-luke-2026")}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        for who, name, path, _ in shots:
+            context = browser.new_context(base_url=base, viewport={"width": 1366, "height": 900}, locale="fr-FR")
+            page = context.new_page()
+            if who:
+                page.goto("/login")
+                page.fill("#email", logins[who][0])
+                page.fill("#password", logins[who][1])
+                page.click("button[type=submit]")
+            page.goto(path)
+            page.screenshot(path=str(OUT / name), full_page=True)
+            print(f"docs/screenshots/{name}")
+            context.close()
+        browser.close()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
