@@ -41,6 +41,7 @@ screenshots: install browser-tools
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/bandit -q -r admin_app models views
 
 serve: install
 	$(FLASK) db upgrade

@@ -48,8 +48,9 @@ def create_app(config: Any = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
 
-    from . import auth, cli, filters
+    from . import auth, cli, filters, security
 
+    security.init_app(app)
     auth.init_app(app)
     cli.init_app(app)
     filters.init_app(app)

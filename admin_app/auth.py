@@ -10,7 +10,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, RadioField, StringField, TelField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Optional
 
 from models.rules import format_phone
 
@@ -164,7 +164,7 @@ def forgot_password():
 class ProfileForm(FlaskForm):
     email = EmailField("Email", validators=[InputRequired("L'adresse email est obligatoire.")])
     phone = TelField("Téléphone", validators=[InputRequired("Le numéro de téléphone est obligatoire.")])
-    job_title = StringField("Fonction", validators=[Optional(), Length(max=200)])
+    job_title = StringField("Fonction", validators=[Optional()])
 
 
 class ChangePasswordForm(FlaskForm):
@@ -220,12 +220,12 @@ def init_app(app: Flask) -> None:
 class AccountRequestForm(FlaskForm):
     civility = RadioField("Civilité", choices=[SelectChoice("M.", "M."), SelectChoice("Mme", "Mme")],
                           validators=[InputRequired("Choisissez la civilité (M. ou Mme).")])
-    last_name = StringField("Nom", validators=[InputRequired("Le nom est obligatoire."), Length(max=100)])
-    first_name = StringField("Prénom", validators=[InputRequired("Le prénom est obligatoire."), Length(max=100)])
+    last_name = StringField("Nom", validators=[InputRequired("Le nom est obligatoire.")])
+    first_name = StringField("Prénom", validators=[InputRequired("Le prénom est obligatoire.")])
     email = EmailField("Email professionnel", validators=[InputRequired("L'adresse email est obligatoire.")])
     phone = TelField("Téléphone", validators=[InputRequired("Le numéro de téléphone est obligatoire.")])
-    job_title = StringField("Fonction", validators=[Optional(), Length(max=200)])
-    company_name = StringField("Raison sociale", validators=[InputRequired("La raison sociale est obligatoire."), Length(max=200)])
+    job_title = StringField("Fonction", validators=[Optional()])
+    company_name = StringField("Raison sociale", validators=[InputRequired("La raison sociale est obligatoire.")])
     siret = StringField("SIRET de l'établissement", validators=[InputRequired("Le SIRET est obligatoire.")],
                         description="14 chiffres, indiqués par exemple sur les bulletins de paie.")
 

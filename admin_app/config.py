@@ -54,12 +54,13 @@ class Config:
         self.RATELIMIT_STORAGE_URI = redis_url or "memory://"
         self.RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "mes-utilisateurs")
         self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", self.BASE_URL.startswith("https://"))
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=float(os.environ.get("SESSION_LIFETIME_HOURS", "12")))
+        self.SESSION_IDLE_TIMEOUT = timedelta(minutes=float(os.environ.get("SESSION_IDLE_MINUTES", "60")))
 
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
-    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     BABEL_DEFAULT_LOCALE = "fr"
     BABEL_DEFAULT_TIMEZONE = "Europe/Paris"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
@@ -71,7 +72,8 @@ class Config:
     LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
     LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
     LOGIN_FAILURE_DELAY = 0.5  # seconds added to each failed attempt
-    FORGOT_PASSWORD_LIMIT = "5 per 15 minutes"
+    # Not a secret (B105): a rate limit, not a password.
+    FORGOT_PASSWORD_LIMIT = "5 per 15 minutes"  # nosec B105
     ACCOUNT_REQUEST_LIMIT = "5 per hour"
     # argon2id cost: time (passes), memory (KiB), parallelism; argon2-cffi's recommended defaults.
     ARGON2_COST = (3, 65536, 4)
@@ -84,7 +86,8 @@ class TestingConfig(Config):
 
     def __init__(self, database_url: str) -> None:
         super().__init__()
-        self.SECRET_KEY = "test-secret-key"
+        # Not a secret (B105): the test suite's own throw-away key.
+        self.SECRET_KEY = "test-secret-key"  # nosec B105
         self.SQLALCHEMY_DATABASE_URI = database_url
         self.BASE_URL = "http://localhost"
         self.MAIL_BACKEND = "outbox-only"

@@ -5,6 +5,7 @@ French message that can be shown as is.
 """
 
 import re
+import unicodedata
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -86,3 +87,38 @@ def clean_email(value: str) -> str:
         raise InvalidValue("Cette adresse email n'est pas valide.") from None
     # Addresses are unique case-insensitively: store them lower-cased once and for all.
     return result.normalized.lower()
+
+
+# Letters (any script, with accents), spaces, apostrophes, hyphens and dots: D'Artagnan, Jean-Noël, ÇA.
+_NAME = re.compile(r"^[^\W\d_]+(?:[ '’\-.]+[^\W\d_]+)*\.?$")
+
+
+def _invisible(char: str, multiline: bool) -> bool:
+    if multiline and char in "\n\r\t":
+        return False
+    # Cc control, Cf format (bidi overrides, zero-width joiners...), Cs surrogate, Co private use, Cn unassigned.
+    return unicodedata.category(char).startswith("C")
+
+
+def clean_text(
+    value: str | None, label: str, max_length: int, *, required: bool = True, name: bool = False, multiline: bool = False
+) -> str:
+    """Return the text with its spaces tidied, or raise InvalidValue with a French message.
+
+    Control and invisible formatting characters are refused everywhere (they hide or reorder
+    what a reader sees); a person's name only takes letters, spaces, apostrophes, hyphens and dots.
+    Everything else is kept and escaped where it is shown.
+    """
+    raw = value or ""
+    if any(_invisible(c, multiline) for c in raw):
+        raise InvalidValue(f"{label} contient des caractères invisibles ou de contrôle non autorisés.")
+    text = "\n".join(" ".join(line.split()) for line in raw.strip().splitlines()) if multiline else " ".join(raw.split())
+    if not text:
+        if required:
+            raise InvalidValue(f"{label} est obligatoire.")
+        return ""
+    if len(text) > max_length:
+        raise InvalidValue(f"{label} ne doit pas dépasser {max_length} caractères.")
+    if name and not _NAME.match(text):
+        raise InvalidValue(f"{label} ne peut contenir que des lettres, des espaces, des apostrophes, des tirets et des points.")
+    return text

@@ -87,12 +87,6 @@
     refresh();
   }
 
-  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
-    form.addEventListener("submit", function (event) {
-      if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
-    });
-  });
-
   /* The grant editor: company, then one of its establishments, "+" adds a row. */
   var editor = document.getElementById("grant-editor");
   if (!editor) { return; }

@@ -6,6 +6,7 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
+from admin_app.security import csp_nonce
 from models import AccountRequest, AuditEvent, Company, Establishment, OutboundEmail, User
 
 from .audit import AuditView
@@ -24,6 +25,7 @@ def init_admin(app: Flask) -> Admin:
         name="Mes utilisateurs",
         index_view=HomeView(name="Accueil", url="/admin", endpoint="admin"),
         theme=Bootstrap4Theme(base_template="admin/layout_fr.html", fluid=True),
+        csp_nonce_generator=csp_nonce,  # Flask-Admin's few inline scripts carry the response's nonce
     )
     admin.add_view(UserView(User, name="Mes utilisateurs", endpoint="users", url="/admin/users"))
     admin.add_view(AccountRequestView(AccountRequest, name="Demandes de création de compte", endpoint="account_requests",

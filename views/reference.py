@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from sqlalchemy.orm import undefer
 from wtforms import StringField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Optional
 
 from admin_app.extensions import db
 from admin_app.services import reference
@@ -32,7 +32,7 @@ class CompanyView(SecureModelView):
     form_columns = ("name", "siren")
     form_overrides = {"name": StringField, "siren": StringField}
     form_args = {
-        "name": {"label": "Raison sociale", "validators": [InputRequired("La raison sociale est obligatoire."), Length(max=200)]},
+        "name": {"label": "Raison sociale", "validators": [InputRequired("La raison sociale est obligatoire.")]},
         "siren": {"label": "SIREN", "validators": [InputRequired("Le SIREN est obligatoire.")], "description": "9 chiffres"},
     }
 
@@ -67,10 +67,10 @@ class EstablishmentView(SecureModelView):
     form_overrides = {"name": StringField, "siret": StringField, "postal_code": StringField, "city": StringField}
     form_args = {
         "company": {"label": "Entreprise", "validators": [InputRequired("Choisissez l'entreprise.")]},
-        "name": {"label": "Nom", "validators": [InputRequired("Le nom est obligatoire."), Length(max=200)]},
+        "name": {"label": "Nom", "validators": [InputRequired("Le nom est obligatoire.")]},
         "siret": {"label": "SIRET", "validators": [InputRequired("Le SIRET est obligatoire.")], "description": "14 chiffres : SIREN + NIC"},
-        "postal_code": {"label": "Code postal", "validators": [Optional(), Length(max=10)]},
-        "city": {"label": "Ville", "validators": [Optional(), Length(max=100)]},
+        "postal_code": {"label": "Code postal", "validators": [Optional()]},
+        "city": {"label": "Ville", "validators": [Optional()]},
     }
     # 2,000 companies: an autocomplete, never a dropdown of the whole table.
     form_ajax_refs = {

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 from wtforms import RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired
 
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
@@ -25,7 +25,7 @@ from .base import CriteriaListView, SecureForm, current_actor, ids_to_int
 class RefusalForm(SecureForm):
     reason = RadioField("Motif du refus", choices=[SelectChoice(k, v) for k, v in request_service.REFUSAL_CHOICES.items()],
                         validators=[InputRequired("Choisissez un motif de refus.")])
-    details = TextAreaField("Précisions (obligatoires pour « Autre »)", validators=[Length(max=2000)])
+    details = TextAreaField("Précisions (obligatoires pour « Autre »)")
 
 
 class AccountRequestView(CriteriaListView):

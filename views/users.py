@@ -12,7 +12,7 @@ from sqlalchemy.orm import undefer
 from werkzeug.routing import BuildError
 from wtforms import EmailField, HiddenField, RadioField, StringField, TelField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Optional, ValidationError
 
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
@@ -65,11 +65,11 @@ def _model_rule(rule):
 class UserForm(SecureForm):
     civility = RadioField("Civilité", choices=[SelectChoice("M.", "M."), SelectChoice("Mme", "Mme")],
                           validators=[InputRequired("Choisissez la civilité (M. ou Mme).")])
-    last_name = StringField("Nom", validators=[InputRequired("Le nom est obligatoire."), Length(max=100)])
-    first_name = StringField("Prénom", validators=[InputRequired("Le prénom est obligatoire."), Length(max=100)])
+    last_name = StringField("Nom", validators=[InputRequired("Le nom est obligatoire.")])
+    first_name = StringField("Prénom", validators=[InputRequired("Le prénom est obligatoire.")])
     email = EmailField("Email", validators=[InputRequired("L'adresse email est obligatoire."), _model_rule(clean_email)])
     phone = TelField("Téléphone", validators=[InputRequired("Le numéro de téléphone est obligatoire."), _model_rule(clean_phone)])
-    job_title = StringField("Fonction", validators=[Optional(), Length(max=200)])
+    job_title = StringField("Fonction", validators=[Optional()])
 
 
 class UserEditForm(UserForm):

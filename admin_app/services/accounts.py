@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from models import InvalidValue, User, utcnow
 from models.accounts import new_session_token
-from models.rules import clean_email, clean_phone
+from models.rules import clean_email, clean_phone, clean_text
 
 from . import audit, emails
 from .common import Actor, ServiceError, transactional
@@ -80,9 +80,10 @@ def update_profile(session: Session, user: User, data: dict[str, Any]) -> bool:
         email = clean_email(data.get("email") or "")
     except InvalidValue as exc:
         raise ServiceError(str(exc), field="email") from None
-    job_title = " ".join((data.get("job_title") or "").split()) or None
-    if job_title and len(job_title) > 200:
-        raise ServiceError("La fonction ne doit pas dépasser 200 caractères.", field="job_title")
+    try:
+        job_title = clean_text(data.get("job_title"), "La fonction", 200, required=False) or None
+    except InvalidValue as exc:
+        raise ServiceError(str(exc), field="job_title") from None
     if email != user.email and session.scalar(select(User.id).where(User.email == email, User.id != user.id)):
         raise ServiceError("Cette adresse email est déjà utilisée par un autre compte.", field="email")
     before = {"phone": user.phone, "job_title": user.job_title, "email": user.email}

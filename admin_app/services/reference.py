@@ -8,19 +8,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Company, Establishment, Grant, InvalidValue
-from models.rules import clean_siren, clean_siret
+from models.rules import clean_siren, clean_siret, clean_text
 
 from . import audit
 from .common import Actor, ServiceError, transactional
 
 
 def _text(data: dict[str, Any], name: str, label: str, max_length: int, required: bool = True) -> str:
-    value = " ".join((data.get(name) or "").split())
-    if required and not value:
-        raise ServiceError(f"{label} est obligatoire.", field=name)
-    if len(value) > max_length:
-        raise ServiceError(f"{label} ne doit pas dépasser {max_length} caractères.", field=name)
-    return value
+    try:
+        return clean_text(data.get(name), label, max_length, required=required)
+    except InvalidValue as exc:
+        raise ServiceError(str(exc), field=name) from None
 
 
 def _clean_company(session: Session, data: dict[str, Any], company_id: int | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from models import (
     User,
     utcnow,
 )
-from models.rules import clean_siret
+from models.rules import clean_siret, clean_text
 
 from . import audit, emails
 from .common import Actor, ServiceError, transactional
@@ -52,11 +52,10 @@ def request_label(request: AccountRequest) -> str:
 def submit_request(session: Session, data: dict[str, Any], ip: str | None = None) -> AccountRequest:
     """Record a request from the public form and acknowledge it by email."""
     personal = clean_personal_data(data)
-    company_name = " ".join((data.get("company_name") or "").split())
-    if not company_name:
-        raise ServiceError("La raison sociale est obligatoire.", field="company_name")
-    if len(company_name) > 200:
-        raise ServiceError("La raison sociale ne doit pas dépasser 200 caractères.", field="company_name")
+    try:
+        company_name = clean_text(data.get("company_name"), "La raison sociale", 200)
+    except InvalidValue as exc:
+        raise ServiceError(str(exc), field="company_name") from None
     try:
         siret = clean_siret(data.get("siret") or "")
     except InvalidValue as exc:
@@ -216,11 +215,12 @@ def refuse_requests(
     """Refuse pending requests with a reason that is kept and emailed to each requester."""
     if reason_code not in REFUSAL_REASONS:
         raise ServiceError("Choisissez un motif de refus.", field="reason")
-    details = (details or "").strip()
+    try:
+        details = clean_text(details, "Le motif", 2000, required=False, multiline=True)
+    except InvalidValue as exc:
+        raise ServiceError(str(exc), field="details") from None
     if reason_code == "other" and not details:
         raise ServiceError("Précisez le motif du refus.", field="details")
-    if len(details) > 2000:
-        raise ServiceError("Le motif ne doit pas dépasser 2000 caractères.", field="details")
     reason = details if reason_code == "other" else REFUSAL_REASONS[reason_code] + (f"\n{details}" if details else "")
     outcome = BulkOutcome()
     chosen = _requests(session, ids)

@@ -104,7 +104,8 @@ def _valid(prefix: str) -> str:
 def generate_volume(session: Session, users: int) -> dict[str, int]:
     """Insert `users` users with companies, establishments and grants, reproducibly (fixed seed)."""
     params = _load("volume.json")
-    rng = random.Random(params["seed"])
+    # Not a secret (B311): reproducible demo data, not security.
+    rng = random.Random(params["seed"])  # nosec B311
     n_companies = max(1, users // params["users_per_company"])
     start_company = (session.scalar(select(func.max(Company.id))) or 0) + 1
     start_establishment = (session.scalar(select(func.max(Establishment.id))) or 0) + 1
@@ -148,7 +149,6 @@ def generate_volume(session: Session, users: int) -> dict[str, int]:
             "active": rng.random() >= params["inactive_share"],
             "is_staff": False,
             "email_verified_at": None if never else now,
-            "password_hash": None,
             "last_login_at": None if never else now - timedelta(minutes=rng.randint(0, 60 * 24 * 700)),
             "created_at": now,
             "updated_at": now,

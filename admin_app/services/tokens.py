@@ -13,7 +13,8 @@ from models import User
 
 class Purpose(enum.StrEnum):
     VERIFY_EMAIL = "verify-email"
-    SET_PASSWORD = "set-password"
+    # Not a secret (B105): a link purpose, not a password.
+    SET_PASSWORD = "set-password"  # nosec B105
 
 
 class TokenProblem(enum.StrEnum):

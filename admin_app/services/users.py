@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from models import Establishment, Grant, Habilitation, InvalidValue, User, utcnow
 from models.accounts import Civility, new_session_token
-from models.rules import clean_email, clean_phone
+from models.rules import clean_email, clean_phone, clean_text
 
 from . import audit, emails
 from .common import Actor, ServiceError, transactional
@@ -39,13 +39,14 @@ def clean_personal_data(data: dict[str, Any]) -> dict[str, Any]:
     if civility not in {c.value for c in Civility}:
         raise ServiceError("Choisissez la civilité (M. ou Mme).", field="civility")
     cleaned["civility"] = civility
-    for name, label in (("last_name", "Le nom"), ("first_name", "Le prénom")):
-        value = " ".join((data.get(name) or "").split())
-        if not value:
-            raise ServiceError(f"{label} est obligatoire.", field=name)
-        if len(value) > 100:
-            raise ServiceError(f"{label} ne doit pas dépasser 100 caractères.", field=name)
-        cleaned[name] = value
+    try:
+        cleaned["last_name"] = clean_text(data.get("last_name"), "Le nom", 100, name=True)
+    except InvalidValue as exc:
+        raise ServiceError(str(exc), field="last_name") from None
+    try:
+        cleaned["first_name"] = clean_text(data.get("first_name"), "Le prénom", 100, name=True)
+    except InvalidValue as exc:
+        raise ServiceError(str(exc), field="first_name") from None
     try:
         cleaned["email"] = clean_email(data.get("email") or "")
     except InvalidValue as exc:
@@ -54,10 +55,10 @@ def clean_personal_data(data: dict[str, Any]) -> dict[str, Any]:
         cleaned["phone"] = clean_phone(data.get("phone") or "")
     except InvalidValue as exc:
         raise ServiceError(str(exc), field="phone") from None
-    job_title = " ".join((data.get("job_title") or "").split()) or None
-    if job_title and len(job_title) > 200:
-        raise ServiceError("La fonction ne doit pas dépasser 200 caractères.", field="job_title")
-    cleaned["job_title"] = job_title
+    try:
+        cleaned["job_title"] = clean_text(data.get("job_title"), "La fonction", 200, required=False) or None
+    except InvalidValue as exc:
+        raise ServiceError(str(exc), field="job_title") from None
     return cleaned
 
 

@@ -194,3 +194,17 @@ def test_7_keyboard_only_login_and_filters(page):
     page.keyboard.type("sky")
     page.keyboard.press("Enter")
     expect(page.locator("#user-count")).to_have_text("Nombre total d'utilisateurs : 1")
+
+
+def test_8_standard_lists_work_under_the_csp_delete_with_confirmation(page, db):
+    """Flask-Admin's own lists (row delete, "Avec la sélection") run without inline handlers."""
+    from models import Company
+
+    company = db.session.scalar(select(Company).where(Company.siren == "402820658"))
+    db.session.add(Establishment(company=company, name="Vide", siret="40282065800035"))
+    db.session.commit()
+    log_in(page, *STAFF)
+    page.goto("/admin/establishments/?search=Vide")
+    page.get_by_role("button", name="Supprimer l'enregistrement").click()
+    expect(page.get_by_text("L'objet a bien été détruit.")).to_be_visible()
+    assert db.session.scalar(select(func.count()).select_from(Establishment).where(Establishment.name == "Vide")) == 0
