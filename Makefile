@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app admin_app
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install browser-tools screenshots lint bench serve clean
+.PHONY: run test install browser-tools screenshots lint bench bench-quick loadtest serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ screenshots: install browser-tools
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/bandit -q -r admin_app models views
+
+# The benchmark (README, "Performance"): 100,000 users, cached in .bench/; BENCH_ARGS="--database-url ..."
+bench: install
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+# What CI runs: 10,000 users; statement counts, exact counts, query plans, streaming and memory.
+bench-quick: install
+	$(BIN)/python scripts/bench.py --quick $(BENCH_ARGS)
 
 serve: install
 	$(FLASK) db upgrade

@@ -54,8 +54,9 @@ class User(Base):
     __table_args__ = (
         CheckConstraint("email = lower(email)", name="email_lowercase"),
         CheckConstraint("civility in ('M.', 'Mme')", name="civility"),
-        Index("ix_users_name", "last_name", "first_name"),
-        Index("ix_users_active_name", "active", "last_name", "first_name"),
+        # The list's default order (NOM, Prénom, then id so pages never overlap) straight from an index.
+        Index("ix_users_name", "last_name", "first_name", "id"),
+        Index("ix_users_active_name", "active", "last_name", "first_name", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

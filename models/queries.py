@@ -38,10 +38,14 @@ def _paris_midnight(day: date) -> datetime:
 
 
 def holding(habilitation: Habilitation) -> ColumnElement[bool]:
-    """Users who hold `habilitation` on at least one establishment (Gestionnaire holds them all)."""
+    """Users who hold `habilitation` on at least one establishment (Gestionnaire holds them all).
+
+    A correlated EXISTS through the (user_id, establishment_id) index: habilitations are not
+    selective (a third of the grants), so the other filters choose the users and this one checks them.
+    """
     flag = getattr(Grant, habilitation.value)
     condition = flag.is_(True) if habilitation is Habilitation.MANAGER else or_(flag.is_(True), Grant.manager.is_(True))
-    return User.id.in_(select(Grant.user_id).where(condition))
+    return select(Grant.id).where(Grant.user_id == User.id, condition).exists()
 
 
 def in_company(term: str) -> ColumnElement[bool]:

@@ -55,6 +55,7 @@ class Establishment(Base):
         CheckConstraint("length(siret) = 14", name="siret_length"),
         CheckConstraint("substr(siret, 1, 9) = siren", name="siret_in_siren"),
         Index("ix_establishments_company_name", "company_id", "name"),
+        Index("ix_establishments_siren", "siren"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

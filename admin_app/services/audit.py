@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import JSON, ColumnElement, Integer, String, insert, literal, select
 from sqlalchemy.orm import Session
 
-from models import AuditEvent, utcnow
+from models import AuditEvent, User, utcnow
+from models.types import UTCDateTime
 
 from .common import Actor
 
@@ -50,35 +50,33 @@ def record(
     return event
 
 
-def record_many(
+def record_for_users(
     session: Session,
     actor: Actor,
     action: str,
-    target_type: str,
-    targets: Iterable[tuple[int, str]],
+    where: ColumnElement[bool],
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
-) -> int:
-    """Insert one audit entry per (id, label) target with a single set-based INSERT."""
-    now = utcnow()
-    rows = [
-        {
-            "created_at": now,
-            "actor_id": actor.id,
-            "actor_label": actor.label,
-            "action": action,
-            "target_type": target_type,
-            "target_id": target_id,
-            "target_label": label,
-            "before": _jsonable(before),
-            "after": _jsonable(after),
-            "ip": actor.ip,
-        }
-        for target_id, label in targets
-    ]
-    if rows:
-        session.execute(insert(AuditEvent), rows)
-    return len(rows)
+) -> None:
+    """One audit entry per user matching `where`, written by the database in one INSERT ... SELECT.
+
+    Bulk actions on thousands of users stay set-based: no row goes through Python.
+    """
+    label = User.last_name + literal(" ") + User.first_name + literal(" <") + User.email + literal(">")
+    rows = select(
+        literal(utcnow(), UTCDateTime()),
+        literal(actor.id, Integer()),
+        literal(actor.label, String()),
+        literal(action, String()),
+        literal("user", String()),
+        User.id,
+        label,
+        literal(_jsonable(before), JSON()),
+        literal(_jsonable(after), JSON()),
+        literal(actor.ip, String()),
+    ).where(where)
+    columns = ["created_at", "actor_id", "actor_label", "action", "target_type", "target_id", "target_label", "before", "after", "ip"]
+    session.execute(insert(AuditEvent).from_select(columns, rows))
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

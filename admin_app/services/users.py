@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -313,77 +313,56 @@ def _id_filters(ids: UserIds):
         yield User.id.in_(chunk)
 
 
-def _targets(session: Session, ids: UserIds, *extra) -> list[tuple[int, str, bool]]:
-    targets = []
+def _protect_staff(session: Session, actor: Actor, ids: UserIds, verb: str) -> None:
+    """Refuse acting on oneself, or removing the last active staff account (counts, not row lists)."""
     for id_filter in _id_filters(ids):
-        rows = session.execute(
-            select(User.id, User.last_name, User.first_name, User.email, User.is_staff)
-            .where(id_filter, *extra)
-            .order_by(User.id)
+        if actor.id is not None and session.scalar(select(User.id).where(id_filter, User.id == actor.id)) is not None:
+            raise ServiceError(f"Vous ne pouvez pas vous {verb} vous-même. Aucun utilisateur n'a été modifié.")
+    active_staff = select(User.id).where(User.is_staff.is_(True), User.active.is_(True))
+    targeted = 0
+    for id_filter in _id_filters(ids):
+        targeted += session.scalar(select(func.count()).select_from(active_staff.where(id_filter).subquery())) or 0
+    if targeted and targeted >= (session.scalar(select(func.count()).select_from(active_staff.subquery())) or 0):
+        raise ServiceError(
+            "Le dernier compte staff actif ne peut pas être désactivé ni supprimé. Aucun utilisateur n'a été modifié."
         )
-        targets += [(r.id, f"{r.last_name} {r.first_name} <{r.email}>", r.is_staff) for r in rows]
-    return targets
-
-
-def _protect_staff(session: Session, actor: Actor, targets: list[tuple[int, str, bool]], verb: str) -> None:
-    """Refuse acting on oneself, or removing the last active staff account."""
-    target_ids = {t[0] for t in targets}
-    if actor.id is not None and actor.id in target_ids:
-        raise ServiceError(f"Vous ne pouvez pas vous {verb} vous-même. Aucun utilisateur n'a été modifié.")
-    staff_targets = {t[0] for t in targets if t[2]}
-    if staff_targets:
-        remaining = session.scalar(
-            select(func.count()).select_from(User).where(
-                User.is_staff.is_(True), User.active.is_(True), User.id.not_in(staff_targets)
-            )
-        )
-        if not remaining:
-            raise ServiceError(
-                "Le dernier compte staff actif ne peut pas être désactivé ni supprimé. "
-                "Aucun utilisateur n'a été modifié."
-            )
 
 
 @transactional
 def set_active(session: Session, actor: Actor, ids: UserIds, active: bool) -> int:
-    """Activate or deactivate users with one UPDATE; return how many changed."""
+    """Activate or deactivate users: one audit INSERT...SELECT and one UPDATE per batch; return how many changed."""
     _check_targets_in_scope(session, actor, ids, wholly=True, verb="activer ou désactiver")
-    targets = _targets(session, ids, User.active.is_not(active))
     if not active:
-        _protect_staff(session, actor, targets, "désactiver")
-    if not targets:
-        return 0
-    changed_ids = [t[0] for t in targets]
+        _protect_staff(session, actor, ids, "désactiver")
     values: dict[str, Any] = {"active": active, "version": User.version + 1, "updated_at": utcnow()}
     if not active:
         values["session_token"] = new_session_token()  # ends every open session of these users
-    for chunk in _chunks(changed_ids):
-        session.execute(
-            update(User).where(User.id.in_(chunk)).values(**values).execution_options(synchronize_session=False)
-        )
     action = "user.activate" if active else "user.deactivate"
-    audit.record_many(
-        session, actor, action, "user", [(t[0], t[1]) for t in targets], {"active": not active}, {"active": active}
-    )
+    changed = 0
+    for id_filter in _id_filters(ids):
+        to_change = and_(id_filter, User.active.is_not(active))
+        # The audit rows first, from the very rows the UPDATE below changes (same WHERE, same transaction).
+        audit.record_for_users(session, actor, action, to_change, {"active": not active}, {"active": active})
+        result = session.execute(update(User).where(to_change).values(**values).execution_options(synchronize_session=False))
+        changed += result.rowcount
     session.expire_all()
-    return len(targets)
+    return changed
 
 
 @transactional
 def delete_users(session: Session, actor: Actor, ids: UserIds) -> int:
     """Delete users (their grants go with them); return how many were deleted."""
     _check_targets_in_scope(session, actor, ids, wholly=True, verb="supprimer")
-    targets = _targets(session, ids)
-    _protect_staff(session, actor, targets, "supprimer")
-    if not targets:
-        return 0
-    deleted_ids = [t[0] for t in targets]
-    for chunk in _chunks(deleted_ids):
-        session.execute(delete(Grant).where(Grant.user_id.in_(chunk)).execution_options(synchronize_session=False))
-        session.execute(delete(User).where(User.id.in_(chunk)).execution_options(synchronize_session=False))
-    audit.record_many(session, actor, "user.delete", "user", [(t[0], t[1]) for t in targets])
+    _protect_staff(session, actor, ids, "supprimer")
+    deleted = 0
+    for id_filter in _id_filters(ids):
+        audit.record_for_users(session, actor, "user.delete", id_filter)
+        doomed = select(User.id).where(id_filter)
+        session.execute(delete(Grant).where(Grant.user_id.in_(doomed)).execution_options(synchronize_session=False))
+        result = session.execute(delete(User).where(id_filter).execution_options(synchronize_session=False))
+        deleted += result.rowcount
     session.expire_all()
-    return len(targets)
+    return deleted
 
 
 @transactional

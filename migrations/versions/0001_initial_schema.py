@@ -79,10 +79,10 @@ def upgrade():
     sa.UniqueConstraint('email', name=op.f('uq_users_email'))
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.create_index('ix_users_active_name', ['active', 'last_name', 'first_name'], unique=False)
+        batch_op.create_index('ix_users_active_name', ['active', 'last_name', 'first_name', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_users_is_staff'), ['is_staff'], unique=False)
         batch_op.create_index(batch_op.f('ix_users_last_login_at'), ['last_login_at'], unique=False)
-        batch_op.create_index('ix_users_name', ['last_name', 'first_name'], unique=False)
+        batch_op.create_index('ix_users_name', ['last_name', 'first_name', 'id'], unique=False)
 
     op.create_table('account_requests',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -151,6 +151,7 @@ def upgrade():
     with op.batch_alter_table('establishments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_establishments_company_id'), ['company_id'], unique=False)
         batch_op.create_index('ix_establishments_company_name', ['company_id', 'name'], unique=False)
+        batch_op.create_index('ix_establishments_siren', ['siren'], unique=False)
         batch_op.create_index(batch_op.f('ix_establishments_name'), ['name'], unique=False)
 
     op.create_table('grants',
@@ -186,6 +187,7 @@ def downgrade():
     op.drop_table('grants')
     with op.batch_alter_table('establishments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_establishments_name'))
+        batch_op.drop_index('ix_establishments_siren')
         batch_op.drop_index('ix_establishments_company_name')
         batch_op.drop_index(batch_op.f('ix_establishments_company_id'))
 
