@@ -51,6 +51,16 @@ bench: install
 bench-quick: install
 	$(BIN)/python scripts/bench.py --quick $(BENCH_ARGS)
 
+# Load test: gunicorn with 4 workers on PostgreSQL (the benchmark's data), 20 staff sessions for 60 s.
+LOADTEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/bench
+loadtest: install
+	$(BIN)/python scripts/bench.py --prepare-only --database-url $(LOADTEST_DATABASE_URL)
+	DATABASE_URL=$(LOADTEST_DATABASE_URL) REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+		$(BIN)/gunicorn --workers 4 --bind 127.0.0.1:8765 --pid .bench/gunicorn.pid --daemon 'admin_app:create_app()'
+	@for i in $$(seq 1 50); do curl -sf http://127.0.0.1:8765/healthz >/dev/null && break; sleep 0.2; done
+	$(BIN)/python scripts/loadtest.py --base-url http://127.0.0.1:8765 --database-url $(LOADTEST_DATABASE_URL) \
+		--sessions 20 --duration 60; status=$$?; kill $$(cat .bench/gunicorn.pid); exit $$status
+
 serve: install
 	$(FLASK) db upgrade
 	$(BIN)/gunicorn --workers $${WORKERS:-4} --bind $${BIND:-127.0.0.1:8000} 'admin_app:create_app()'

@@ -74,6 +74,7 @@ def ensure_data(app, users: int) -> None:
         have = db.session.scalar(select(func.count()).select_from(User).where(User.email.like("%@volume.example.org")))
         if have != users:
             print(f"generating {users} users (cached for the next runs)...", flush=True)
+            db.session.remove()  # PostgreSQL: DROP waits for any open transaction, even this read's
             Base.metadata.drop_all(db.engine)
             Base.metadata.create_all(db.engine)
             seed.load_demo(db.session)
@@ -355,6 +356,7 @@ def main() -> int:
     parser.add_argument("--users", type=int)
     parser.add_argument("--runs", type=int)
     parser.add_argument("--quick", action="store_true", help="CI: 10,000 users; statements, counts and plans only")
+    parser.add_argument("--prepare-only", action="store_true", help="create the volume data and stop (load test)")
     parser.add_argument("--export-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     users = args.users or (10_000 if args.quick else 100_000)
@@ -370,6 +372,8 @@ def main() -> int:
 
     app = create_app(bench_config(url))
     ensure_data(app, users)
+    if args.prepare_only:
+        return 0
     client = app.test_client()
     login(client)
     with app.app_context():

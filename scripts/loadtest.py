@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from models import AuditEvent, User  # noqa: E402
 
+RUN = int(time.time())
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 VERSION = re.compile(r'id="version" name="version" type="hidden" value="(\d+)"')
 
@@ -73,7 +74,7 @@ def run_session(base: str, index: int, user_ids: list[int], deadline: float, res
     assert status == 302, f"session {index}: login failed ({status})"
     edits: dict[int, str] = {}  # the last title this session saved, per user
     saved = refused = 0
-    filters = ["?actif=oui", "?habilitation=user_admin&actif=oui", "?entreprise=Entreprise 00012", "?search=martin",
+    filters = ["?actif=oui", "?habilitation=user_admin&actif=oui", "?entreprise=Entreprise+00012", "?search=martin",
                "?connexion=jamais&page_size=50", "?sort=6&desc=1", "?nom=camille&page_size=100"]
     n = 0
     while time.time() < deadline:
@@ -89,7 +90,7 @@ def run_session(base: str, index: int, user_ids: list[int], deadline: float, res
             fields = dict(re.findall(r'<input[^>]*id="(last_name|first_name|email|phone)"[^>]*value="([^"]*)"', html))
             version = VERSION.search(html).group(1)
             civility = "Mme" if 'value="Mme" checked' in html or 'checked class="form-check-input" id="civility-1"' in html else "M."
-            title = f"Poste {index}-{n}"
+            title = f"Poste {RUN}-{index}-{n}"  # unique across runs: every save is a real change
             data = {"civility": civility, "version": version, "job_title": title, "csrf_token": CSRF.search(html).group(1)}
             data.update({k: v.replace("&#39;", "'") for k, v in fields.items()})
             status, _ = s.call(f"/admin/users/edit/?id={uid}", data)

@@ -12,7 +12,7 @@ from models.accounts import new_session_token
 from models.rules import clean_email, clean_phone, clean_text
 
 from . import audit, emails
-from .common import Actor, ServiceError, transactional
+from .common import Actor, ServiceError, checked, transactional
 from .passwords import hash_password, password_problem, verify_password
 from .users import user_label
 
@@ -72,18 +72,9 @@ def request_password_link(session: Session, email: str, ip: str | None = None) -
 @transactional
 def update_profile(session: Session, user: User, data: dict[str, Any]) -> bool:
     """Save what a user may change on their profile: phone, job title, email (re-verified)."""
-    try:
-        phone = clean_phone(data.get("phone") or "")
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field="phone") from None
-    try:
-        email = clean_email(data.get("email") or "")
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field="email") from None
-    try:
-        job_title = clean_text(data.get("job_title"), "La fonction", 200, required=False) or None
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field="job_title") from None
+    phone = checked("phone", clean_phone, data.get("phone") or "")
+    email = checked("email", clean_email, data.get("email") or "")
+    job_title = checked("job_title", clean_text, data.get("job_title"), "La fonction", 200, required=False) or None
     if email != user.email and session.scalar(select(User.id).where(User.email == email, User.id != user.id)):
         raise ServiceError("Cette adresse email est déjà utilisée par un autre compte.", field="email")
     before = {"phone": user.phone, "job_title": user.job_title, "email": user.email}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
-from models import User
+from models import InvalidValue, User
 from models.habilitations import managed_establishment_ids, manager_establishment_ids
 
 P = ParamSpec("P")
@@ -85,3 +85,11 @@ def transactional(fn: Callable[P, R]) -> Callable[P, R]:
             session.info["in_service"] = False
 
     return wrapper
+
+
+def checked(field: str, clean: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """Run a models.rules cleaner; its InvalidValue becomes a ServiceError on `field`."""
+    try:
+        return clean(*args, **kwargs)
+    except InvalidValue as exc:
+        raise ServiceError(str(exc), field=field) from None

@@ -46,36 +46,22 @@ def _expiry_text() -> str:
     return f"{hours} heures"
 
 
-def enqueue_verify_email(session: Session, user: User) -> OutboundEmail:
-    """Queue "Validez votre adresse email" with a fresh link (older links stop working)."""
+def _enqueue_link(session: Session, user: User, purpose: Purpose, kind: str, subject: str, path: str) -> OutboundEmail:
+    """Queue an email carrying a fresh signed link: renewing the nonce voids every older link."""
     user.link_nonce = new_session_token()
     session.flush()
-    token = make_token(current_app.config["SECRET_KEY"], Purpose.VERIFY_EMAIL, user)
-    return enqueue(
-        session,
-        user.email,
-        "verify_email",
-        "Validez votre adresse email",
-        user=user,
-        link=_link("/account/verify/", token),
-        expiry=_expiry_text(),
-    )
+    token = make_token(current_app.config["SECRET_KEY"], purpose, user)
+    return enqueue(session, user.email, kind, subject, user=user, link=_link(path, token), expiry=_expiry_text())
+
+
+def enqueue_verify_email(session: Session, user: User) -> OutboundEmail:
+    """Queue "Validez votre adresse email"."""
+    return _enqueue_link(session, user, Purpose.VERIFY_EMAIL, "verify_email", "Validez votre adresse email", "/account/verify/")
 
 
 def enqueue_set_password(session: Session, user: User) -> OutboundEmail:
-    """Queue "Créez votre mot de passe" with a fresh single-use link."""
-    user.link_nonce = new_session_token()
-    session.flush()
-    token = make_token(current_app.config["SECRET_KEY"], Purpose.SET_PASSWORD, user)
-    return enqueue(
-        session,
-        user.email,
-        "set_password",
-        "Créez votre mot de passe",
-        user=user,
-        link=_link("/account/set-password/", token),
-        expiry=_expiry_text(),
-    )
+    """Queue "Créez votre mot de passe" (the link works once)."""
+    return _enqueue_link(session, user, Purpose.SET_PASSWORD, "set_password", "Créez votre mot de passe", "/account/set-password/")
 
 
 def enqueue_invitation(session: Session, user: User) -> OutboundEmail:

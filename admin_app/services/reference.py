@@ -7,26 +7,20 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Company, Establishment, Grant, InvalidValue
+from models import Company, Establishment, Grant
 from models.rules import clean_siren, clean_siret, clean_text
 
 from . import audit
-from .common import Actor, ServiceError, transactional
+from .common import Actor, ServiceError, checked, transactional
 
 
 def _text(data: dict[str, Any], name: str, label: str, max_length: int, required: bool = True) -> str:
-    try:
-        return clean_text(data.get(name), label, max_length, required=required)
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field=name) from None
+    return checked(name, clean_text, data.get(name), label, max_length, required=required)
 
 
 def _clean_company(session: Session, data: dict[str, Any], company_id: int | None) -> dict[str, Any]:
     name = _text(data, "name", "La raison sociale", 200)
-    try:
-        siren = clean_siren(data.get("siren") or "")
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field="siren") from None
+    siren = checked("siren", clean_siren, data.get("siren") or "")
     taken = session.scalar(select(Company.id).where(Company.siren == siren, Company.id != (company_id or 0)))
     if taken:
         raise ServiceError("Une entreprise avec ce SIREN existe déjà.", field="siren")
@@ -62,10 +56,7 @@ def _clean_establishment(session: Session, data: dict[str, Any], establishment_i
     if company is None:
         raise ServiceError("Choisissez l'entreprise de l'établissement.", field="company")
     name = _text(data, "name", "Le nom de l'établissement", 200)
-    try:
-        siret = clean_siret(data.get("siret") or "")
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field="siret") from None
+    siret = checked("siret", clean_siret, data.get("siret") or "")
     if siret[:9] != company.siren:
         raise ServiceError(
             f"Le SIRET doit commencer par le SIREN de l'entreprise ({company.siren}).", field="siret"

@@ -13,7 +13,6 @@ from models import (
     AccountRequest,
     Establishment,
     Habilitation,
-    InvalidValue,
     RequestKind,
     RequestStatus,
     User,
@@ -22,7 +21,7 @@ from models import (
 from models.rules import clean_siret, clean_text
 
 from . import audit, emails
-from .common import Actor, ServiceError, transactional
+from .common import Actor, ServiceError, checked, transactional
 from .users import GrantInput, clean_personal_data, create_user, edit_user, save_grants, user_label
 
 REFUSAL_REASONS: dict[str, str] = {
@@ -52,14 +51,8 @@ def request_label(request: AccountRequest) -> str:
 def submit_request(session: Session, data: dict[str, Any], ip: str | None = None) -> AccountRequest:
     """Record a request from the public form and acknowledge it by email."""
     personal = clean_personal_data(data)
-    try:
-        company_name = clean_text(data.get("company_name"), "La raison sociale", 200)
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field="company_name") from None
-    try:
-        siret = clean_siret(data.get("siret") or "")
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field="siret") from None
+    company_name = checked("company_name", clean_text, data.get("company_name"), "La raison sociale", 200)
+    siret = checked("siret", clean_siret, data.get("siret") or "")
     duplicate = session.scalar(
         select(AccountRequest.id).where(
             AccountRequest.email == personal["email"],
@@ -215,10 +208,7 @@ def refuse_requests(
     """Refuse pending requests with a reason that is kept and emailed to each requester."""
     if reason_code not in REFUSAL_REASONS:
         raise ServiceError("Choisissez un motif de refus.", field="reason")
-    try:
-        details = clean_text(details, "Le motif", 2000, required=False, multiline=True)
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field="details") from None
+    details = checked("details", clean_text, details, "Le motif", 2000, required=False, multiline=True)
     if reason_code == "other" and not details:
         raise ServiceError("Précisez le motif du refus.", field="details")
     reason = details if reason_code == "other" else REFUSAL_REASONS[reason_code] + (f"\n{details}" if details else "")

@@ -11,12 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from models import Establishment, Grant, Habilitation, InvalidValue, User, utcnow
+from models import Establishment, Grant, Habilitation, User, utcnow
 from models.accounts import Civility, new_session_token
 from models.rules import clean_email, clean_phone, clean_text
 
 from . import audit, emails
-from .common import Actor, ServiceError, transactional
+from .common import Actor, ServiceError, checked, transactional
 from .passwords import hash_password, password_problem
 
 PERSONAL_FIELDS = ("civility", "last_name", "first_name", "email", "phone", "job_title")
@@ -39,26 +39,11 @@ def clean_personal_data(data: dict[str, Any]) -> dict[str, Any]:
     if civility not in {c.value for c in Civility}:
         raise ServiceError("Choisissez la civilité (M. ou Mme).", field="civility")
     cleaned["civility"] = civility
-    try:
-        cleaned["last_name"] = clean_text(data.get("last_name"), "Le nom", 100, name=True)
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field="last_name") from None
-    try:
-        cleaned["first_name"] = clean_text(data.get("first_name"), "Le prénom", 100, name=True)
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field="first_name") from None
-    try:
-        cleaned["email"] = clean_email(data.get("email") or "")
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field="email") from None
-    try:
-        cleaned["phone"] = clean_phone(data.get("phone") or "")
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field="phone") from None
-    try:
-        cleaned["job_title"] = clean_text(data.get("job_title"), "La fonction", 200, required=False) or None
-    except InvalidValue as exc:
-        raise ServiceError(str(exc), field="job_title") from None
+    cleaned["last_name"] = checked("last_name", clean_text, data.get("last_name"), "Le nom", 100, name=True)
+    cleaned["first_name"] = checked("first_name", clean_text, data.get("first_name"), "Le prénom", 100, name=True)
+    cleaned["email"] = checked("email", clean_email, data.get("email") or "")
+    cleaned["phone"] = checked("phone", clean_phone, data.get("phone") or "")
+    cleaned["job_title"] = checked("job_title", clean_text, data.get("job_title"), "La fonction", 200, required=False) or None
     return cleaned
 
 
