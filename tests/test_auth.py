@@ -84,3 +84,12 @@ def test_logout_is_post_only_and_ends_the_session(client, demo):
 
 def test_healthz(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_healthz_says_503_when_the_database_does_not_answer(tmp_path):
+    from admin_app import create_app
+    from admin_app.config import TestingConfig
+
+    broken = create_app(TestingConfig(f"sqlite:///{tmp_path}/missing/dir/app.db"))  # cannot be opened
+    response = broken.test_client().get("/healthz")
+    assert response.status_code == 503 and response.get_json() == {"status": "database unavailable"}
