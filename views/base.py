@@ -16,9 +16,11 @@ from flask_admin import AdminIndexView, BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 
 from admin_app.extensions import db
 from admin_app.services import Actor, ServiceError
+from models import AuditEvent
 
 T = TypeVar("T")
 
@@ -130,6 +132,18 @@ class SecureModelView(AccessMixin, ModelView):
                 field.errors = [*list(field.errors or []), exc.message]
             flash(exc.message, "error")
             return None
+
+    # --- the "Historique" section of a details page ------------------------------------------------
+    audit_target_type: str | None = None  # e.g. "user": this view's records are audited under that type
+
+    def history(self, target_id: int, limit: int = 50) -> list[AuditEvent]:
+        """The newest audit events of one record (the record itself went through get_one's scoping)."""
+        return list(db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.target_type == self.audit_target_type, AuditEvent.target_id == target_id)
+            .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        ))
 
     def save(self, form: FlaskForm, model: Any | None) -> Any | None:
         """Create (model None) or update through a service; return the model, or None if refused."""

@@ -15,7 +15,7 @@ from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
 from admin_app.services import requests as request_service
 from admin_app.services import users as user_service
-from models import AccountRequest, AuditEvent, RequestKind, RequestStatus, User
+from models import AccountRequest, RequestKind, RequestStatus, User
 from models.queries import RequestFilter, requests_for_establishments
 from models.rules import format_siret
 
@@ -30,6 +30,7 @@ class RefusalForm(SecureForm):
 
 class AccountRequestView(CriteriaListView):
     open_to_managers = True
+    audit_target_type = "request"
     list_template = "admin/requests/list.html"
     details_template = "admin/requests/details.html"
     can_create = False
@@ -85,12 +86,6 @@ class AccountRequestView(CriteriaListView):
             kwargs["history"] = self.history(model.id)
             kwargs["establishment"] = request_service.matching_establishment(db.session, model)
         return super().render(template, **kwargs)
-
-    def history(self, request_id: int) -> list[AuditEvent]:
-        return list(db.session.scalars(
-            select(AuditEvent).where(AuditEvent.target_type == "request", AuditEvent.target_id == request_id)
-            .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-        ))
 
     def pending_count(self) -> int:
         return self.get_count_query().filter(AccountRequest.status == RequestStatus.PENDING.value).scalar() or 0

@@ -21,7 +21,6 @@ from admin_app.services import users as user_service
 from admin_app.services.users import GrantInput
 from models import (
     AccountRequest,
-    AuditEvent,
     Company,
     Establishment,
     Habilitation,
@@ -108,8 +107,9 @@ class UserView(CriteriaListView):
         "primary_establishment": lambda v, c, m, p: m.primary_establishment or "",
         "job_title": lambda v, c, m, p: m.job_title or "",
     }
-    # The search box covers name and email; _apply_search is replaced below to ignore accents.
+    # The search box covers name (accents ignored) and email: see list_criteria and name_or_email.
     column_searchable_list = ("search_text", "email")
+    audit_target_type = "user"
     can_delete = True
     # Computed columns come with the page query (no N+1).
     list_load_options = (undefer(User.is_manager), undefer(User.primary_establishment))
@@ -314,16 +314,6 @@ class UserView(CriteriaListView):
         return bool(self.run_service(user_service.delete_users, [model.id]))
 
     # --- details ----------------------------------------------------------------------------------
-    def history(self, user_id: int, limit: int = 50) -> list[AuditEvent]:
-        return list(
-            db.session.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.target_type == "user", AuditEvent.target_id == user_id)
-                .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-                .limit(limit)
-            )
-        )
-
     # --- lookups for the filters and the grant editor ----------------------------------------------
     def company_choices(self, term: str) -> list[dict]:
         term = term.strip()
