@@ -8,7 +8,7 @@ stays one row, and counts and pages stay exact.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -103,8 +103,20 @@ def _date(value: str | None) -> date | None:
         return None
 
 
+class UrlFilter:
+    """A list's filters as plain URL arguments (bookmarkable); each field is one argument."""
+
+    @classmethod
+    def from_args(cls, args):
+        """Read the filters from request arguments: spaces tidied, at most 200 characters each."""
+        return cls(**{f.name: " ".join((args.get(f.name) or "").split())[:200] for f in fields(cls)})
+
+    def as_args(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+
 @dataclass(frozen=True)
-class UserFilter:
+class UserFilter(UrlFilter):
     """The users list's filters, as kept in the URL (so a filtered list can be bookmarked)."""
 
     nom: str = ""  # Nom / Prénom, contains, accents and case ignored
@@ -119,17 +131,6 @@ class UserFilter:
     staff: str = ""  # oui / non
     mot_de_passe: str = ""  # oui / non: whether the user has created a password
 
-    @classmethod
-    def from_args(cls, args) -> UserFilter:
-        """Read the filters from request arguments; unknown or blank values are ignored."""
-        return cls(**{f.name: " ".join((args.get(f.name) or "").split())[:200] for f in fields(cls)})
-
-    def as_args(self) -> dict[str, str]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
-
-    @property
-    def active(self) -> bool:
-        return bool(self.as_args())
 
     def clauses(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
@@ -159,7 +160,7 @@ class UserFilter:
 
 
 @dataclass(frozen=True)
-class RequestFilter:
+class RequestFilter(UrlFilter):
     """The requests tab's filters, kept in the URL; pending requests unless told otherwise."""
 
     statut: str = "en_cours"  # en_cours / validees / refusees / toutes
@@ -174,12 +175,8 @@ class RequestFilter:
 
     @classmethod
     def from_args(cls, args) -> RequestFilter:
-        values = {f.name: " ".join((args.get(f.name) or "").split())[:200] for f in fields(cls)}
-        values["statut"] = values["statut"] or "en_cours"
-        return cls(**values)
-
-    def as_args(self) -> dict[str, str]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+        found = super().from_args(args)
+        return found if found.statut else replace(found, statut="en_cours")  # pending requests first
 
     def clauses(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
@@ -199,7 +196,7 @@ class RequestFilter:
 
 
 @dataclass(frozen=True)
-class AuditFilter:
+class AuditFilter(UrlFilter):
     """The audit trail's filters, kept in the URL."""
 
     par: str = ""  # actor, part of their label (name or email)
@@ -210,12 +207,6 @@ class AuditFilter:
     du: str = ""
     au: str = ""
 
-    @classmethod
-    def from_args(cls, args) -> AuditFilter:
-        return cls(**{f.name: " ".join((args.get(f.name) or "").split())[:200] for f in fields(cls)})
-
-    def as_args(self) -> dict[str, str]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
 
     def clauses(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []

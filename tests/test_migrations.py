@@ -1,12 +1,11 @@
 """The Alembic migrations build the schema the models describe, on the test database's backend."""
 
-import uuid
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
 from admin_app import create_app
@@ -14,22 +13,17 @@ from admin_app.config import TestingConfig
 from admin_app.extensions import db
 from models import Base
 
+from .conftest import scratch_database
+
 
 @pytest.fixture
 def empty_database_url(database_url, tmp_path):
     """A second, empty database on the same server as the test database."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
+    if make_url(database_url).get_backend_name() == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrated.db'}"
         return
-    name = f"mig_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    with scratch_database(database_url, "mig") as url:
+        yield url
 
 
 def test_migrations_match_the_models(empty_database_url):
