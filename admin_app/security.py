@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 import time
 
@@ -9,6 +11,21 @@ from flask import Flask, flash, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user, user_logged_in
 
 IDLE_KEY = "last_seen"
+_LINK_TOKEN = re.compile(r"(/account/(?:verify|set-password)/)[^\s\"?]+")
+
+
+class HideLinkTokens(logging.Filter):
+    """Access logs (werkzeug, gunicorn) show email-link paths without their token."""
+
+    @staticmethod
+    def _hide(value):
+        return _LINK_TOKEN.sub(r"\1…", value) if isinstance(value, str) else value
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._hide(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._hide(arg) for arg in record.args)
+        return True
 
 
 def csp_nonce() -> str:
@@ -39,6 +56,10 @@ def _start_idle_clock(_app, user=None, **_extra) -> None:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["csp_nonce"] = csp_nonce
+    for name in ("werkzeug", "gunicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, HideLinkTokens) for f in logger.filters):
+            logger.addFilter(HideLinkTokens())
     user_logged_in.connect(_start_idle_clock, app)
 
     @app.before_request

@@ -163,3 +163,14 @@ def test_no_password_or_token_in_the_audit_trail(client, demo, db):
     rows = db.session.execute(select(AuditEvent.before, AuditEvent.after, AuditEvent.target_label)).all()
     dump = repr(rows) + repr(db.session.execute(text("SELECT * FROM audit_events")).all())
     assert "demo-staff-2026" not in dump and "a wrong password" not in dump and "argon2" not in dump
+
+
+def test_access_logs_do_not_show_email_link_tokens(app):
+    import logging
+
+    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '%s - - "%s" %s',
+                               ("127.0.0.1", "GET /account/set-password/WzEsImFiYyJd.secret.sig HTTP/1.1", "200"), None)
+    for handler_filter in logging.getLogger("werkzeug").filters:
+        handler_filter.filter(record)
+    message = record.getMessage()
+    assert "secret" not in message and "/account/set-password/…" in message
