@@ -29,6 +29,16 @@ def create_user(staff_client, email="ahsoka@example.org"):
     assert staff_client.post("/admin/users/new/", data=data).status_code == 302
 
 
+def password_link(app, staff_client, smtp, runner):
+    """Create a user, follow the verification email: return a visitor and the password link's path."""
+    create_user(staff_client)
+    send_mail(runner)
+    visitor = app.test_client()
+    visitor.get(smtp.inbox.link("Validez votre adresse email"))
+    send_mail(runner)
+    return visitor, smtp.inbox.link("Créez votre mot de passe")
+
+
 def set_password(client, path, password, confirmation=None):
     token = csrf_token(client, path)
     return client.post(path, data={"password": password, "confirmation": confirmation or password, "csrf_token": token})
@@ -72,12 +82,7 @@ def test_following_a_verify_link_twice_is_harmless(app, staff_client, smtp, runn
 
 
 def test_a_password_link_works_once(app, staff_client, smtp, runner):
-    create_user(staff_client)
-    send_mail(runner)
-    visitor = app.test_client()
-    visitor.get(smtp.inbox.link("Validez votre adresse email"))
-    send_mail(runner)
-    path = smtp.inbox.link("Créez votre mot de passe")
+    visitor, path = password_link(app, staff_client, smtp, runner)
     assert set_password(visitor, path, "un long mot de passe sûr").status_code == 302
     reused = visitor.get(path)
     assert reused.status_code == 400 and "déjà été utilisé" in reused.get_data(as_text=True)
@@ -138,12 +143,7 @@ def test_an_expired_link_says_so(app, staff_client, smtp, runner):
     ],
 )
 def test_password_policy_in_french(app, staff_client, smtp, runner, db, password, confirmation, message):
-    create_user(staff_client)
-    send_mail(runner)
-    visitor = app.test_client()
-    visitor.get(smtp.inbox.link("Validez votre adresse email"))
-    send_mail(runner)
-    path = smtp.inbox.link("Créez votre mot de passe")
+    visitor, path = password_link(app, staff_client, smtp, runner)
     response = set_password(visitor, path, password, confirmation)
     assert response.status_code == 200 and message in response.get_data(as_text=True)
     assert db.session.scalar(select(User.password_hash).where(User.email == "ahsoka@example.org")) is None
