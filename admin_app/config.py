@@ -77,8 +77,6 @@ class Config:
     ACCOUNT_REQUEST_LIMIT = "5 per hour"
     # argon2id cost: time (passes), memory (KiB), parallelism; argon2-cffi's recommended defaults.
     ARGON2_COST = (3, 65536, 4)
-    # Flask-Admin's list pages: the page sizes offered and the largest accepted.
-    ADMIN_PAGE_SIZES = (20, 50, 100)
 
 
 class TestingConfig(Config):

@@ -116,10 +116,6 @@ class User(Base):
         return next((g for g in self.grants if g.is_primary), None)
 
     @property
-    def is_manager_somewhere(self) -> bool:
-        return any(g.manager for g in self.grants)
-
-    @property
     def has_password(self) -> bool:
         return self.password_hash is not None
 

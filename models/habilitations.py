@@ -81,8 +81,6 @@ FEATURES: dict[str, frozenset[Habilitation]] = {
 # Features that any grant opens, whatever its flags (even a grant with none ticked).
 UNIVERSAL_FEATURES: frozenset[str] = frozenset(f for f, needs in FEATURES.items() if needs is ANY_GRANT)
 
-USER_ADMIN_FEATURE = "Gérer les utilisateurs"
-
 
 def requires(feature: str) -> frozenset[Habilitation]:
     """Return the habilitations any one of which opens `feature` (Gestionnaire included)."""

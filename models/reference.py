@@ -76,10 +76,6 @@ class Establishment(Base):
         return siret
 
     @property
-    def nic(self) -> str:
-        return self.siret[9:]
-
-    @property
     def label(self) -> str:
         """The guide's label: `Name – SIREN NIC – postal code City`."""
         place = " ".join(part for part in (self.postal_code, self.city) if part)
