@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import undefer
 from wtforms import RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -15,11 +15,11 @@ from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
 from admin_app.services import requests as request_service
 from admin_app.services import users as user_service
-from models import AccountRequest, RequestKind, RequestStatus, User
+from models import AccountRequest, RequestKind, RequestStatus
 from models.queries import RequestFilter, requests_for_establishments
 from models.rules import format_siret
 
-from .base import CriteriaListView, SecureForm, current_actor, ids_to_int
+from .base import CriteriaListView, SecureForm, current_actor, ids_to_int, managed_ids
 
 
 class RefusalForm(SecureForm):
@@ -77,7 +77,7 @@ class AccountRequestView(CriteriaListView):
                 request_filter=RequestFilter.from_args(request.args),
                 query_string=request.query_string.decode(),
                 requests_url=url_for(".index_view"),
-                pending_requests=self.pending_count(),
+                pending_requests=pending_request_count(),
                 kinds=[("ouverture", "Ouverture"), ("rattachement", "Rattachement")],
                 statuses=[("en_cours", "En cours"), ("validees", "Validées"), ("refusees", "Refusées"), ("toutes", "Toutes")],
             )
@@ -86,9 +86,6 @@ class AccountRequestView(CriteriaListView):
             kwargs["history"] = self.history(model.id)
             kwargs["establishment"] = request_service.matching_establishment(db.session, model)
         return super().render(template, **kwargs)
-
-    def pending_count(self) -> int:
-        return self.get_count_query().filter(AccountRequest.status == RequestStatus.PENDING.value).scalar() or 0
 
     # --- approve (✓) -------------------------------------------------------------------------------
     @expose("/approve/<int:request_id>")
@@ -100,11 +97,12 @@ class AccountRequestView(CriteriaListView):
         if account_request.status != RequestStatus.PENDING.value:
             flash("Cette demande a déjà été traitée.", "error")
             return redirect(url_for(".index_view"))
-        user = account_request_user(account_request) if account_request.kind == RequestKind.ATTACHMENT.value else None
+        is_attachment = account_request.kind == RequestKind.ATTACHMENT.value
+        user = request_service.requester_account(db.session, account_request) if is_attachment else None
         if user is not None and not user_service.user_in_scope(db.session, current_actor(), user.id):
             # A manager cannot open the page of a user from another company: attach first, then tick the accesses.
             outcome = self.run_service(request_service.approve_many, [account_request.id])
-            if outcome is None or not outcome.approved:
+            if outcome is None or not outcome.done:
                 for who, why in (outcome.skipped if outcome else []):
                     flash(f"Demande de {who} non validée : {why}.", "error")
                 return redirect(url_for(".index_view"))
@@ -122,11 +120,11 @@ class AccountRequestView(CriteriaListView):
         outcome = self.run_service(request_service.approve_many, targets)
         if outcome is None:
             return None
-        if outcome.approved:
-            flash(f"{len(outcome.approved)} demande(s) validée(s) : {', '.join(outcome.approved)}.", "success")
+        if outcome.done:
+            flash(f"{len(outcome.done)} demande(s) validée(s) : {', '.join(outcome.done)}.", "success")
         for who, why in outcome.skipped:
             flash(f"Demande de {who} non validée : {why}.", "warning")
-        if not outcome.approved and not outcome.skipped:
+        if not outcome.done and not outcome.skipped:
             flash("Aucune demande à valider.", "info")
         return None
 
@@ -157,8 +155,8 @@ class AccountRequestView(CriteriaListView):
         if form.validate_on_submit():
             outcome = self.run_service(request_service.refuse_requests, targets, form.reason.data, form.details.data, form=form)
             if outcome is not None:
-                if outcome.approved:
-                    flash(f"{len(outcome.approved)} demande(s) refusée(s) ; le motif a été envoyé par email.", "success")
+                if outcome.done:
+                    flash(f"{len(outcome.done)} demande(s) refusée(s) ; le motif a été envoyé par email.", "success")
                 for who, why in outcome.skipped:
                     flash(f"Demande de {who} non refusée : {why}.", "warning")
                 return redirect(url_for(".index_view"))
@@ -166,7 +164,14 @@ class AccountRequestView(CriteriaListView):
                            else self.get_count_query().filter(*self.list_criteria()).scalar())
 
 
+def visible_requests():
+    """The account requests the current user may see and decide (the tab's scope, for other views too)."""
+    query = select(AccountRequest)
+    managed = managed_ids()
+    return query if managed is None else query.where(requests_for_establishments(list(managed)))
 
-def account_request_user(account_request: AccountRequest) -> User | None:
-    """The existing account a "Rattachement" request is about."""
-    return db.session.scalar(select(User).where(User.email == account_request.email))
+
+def pending_request_count() -> int:
+    """Pending requests the current user may decide: the badge of the "Demandes" tab."""
+    pending = visible_requests().where(AccountRequest.status == RequestStatus.PENDING.value)
+    return db.session.scalar(select(func.count()).select_from(pending.subquery())) or 0

@@ -29,11 +29,12 @@ from models import (
     User,
 )
 from models.habilitations import HABILITATION_LABELS
-from models.queries import UserFilter, in_establishments, name_or_email, requests_for_establishments
+from models.queries import UserFilter, in_establishments, name_or_email
 from models.rules import clean_email, clean_phone, format_phone
 
 from .base import CriteriaListView, SecureForm, managed_ids
 from .exports import csv_response
+from .requests import pending_request_count, visible_requests
 
 # The grant editor's checkboxes, in the guide's order ("Accès Gestionnaire" first, it implies the rest).
 EDITOR_HABILITATIONS = [
@@ -141,18 +142,11 @@ class UserView(CriteriaListView):
         return {
             "user_filter": current,
             "habilitation_choices": [(h.value, HABILITATION_LABELS[h]) for h in Habilitation],
-            "pending_requests": self.pending_request_count(),
+            "pending_requests": pending_request_count(),
             "reset_url": url_for(".index_view", page_size=request.args.get("page_size") or None),
             "requests_url": _url_or_none("account_requests.index_view"),
             "query_string": request.query_string.decode(),
         }
-
-    def pending_request_count(self) -> int:
-        query = select(func.count()).select_from(AccountRequest).where(AccountRequest.status == RequestStatus.PENDING.value)
-        managed = managed_ids()
-        if managed is not None:
-            query = query.where(requests_for_establishments(list(managed)))
-        return db.session.scalar(query) or 0
 
     # --- create and edit ----------------------------------------------------------------------------
     def get_edit_form(self):
@@ -218,11 +212,9 @@ class UserView(CriteriaListView):
         request_id = self.approval_request_id()
         if request_id is None:
             return None
-        query = select(AccountRequest).where(AccountRequest.id == request_id, AccountRequest.status == RequestStatus.PENDING.value)
-        managed = managed_ids()
-        if managed is not None:
-            query = query.where(requests_for_establishments(list(managed)))  # the requests tab's own scope
-        account_request = db.session.scalar(query)
+        account_request = db.session.scalar(
+            visible_requests().where(AccountRequest.id == request_id, AccountRequest.status == RequestStatus.PENDING.value)
+        )
         if account_request is None:
             abort(404)
         return account_request

@@ -82,6 +82,11 @@ def matching_establishment(session: Session, request: AccountRequest) -> Establi
     return session.scalar(select(Establishment).where(Establishment.siret == request.siret))
 
 
+def requester_account(session: Session, request: AccountRequest) -> User | None:
+    """The existing account of the request's email (the one a "Rattachement" is about)."""
+    return session.scalar(select(User).where(User.email == request.email))
+
+
 def check_request_in_scope(session: Session, actor: Actor, request: AccountRequest) -> None:
     """A client manager decides only requests for one of their establishments."""
     managed = actor.managed_ids
@@ -139,7 +144,9 @@ def approve_attachment(
 
 @dataclass
 class BulkOutcome:
-    approved: list[str] = field(default_factory=list)
+    """What a bulk decision did: the requests decided, and those skipped with the reason."""
+
+    done: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (who, why)
 
 
@@ -166,7 +173,7 @@ def approve_many(session: Session, actor: Actor, ids: Sequence[int] | Select) ->
         if actor.managed_ids is not None and establishment.id not in actor.managed_ids:
             outcome.skipped.append((who, "établissement hors de votre périmètre"))
             continue
-        existing = session.scalar(select(User).where(User.email == request.email))
+        existing = requester_account(session, request)
         if request.kind == RequestKind.OPENING.value and existing is not None:
             outcome.skipped.append((who, "adresse email déjà utilisée par un compte"))
             continue
@@ -197,7 +204,7 @@ def approve_many(session: Session, actor: Actor, ids: Sequence[int] | Select) ->
             outcome.skipped.append((who, exc.message))
             continue
         savepoint.commit()
-        outcome.approved.append(who)
+        outcome.done.append(who)
     return outcome
 
 
@@ -225,5 +232,5 @@ def refuse_requests(
         emails.enqueue(session, request.email, "request_refused", "Votre demande de compte n'a pas été acceptée",
                        request=request, reason=reason)
         audit.record(session, actor, "request.refuse", "request", request.id, request_label(request), None, {"motif": reason})
-        outcome.approved.append(who)
+        outcome.done.append(who)
     return outcome
