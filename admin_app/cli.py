@@ -43,7 +43,8 @@ def seed_volume(user_count: int) -> None:
     elapsed = time.perf_counter() - started
     click.echo(
         f"{counts['companies']} entreprises, {counts['establishments']} établissements, "
-        f"{counts['users']} utilisateurs, {counts['grants']} rattachements en {elapsed:.1f} s."
+        f"{counts['users']} utilisateurs, {counts['grants']} rattachements, {counts['requests']} demandes, "
+        f"{counts['emails']} emails, {counts['audit_events']} entrées d'historique en {elapsed:.1f} s."
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask
+from flask import Flask, current_app, url_for
 
 from models.rules import format_phone, format_siret
 
@@ -85,4 +85,13 @@ def init_app(app: Flask) -> None:
 def _register_globals(app: Flask) -> None:
     from models.habilitations import Habilitation, grant_features
 
-    app.jinja_env.globals.update(habilitation_order=list(Habilitation), grant_features=grant_features)
+    app.jinja_env.globals.update(habilitation_order=list(Habilitation), grant_features=grant_features, admin_static_url=admin_static_url)
+
+
+def admin_static_url(filename: str, v: str | None = None) -> str:
+    """Flask-Admin's static files, as its `admin_static.url` macro gives them, built once per app:
+    the layout links thirteen of them on every page, and building a URL is not free."""
+    cache = current_app.extensions.setdefault("admin_static_urls", {})
+    if (filename, v) not in cache:
+        cache[filename, v] = url_for("admin.static", filename=filename, **({"v": v} if v else {}))
+    return cache[filename, v]

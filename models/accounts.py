@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from .base import Base, utcnow
+from .base import Base, trigram_indexes, utcnow
 from .habilitations import Habilitation, grant_habilitations
 from .rules import clean_email, clean_phone
 from .types import UTCDateTime
@@ -57,6 +57,9 @@ class User(Base):
         # The list's default order (NOM, Prénom, then id so pages never overlap) straight from an index.
         Index("ix_users_name", "last_name", "first_name", "id"),
         Index("ix_users_active_name", "active", "last_name", "first_name", "id"),
+        # The search box and the name filter look for a part of a word (LIKE '%martin%'): on PostgreSQL
+        # trigram indexes answer that without reading the table (SQLite has no equivalent: it scans).
+        *trigram_indexes("users", "search_text", "email"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

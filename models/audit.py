@@ -18,7 +18,9 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (
         Index("ix_audit_events_target", "target_type", "target_id", "created_at"),
-        Index("ix_audit_events_created_at", "created_at"),
+        # Newest first, then id: a bulk action writes thousands of entries with the same instant, and
+        # pages must neither repeat nor skip them.
+        Index("ix_audit_events_created", "created_at", "id"),
         Index("ix_audit_events_actor", "actor_id", "created_at"),
     )
 

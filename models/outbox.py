@@ -30,6 +30,7 @@ class OutboundEmail(Base):
         CheckConstraint("status in ('pending', 'sent', 'failed')", name="status"),
         Index("ix_outbound_emails_due", "status", "next_attempt_at"),
         Index("ix_outbound_emails_recipient", "recipient"),
+        Index("ix_outbound_emails_created", "created_at", "id"),  # the list's order, newest first
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

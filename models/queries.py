@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from .accounts import Grant, User, search_key
 from .audit import AuditEvent
 from .habilitations import Habilitation
+from .outbox import EmailStatus, OutboundEmail
 from .reference import Company, Establishment
 from .requests import AccountRequest
 
@@ -227,4 +228,23 @@ class AuditFilter(UrlFilter):
         return out
 
 
-__all__ = ["AuditFilter", "RequestFilter", "UserFilter", "holding", "in_company", "in_establishment", "in_establishments", "name_or_email"]
+@dataclass(frozen=True)
+class EmailFilter(UrlFilter):
+    """The outbox list's filters, kept in the URL."""
+
+    statut: str = ""  # pending / sent / failed
+    type: str = ""  # the email's kind, e.g. verify_email
+    destinataire: str = ""  # part of the recipient's address
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        if self.statut in {s.value for s in EmailStatus}:
+            out.append(OutboundEmail.status == self.statut)
+        if self.type:
+            out.append(OutboundEmail.kind == self.type)
+        if self.destinataire:
+            out.append(_contains(OutboundEmail.recipient, self.destinataire.lower()))
+        return out
+
+
+__all__ = ["AuditFilter", "EmailFilter", "RequestFilter", "UserFilter", "holding", "in_company", "in_establishment", "in_establishments", "name_or_email"]

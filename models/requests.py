@@ -45,6 +45,7 @@ class AccountRequest(Base):
         CheckConstraint("status in ('pending', 'approved', 'refused')", name="status"),
         CheckConstraint("civility in ('M.', 'Mme')", name="civility"),
         Index("ix_account_requests_status_requested", "status", "requested_at"),
+        Index("ix_account_requests_requested", "requested_at", "id"),  # the tab's order when every status is shown
         Index("ix_account_requests_siret", "siret"),
         Index("ix_account_requests_email", "email"),
     )

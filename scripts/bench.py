@@ -33,7 +33,7 @@ from admin_app.config import TestingConfig  # noqa: E402
 from admin_app.extensions import db  # noqa: E402
 from admin_app.services import Actor, seed  # noqa: E402
 from admin_app.services import users as user_service  # noqa: E402
-from models import AuditEvent, Base, Company, Establishment, User  # noqa: E402
+from models import AuditEvent, Base, Company, Establishment, OutboundEmail, User  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
@@ -72,13 +72,19 @@ def ensure_data(app, users: int) -> None:
     with app.app_context():
         Base.metadata.create_all(db.engine)
         have = db.session.scalar(select(func.count()).select_from(User).where(User.email.like("%@volume.example.org")))
-        if have != users:
+        # Data cached by an older version has no history (requests, emails, audit trail): made again.
+        history = db.session.scalar(select(func.count()).select_from(OutboundEmail))
+        if have != users or history < users:
             print(f"generating {users} users (cached for the next runs)...", flush=True)
             db.session.remove()  # PostgreSQL: DROP waits for any open transaction, even this read's
             Base.metadata.drop_all(db.engine)
             Base.metadata.create_all(db.engine)
             seed.load_demo(db.session)
             seed.generate_volume(db.session, users)
+        # Indexes added since the data was cached (create_all only creates missing tables).
+        for table in Base.metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(db.engine, checkfirst=True)
         if db.engine.dialect.name == "postgresql":
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("ANALYZE"))

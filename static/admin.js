@@ -7,6 +7,12 @@
       if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
     });
   });
+  /* Buttons that ask before they act (a row's buttons share one form, each has its question). */
+  document.querySelectorAll("button[data-confirm]").forEach(function (button) {
+    button.addEventListener("click", function (event) {
+      if (!window.confirm(button.dataset.confirm)) { event.preventDefault(); }
+    });
+  });
   /* Flask-Admin's "Avec la sélection" menu of the standard lists. */
   document.querySelectorAll("[data-model-action]").forEach(function (link) {
     link.addEventListener("click", function (event) {

@@ -245,7 +245,7 @@ def test_an_email_that_keeps_failing_is_marked_failed_and_can_be_retried(app, st
     failed = db.session.scalar(select(OutboundEmail))
     assert failed.status == "failed"
     assert "Emails en échec" in staff_client.get("/admin/").get_data(as_text=True)
-    listing = staff_client.get("/admin/emails/?flt0_0=failed").get_data(as_text=True)
+    listing = staff_client.get("/admin/emails/?statut=failed").get_data(as_text=True)
     assert "ahsoka@example.org" in listing and "Échec" in listing
     token = csrf_token(staff_client, "/admin/emails/")
     staff_client.post("/admin/emails/action/", data={"csrf_token": token, "action": "retry", "rowid": [str(failed.id)], "url": "/"})

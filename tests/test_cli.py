@@ -2,7 +2,7 @@
 
 from sqlalchemy import func, select
 
-from models import AccountRequest, AuditEvent, Company, Establishment, Grant, User
+from models import AccountRequest, AuditEvent, Company, Establishment, Grant, OutboundEmail, User
 
 
 def count(db, model, *where):
@@ -51,6 +51,15 @@ def test_seed_volume_is_deterministic_with_one_primary_each(runner, db):
     assert count(db, Grant, Grant.is_primary.is_(True)) == 500
     grants = count(db, Grant)
     assert 500 * 1.2 < grants < 500 * 1.5
+    # Their history at scale: the requests that opened some, the emails and the audit trail.
+    requests = count(db, AccountRequest)
+    assert 20 < requests < 90
+    assert count(db, AccountRequest, AccountRequest.status == "approved", AccountRequest.user_id.is_(None)) == 0
+    emails = count(db, OutboundEmail, OutboundEmail.status == "sent")
+    assert count(db, OutboundEmail, OutboundEmail.kind == "verify_email") == 500 < emails
+    assert count(db, AuditEvent, AuditEvent.action == "user.create") == 500
+    assert count(db, AuditEvent, AuditEvent.action == "email.sent") == emails
+    assert f"{requests} demandes, {emails} emails, {500 + emails} entrées d'historique" in result.output
     first = db.session.execute(select(User.last_name, User.first_name).order_by(User.id).limit(3)).all()
     db.session.close()
     # Same seed, same data: a fresh database gets the same names.

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from flask import abort, flash, redirect, request, url_for
-from flask_admin import AdminIndexView, BaseView
+from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.helpers import get_redirect_target
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -110,13 +111,15 @@ class SecureModelView(AccessMixin, ModelView):
     def get_count_query(self):
         return self.scope(super().get_count_query())
 
+    record_load_options: tuple = ()  # eager loads for a details or edit page (what its template reads)
+
     def get_one(self, id: Any):
         """One record, through the same scoping as the list: out of scope is 404, as is unknown."""
         try:
             pk = int(id)
         except (TypeError, ValueError):
             abort(404)
-        found = self.get_query().filter(self.model.id == pk).one_or_none()
+        found = self.get_query().filter(self.model.id == pk).options(*self.record_load_options).one_or_none()
         if found is None:
             abort(404)
         return found
@@ -181,9 +184,27 @@ class CriteriaListView(SecureModelView):
         count = self.get_count_query().filter(*criteria).scalar()
         query = self.get_query().filter(*criteria).options(*self.list_load_options)
         query, _ = self._apply_sorting(query, {}, sort_column, sort_desc)
-        query = query.order_by(self.model.id)  # a stable order, so pages never overlap
+        # Then the id, the same way round, so pages never overlap (a bulk action stamps thousands of
+        # rows with one instant) and one index, e.g. (created_at, id), serves the whole order.
+        if sort_column is None:
+            sort_desc = next((order[-1] for order in self._get_default_order()), False)
+        query = query.order_by(self.model.id.desc() if sort_desc else self.model.id)
         query = self._apply_pagination(query, page, page_size)
         return count, (query.all() if execute else query)
+
+    @expose("/row-action/", methods=("POST",))
+    def row_action_view(self):
+        """A row's buttons share one form per page: each button says which action on which row
+        ("deactivate:42"), so the page carries one CSRF token and one return URL, not a form per button."""
+        name, _, rowid = request.form.get("row_action", "").partition(":")
+        handler = self._actions_data.get(name)
+        if self.validate_form(self.action_form()) and rowid.isdigit() and handler and self.is_action_allowed(name):
+            response = handler[0]([rowid])
+            if response is not None:
+                return response
+        else:
+            flash("Action inconnue : rien n'a été modifié.", "error")
+        return redirect(get_redirect_target() or self.get_url(".index_view"))
 
     def matching_ids(self):
         """Every row the current filters select, as a subquery (for "Sélectionner les N résultats")."""

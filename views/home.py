@@ -49,6 +49,6 @@ class HomeView(SecureIndexView):
             "users-never": url_for(users, connexion="jamais"),
             "users-nopassword": url_for(users, mot_de_passe="non"),
             "requests-pending": url_for("account_requests.index_view"),
-            "emails-failed": url_for("emails.index_view", flt0_0="failed"),
+            "emails-failed": url_for("emails.index_view", statut="failed"),
         }
         return self.render("admin/home.html", figures=home_figures(), home_links=links)

@@ -174,4 +174,5 @@ def visible_requests():
 def pending_request_count() -> int:
     """Pending requests the current user may decide: the badge of the "Demandes" tab."""
     pending = visible_requests().where(AccountRequest.status == RequestStatus.PENDING.value)
-    return db.session.scalar(select(func.count()).select_from(pending.subquery())) or 0
+    # count(*) over the (status, requested_at) index, not over a subquery of every column
+    return db.session.scalar(pending.with_only_columns(func.count(), maintain_column_froms=True)) or 0

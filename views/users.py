@@ -8,7 +8,7 @@ from flask import Response, abort, flash, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import undefer
+from sqlalchemy.orm import selectinload, undefer
 from werkzeug.routing import BuildError
 from wtforms import EmailField, HiddenField, RadioField, StringField, TelField
 from wtforms.fields.choices import SelectChoice
@@ -23,6 +23,7 @@ from models import (
     AccountRequest,
     Company,
     Establishment,
+    Grant,
     Habilitation,
     InvalidValue,
     RequestStatus,
@@ -114,6 +115,8 @@ class UserView(CriteriaListView):
     can_delete = True
     # Computed columns come with the page query (no N+1).
     list_load_options = (undefer(User.is_manager), undefer(User.primary_establishment))
+    # The details and edit pages show every grant with its establishment: one statement for all of them.
+    record_load_options = (selectinload(User.grants).joinedload(Grant.establishment),)
 
     def manager_scope(self, establishment_ids):
         return in_establishments(list(establishment_ids))

@@ -14,10 +14,12 @@ from stdnum import luhn
 
 from models import (
     AccountRequest,
+    AuditEvent,
     Company,
     Establishment,
     Grant,
     Habilitation,
+    OutboundEmail,
     RequestKind,
     User,
     search_key,
@@ -170,11 +172,66 @@ def generate_volume(session: Session, users: int) -> dict[str, int]:
             for flag in flags:
                 row[flag] = manager or rng.random() < params["habilitation_share"]
             grant_rows.append(row)
-    for start in range(0, len(user_rows), 10_000):
-        session.execute(insert(User), user_rows[start : start + 10_000])
-    for start in range(0, len(grant_rows), 10_000):
-        session.execute(insert(Grant), grant_rows[start : start + 10_000])
-    return {"companies": len(companies), "establishments": len(establishments), "users": users, "grants": len(grant_rows)}
+    _insert(session, User, user_rows)
+    _insert(session, Grant, grant_rows)
+    counts = _generate_history(session, rng, params, user_rows, establishments)
+    return {"companies": len(companies), "establishments": len(establishments), "users": users, "grants": len(grant_rows),
+            **counts}
+
+
+def _insert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), 10_000):
+        session.execute(insert(model), rows[start : start + 10_000])
+
+
+def _generate_history(session: Session, rng: random.Random, params: dict[str, Any], users: list[dict[str, Any]],
+                      establishments: list[dict[str, Any]]) -> dict[str, int]:
+    """What those accounts left behind, at the portal's scale: the lists of requests, emails and the
+    audit trail are measured on as many rows as a real portal of that size would hold, not on the
+    demo's handful (a missing index only shows on volume).
+
+    Per user: the account request that opened it (a share of them), its creation in the audit trail,
+    the verification email and, once verified, the password email, each "sent" with its audit entry.
+    """
+    staff = session.scalar(select(User).where(User.is_staff.is_(True)).order_by(User.id).limit(1))
+    actor_id = staff.id if staff else None
+    actor_label = f"{staff.first_name} {staff.last_name} <{staff.email}>" if staff else "Système"
+    now = utcnow()
+    requests, emails, events = [], [], []
+    statuses = ["approved"] * 92 + ["refused"] * 5 + ["pending"] * 3
+    for user in users:
+        created = now - timedelta(minutes=rng.randint(60, 60 * 24 * 900))
+        label = f"{user['last_name']} {user['first_name']} <{user['email']}>"
+        if rng.random() < params["request_share"]:
+            status = rng.choice(statuses)
+            establishment = rng.choice(establishments)
+            requests.append({
+                "civility": user["civility"], "last_name": user["last_name"], "first_name": user["first_name"],
+                "email": user["email"], "phone": user["phone"], "job_title": user["job_title"],
+                "company_name": establishment["name"], "siret": establishment["siret"], "kind": RequestKind.OPENING.value,
+                "status": status, "requested_at": created - timedelta(days=rng.randint(0, 5)),
+                "decided_at": None if status == "pending" else created, "decided_by_id": None if status == "pending" else actor_id,
+                "refusal_reason": "Votre entreprise n'est pas adhérente." if status == "refused" else None,
+                "user_id": user["id"] if status == "approved" else None,
+            })
+        events.append({"created_at": created, "actor_id": actor_id, "actor_label": actor_label, "action": "user.create",
+                       "target_type": "user", "target_id": user["id"], "target_label": label, "before": None,
+                       "after": {"email": user["email"], "active": True}, "ip": "127.0.0.1"})
+        kinds = [("verify_email", "Validez votre adresse email")]
+        if user["email_verified_at"] is not None:
+            kinds.append(("set_password", "Créez votre mot de passe"))
+        for kind, subject in kinds:
+            sent = created + timedelta(seconds=rng.randint(5, 120))
+            emails.append({"recipient": user["email"], "subject": subject, "kind": kind, "status": "sent",
+                           "body_text": f"Bonjour {user['first_name']} {user['last_name']},\n\n{subject} : ouvrez le lien reçu.",
+                           "body_html": "", "created_at": created, "next_attempt_at": created, "sent_at": sent, "attempts": 1})
+            events.append({"created_at": sent, "actor_id": None, "actor_label": "Système", "action": "email.sent",
+                           "target_type": "email", "target_id": None, "target_label": f"{subject} → {user['email']}",
+                           "before": None, "after": None, "ip": None})
+    _insert(session, AccountRequest, requests)
+    _insert(session, OutboundEmail, emails)
+    _insert(session, AuditEvent, events)
+    return {"requests": len(requests), "emails": len(emails), "audit_events": len(events)}
 
 
 _WORDS = ["Atelier", "Boulangerie", "Garage", "Cabinet", "Clinique", "Transports", "Hôtel", "Imprimerie",

@@ -110,6 +110,10 @@ def test_forged_posts_on_out_of_scope_users_change_nothing(as_user, db):
         response = luke.post("/admin/users/action/", data={"csrf_token": token, "action": action, "url": "/admin/users/",
                                                            "rowid": [str(han)]}, follow_redirects=True)
         assert "hors de votre périmètre" in response.get_data(as_text=True), action
+        # The same through a row's button (the page's shared row form).
+        response = luke.post("/admin/users/row-action/", data={"csrf_token": token, "row_action": f"{action}:{han}",
+                                                               "url": "/admin/users/"}, follow_redirects=True)
+        assert "hors de votre périmètre" in response.get_data(as_text=True), action
     assert snapshot(db) == before
 
 

@@ -205,6 +205,35 @@ def test_bulk_deactivate_then_activate_with_audit_and_french_messages(staff_clie
     assert "1 utilisateur activé" in html
 
 
+def test_a_rows_button_acts_on_its_user_through_the_pages_one_row_form(staff_client, db):
+    luke = user_id(db, "luke.skywalker@example.org")
+    page = staff_client.get("/admin/users/?nom=skywalker").get_data(as_text=True)
+    # One form for every row's buttons (one CSRF token a page, not one a button); each button names its action and user.
+    assert page.count('id="row-action-form"') == 1 and "row-action\"" not in page
+    assert f'form="row-action-form" name="row_action" value="deactivate:{luke}"' in page
+    assert 'data-confirm="Désactiver SKYWALKER Luke ?"' in page
+    token = csrf_token(staff_client, "/admin/users/")
+    html = staff_client.post("/admin/users/row-action/", data={"csrf_token": token, "row_action": f"deactivate:{luke}",
+                                                               "url": "/admin/users/?nom=skywalker"}, follow_redirects=True)
+    assert "1 utilisateur désactivé" in html.get_data(as_text=True)
+    assert html.request.path == "/admin/users/" and html.request.args["nom"] == "skywalker"  # back to the same list
+    db.session.expire_all()
+    assert not db.session.get(User, luke).active
+    assert db.session.scalars(select(AuditEvent.target_id).where(AuditEvent.action == "user.deactivate")).all() == [luke]
+
+
+@pytest.mark.parametrize("value", ["explode:{luke}", "deactivate:", "deactivate:1 OR 1=1", "deactivate", ""])
+def test_a_rows_button_with_an_unknown_action_or_row_changes_nothing(staff_client, db, value):
+    luke = user_id(db, "luke.skywalker@example.org")
+    token = csrf_token(staff_client, "/admin/users/")
+    html = staff_client.post("/admin/users/row-action/", data={"csrf_token": token, "row_action": value.format(luke=luke), "url": "/"},
+                             follow_redirects=True).get_data(as_text=True)
+    assert "Action inconnue : rien n&#39;a été modifié." in html
+    db.session.expire_all()
+    assert db.session.get(User, luke).active
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("user.%"))) == 0
+
+
 def test_deactivation_ends_the_users_open_session(client, staff_client, db, app):
     luke_client = app.test_client()
     login(luke_client, "luke.skywalker@example.org", "demo-luke-2026")
