@@ -1,4 +1,5 @@
-"""On PostgreSQL, the main filters of the users list use indexes (EXPLAIN), on a realistic volume."""
+"""On PostgreSQL, the main filters of the users list, the other lists' orders and the search box use indexes
+(EXPLAIN), on a realistic volume."""
 
 import os
 
