@@ -12,7 +12,9 @@ from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import Boolean, ColumnElement, and_, func, or_, select, true
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from .accounts import Grant, User, search_key
 from .audit import AuditEvent
@@ -86,7 +88,36 @@ def name_or_email(text: str) -> ColumnElement[bool]:
     clauses = []
     for word in text.split():
         clauses.append(or_(_contains(User.search_text, search_key(word)), _contains(User.email, word.lower())))
-    return clauses_and(clauses)
+    return searched_first(clauses_and(clauses))
+
+
+class searched_first(ColumnElement[bool]):  # noqa: N801 (used like a function, as SQLAlchemy's own constructs)
+    """`users.id IN (the users matching this text search)`, the matches computed first, then sorted.
+
+    Left to itself, the planner pages a search by walking the name index until 50 rows match, which is
+    instant for a first name (spread over the alphabet) and slow for a last name, whose matches sit
+    together: "martin" read 62,000 rows first (0.1 s on SQLite, 0.3 s on PostgreSQL at 100,000 users).
+    Matching first costs what the matches cost, about 25 ms whatever the word. On PostgreSQL the
+    matches go through ARRAY(...), which its planner cannot fold back into the outer query.
+    """
+
+    type = Boolean()
+    inherit_cache = True
+    _traverse_internals = [("where", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, where: ColumnElement[bool]):
+        self.where = where
+
+
+@compiles(searched_first)
+def _searched_first(element, compiler, **kw):
+    return compiler.process(User.id.in_(select(User.id).where(element.where).correlate(None)), **kw)
+
+
+@compiles(searched_first, "postgresql")
+def _searched_first_postgresql(element, compiler, **kw):
+    matches = compiler.process(select(User.id).where(element.where).correlate(None), **kw)
+    return f"{compiler.process(User.id, **kw)} = ANY(ARRAY({matches}))"
 
 
 def clauses_and(clauses: list[ColumnElement[bool]]) -> ColumnElement[bool]:
@@ -136,9 +167,9 @@ class UserFilter(UrlFilter):
     def clauses(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
         if self.nom:
-            out.append(_contains(User.search_text, search_key(self.nom)))
+            out.append(searched_first(_contains(User.search_text, search_key(self.nom))))
         if self.email:
-            out.append(_contains(User.email, self.email.lower()))
+            out.append(searched_first(_contains(User.email, self.email.lower())))
         if (active := _yes_no(self.actif)) is not None:
             out.append(User.active.is_(active))
         if self.habilitation in {h.value for h in Habilitation}:

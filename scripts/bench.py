@@ -383,6 +383,13 @@ def query_plan_problems(engine) -> list[str]:
         if bad:
             problems.append(f"{name}: {', '.join(sorted(set(bad)))} instead of an index in the list's order\n{plan}")
 
+    # A search pages its matches, found first: not a walk of the name index testing each user (slow for
+    # a last name, whose matches sit together in that order).
+    search_page = select(User.id).where(name_or_email("martin")).order_by(User.last_name, User.first_name, User.id).limit(50)
+    plan = _plan(engine, search_page)
+    if not re.search(r"InitPlan|LIST SUBQUERY", plan):
+        problems.append(f"search box: the name index walked instead of the matches found first\n{plan}")
+
     if engine.dialect.name == "postgresql":
         # Whether an index can answer LIKE '%part%' (on a small table the planner rightly prefers a scan).
         plan = _plan(engine, select(func.count()).select_from(User).where(name_or_email("skywalker")), "SET LOCAL enable_seqscan = off")
