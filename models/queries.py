@@ -7,14 +7,18 @@ stays one row, and counts and pages stay exact.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, ColumnElement, and_, func, or_, select, true
+from sqlalchemy import Boolean, ColumnElement, Integer, Text, and_, any_, bindparam, func, or_, select, true
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import TypeDecorator
 
 from .accounts import Grant, User, search_key
 from .audit import AuditEvent
@@ -102,6 +106,7 @@ class searched_first(ColumnElement[bool]):  # noqa: N801 (used like a function, 
     """
 
     type = Boolean()
+    _is_implicitly_boolean = True  # a condition already: SQLite must not get `... = 1` (no index then)
     inherit_cache = True
     _traverse_internals = [("where", InternalTraversal.dp_clauseelement)]
 
@@ -118,6 +123,49 @@ def _searched_first(element, compiler, **kw):
 def _searched_first_postgresql(element, compiler, **kw):
     matches = compiler.process(select(User.id).where(element.where).correlate(None), **kw)
     return f"{compiler.process(User.id, **kw)} = ANY(ARRAY({matches}))"
+
+
+class _IdArray(TypeDecorator):
+    """A list of ids bound as ONE parameter: an INTEGER[] on PostgreSQL, a JSON array elsewhere (SQLite)."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        return dialect.type_descriptor(postgresql.ARRAY(Integer()) if dialect.name == "postgresql" else Text())
+
+    def process_bind_param(self, value, dialect):
+        ids = [int(i) for i in value]
+        return ids if dialect.name == "postgresql" else json.dumps(ids)
+
+
+class in_ids(ColumnElement[bool]):  # noqa: N801 (used like a function, as SQLAlchemy's own constructs)
+    """`column IN (ids)` with the ids sent as one parameter, not one parameter each.
+
+    A bulk action on 5,000 selected users would otherwise expand 5,000 parameters in Python for every
+    statement, and SQLite caps them per statement. `= ANY(:ids)` on PostgreSQL, `IN (SELECT value FROM
+    json_each(:ids))` on SQLite: both look each id up in the primary key.
+    """
+
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition already: SQLite must not get `... = 1` (no index then)
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("ids", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement[int], ids: Iterable[int]):
+        self.column = column
+        self.ids = bindparam(None, value=sorted({int(i) for i in ids}), type_=_IdArray(), unique=True)
+
+
+@compiles(in_ids)
+def _in_ids(element, compiler, **kw):
+    values = func.json_each(element.ids).table_valued("value")
+    return compiler.process(element.column.in_(select(values.c.value)), **kw)
+
+
+@compiles(in_ids, "postgresql")
+def _in_ids_postgresql(element, compiler, **kw):
+    return compiler.process(element.column == any_(element.ids), **kw)
 
 
 def clauses_and(clauses: list[ColumnElement[bool]]) -> ColumnElement[bool]:
@@ -278,4 +326,4 @@ class EmailFilter(UrlFilter):
         return out
 
 
-__all__ = ["AuditFilter", "EmailFilter", "RequestFilter", "UserFilter", "holding", "in_company", "in_establishment", "in_establishments", "name_or_email"]
+__all__ = ["AuditFilter", "EmailFilter", "RequestFilter", "in_ids", "UserFilter", "holding", "in_company", "in_establishment", "in_establishments", "name_or_email"]

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import Establishment, Grant, Habilitation, User, utcnow
 from models.accounts import Civility, new_session_token
+from models.queries import in_ids
 from models.rules import clean_email, clean_phone, clean_text
 
 from . import audit, emails
@@ -156,11 +157,11 @@ def _check_targets_in_scope(session: Session, actor: Actor, ids: UserIds, *, who
         return
     inside = select(Grant.id).where(Grant.user_id == User.id, Grant.establishment_id.in_(managed)).exists()
     outside = select(Grant.id).where(Grant.user_id == User.id, Grant.establishment_id.not_in(managed)).exists()
-    strangers = partly = 0
-    for id_filter in _id_filters(ids):
-        strangers += session.scalar(select(func.count()).select_from(User).where(id_filter, ~inside)) or 0
-        if wholly:
-            partly += session.scalar(select(func.count()).select_from(User).where(id_filter, inside, outside)) or 0
+    id_filter = _id_filter(ids)
+    strangers = session.scalar(select(func.count()).select_from(User).where(id_filter, ~inside)) or 0
+    partly = 0
+    if wholly:
+        partly = session.scalar(select(func.count()).select_from(User).where(id_filter, inside, outside)) or 0
     if strangers:
         raise ServiceError(f"{strangers} utilisateur(s) {OUT_OF_SCOPE} : aucun utilisateur n'a été modifié.")
     if partly:
@@ -289,25 +290,21 @@ def save_grants(session: Session, actor: Actor, user: User, rows: Sequence[Grant
 
 # --- activation, deletion, invitations (set-based, for bulk actions) ---------------------------------
 
-def _id_filters(ids: UserIds):
-    """Yield WHERE clauses covering `ids`: a subquery as is, a list in chunks."""
-    if isinstance(ids, Select):
-        yield User.id.in_(ids)
-        return
-    for chunk in _chunks(sorted({int(i) for i in ids})):
-        yield User.id.in_(chunk)
+def _id_filter(ids: UserIds) -> ColumnElement[bool]:
+    """The WHERE clause of a batch: a subquery ("every matching user") as is, a list as one parameter."""
+    return User.id.in_(ids) if isinstance(ids, Select) else in_ids(User.id, ids)
 
 
 def _protect_staff(session: Session, actor: Actor, ids: UserIds, verb: str) -> None:
-    """Refuse acting on oneself, or removing the last active staff account (counts, not row lists)."""
-    for id_filter in _id_filters(ids):
-        if actor.id is not None and session.scalar(select(User.id).where(id_filter, User.id == actor.id)) is not None:
-            raise ServiceError(f"Vous ne pouvez pas vous {verb} vous-même. Aucun utilisateur n'a été modifié.")
-    active_staff = select(User.id).where(User.is_staff.is_(True), User.active.is_(True))
-    targeted = 0
-    for id_filter in _id_filters(ids):
-        targeted += session.scalar(select(func.count()).select_from(active_staff.where(id_filter).subquery())) or 0
-    if targeted and targeted >= (session.scalar(select(func.count()).select_from(active_staff.subquery())) or 0):
+    """Refuse acting on oneself, or removing the last active staff account."""
+    active_staff = set(session.scalars(select(User.id).where(User.is_staff.is_(True), User.active.is_(True))))
+    if isinstance(ids, Select):
+        targeted = set(session.scalars(select(User.id).where(User.id.in_(ids), User.id.in_(active_staff | {actor.id or 0}))))
+    else:
+        targeted = {int(i) for i in ids} & (active_staff | {actor.id or 0})
+    if actor.id is not None and actor.id in targeted:
+        raise ServiceError(f"Vous ne pouvez pas vous {verb} vous-même. Aucun utilisateur n'a été modifié.")
+    if active_staff and active_staff <= targeted:
         raise ServiceError(
             "Le dernier compte staff actif ne peut pas être désactivé ni supprimé. Aucun utilisateur n'a été modifié."
         )
@@ -315,7 +312,7 @@ def _protect_staff(session: Session, actor: Actor, ids: UserIds, verb: str) -> N
 
 @transactional
 def set_active(session: Session, actor: Actor, ids: UserIds, active: bool) -> int:
-    """Activate or deactivate users: one audit INSERT...SELECT and one UPDATE per batch; return how many changed."""
+    """Activate or deactivate users: one audit INSERT...SELECT and one UPDATE; return how many changed."""
     _check_targets_in_scope(session, actor, ids, wholly=True, verb="activer ou désactiver")
     if not active:
         _protect_staff(session, actor, ids, "désactiver")
@@ -323,15 +320,12 @@ def set_active(session: Session, actor: Actor, ids: UserIds, active: bool) -> in
     if not active:
         values["session_token"] = new_session_token()  # ends every open session of these users
     action = "user.activate" if active else "user.deactivate"
-    changed = 0
-    for id_filter in _id_filters(ids):
-        to_change = and_(id_filter, User.active.is_not(active))
-        # The audit rows first, from the very rows the UPDATE below changes (same WHERE, same transaction).
-        audit.record_for_users(session, actor, action, to_change, {"active": not active}, {"active": active})
-        result = session.execute(update(User).where(to_change).values(**values).execution_options(synchronize_session=False))
-        changed += result.rowcount
+    to_change = and_(_id_filter(ids), User.active.is_not(active))
+    # The audit rows first, from the very rows the UPDATE below changes (same WHERE, same transaction).
+    audit.record_for_users(session, actor, action, to_change, {"active": not active}, {"active": active})
+    result = session.execute(update(User).where(to_change).values(**values).execution_options(synchronize_session=False))
     session.expire_all()
-    return changed
+    return result.rowcount
 
 
 @transactional
@@ -339,22 +333,20 @@ def delete_users(session: Session, actor: Actor, ids: UserIds) -> int:
     """Delete users (their grants go with them); return how many were deleted."""
     _check_targets_in_scope(session, actor, ids, wholly=True, verb="supprimer")
     _protect_staff(session, actor, ids, "supprimer")
-    deleted = 0
-    for id_filter in _id_filters(ids):
-        audit.record_for_users(session, actor, "user.delete", id_filter)
-        doomed = select(User.id).where(id_filter)
-        session.execute(delete(Grant).where(Grant.user_id.in_(doomed)).execution_options(synchronize_session=False))
-        result = session.execute(delete(User).where(id_filter).execution_options(synchronize_session=False))
-        deleted += result.rowcount
+    id_filter = _id_filter(ids)
+    audit.record_for_users(session, actor, "user.delete", id_filter)
+    doomed = select(User.id).where(id_filter)
+    session.execute(delete(Grant).where(Grant.user_id.in_(doomed)).execution_options(synchronize_session=False))
+    result = session.execute(delete(User).where(id_filter).execution_options(synchronize_session=False))
     session.expire_all()
-    return deleted
+    return result.rowcount
 
 
 @transactional
 def resend_invitations(session: Session, actor: Actor, ids: UserIds) -> tuple[int, int]:
     """Queue the verification or password email for users without password; return (sent, skipped)."""
     _check_targets_in_scope(session, actor, ids, wholly=False, verb="inviter")
-    users = [u for f in _id_filters(ids) for u in session.scalars(select(User).where(f).order_by(User.id))]
+    users = list(session.scalars(select(User).where(_id_filter(ids)).order_by(User.id)))
     sent = 0
     for user in users:
         if user.password_hash is not None or not user.active:
@@ -363,12 +355,6 @@ def resend_invitations(session: Session, actor: Actor, ids: UserIds) -> tuple[in
         audit.record(session, actor, "user.invite", "user", user.id, user_label(user), None, {"email": email.kind})
         sent += 1
     return sent, len(users) - sent
-
-
-def _chunks(ids: list[int], size: int = 5000):
-    # SQLite caps bound parameters per statement; PostgreSQL is happy either way.
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 @transactional

@@ -290,6 +290,23 @@ def test_the_last_active_staff_account_is_protected(db, demo):
     assert db.session.get(User, obiwan.id) is not None and db.session.get(User, staff.id).active
 
 
+def test_a_selection_of_tens_of_thousands_of_ids_is_one_parameter(db, demo):
+    """More ids than SQLite accepts parameters in one statement (32,766): one bound list, no chunks."""
+    from admin_app.services import Actor
+    from admin_app.services.users import set_active
+
+    staff = db.session.scalar(select(User).where(User.email == STAFF[0]))
+    luke, han = user_id(db, "luke.skywalker@example.org"), user_id(db, "han.solo@example.org")
+    unknown = list(range(10_000_000, 10_040_000))
+    with count_statements(db) as statements:
+        assert set_active(db.session, Actor(staff), [luke, *unknown, han], False) == 2
+    assert len(statements) <= 4  # active staff, audit INSERT...SELECT, UPDATE (and the session's own)
+    db.session.expire_all()
+    assert not db.session.get(User, luke).active and not db.session.get(User, han).active
+    targets = db.session.scalars(select(AuditEvent.target_id).where(AuditEvent.action == "user.deactivate")).all()
+    assert sorted(targets) == sorted([luke, han])
+
+
 def test_bulk_delete_removes_users_and_their_grants_keeping_a_readable_history(staff_client, db):
     luke = user_id(db, "luke.skywalker@example.org")
     html = post_action(staff_client, "delete", [luke]).get_data(as_text=True)
