@@ -67,12 +67,21 @@ class Session:
 
 
 def run_session(base: str, index: int, user_ids: list[int], deadline: float, results: dict) -> None:
-    rng = random.Random(index)
     s = Session(base)
+    results[index] = {"session": s, "edits": {}, "saved": 0, "refused": 0, "paired": set(), "failure": None}
+    try:
+        _work(s, index, user_ids, deadline, results[index])
+    except Exception as exc:  # counted, not lost with the thread: the run fails
+        results[index]["failure"] = f"session {index}: {exc!r}"
+
+
+def _work(s: Session, index: int, user_ids: list[int], deadline: float, result: dict) -> None:
+    rng = random.Random(index)
     token = s.token("/login")
     status, _ = s.call("/login", {"email": "staff@example.org", "password": "demo-staff-2026", "csrf_token": token})
-    assert status == 302, f"session {index}: login failed ({status})"
-    edits: dict[int, str] = {}  # the last title this session saved, per user
+    if status != 302:
+        raise RuntimeError(f"login failed ({status})")
+    edits: dict[int, str] = result["edits"]  # the last title this session saved, per user
     saved = refused = 0
     filters = ["?actif=oui", "?habilitation=user_admin&actif=oui", "?entreprise=Entreprise+00012", "?search=martin",
                "?connexion=jamais&page_size=50", "?sort=6&desc=1", "?nom=camille&page_size=100"]
@@ -96,16 +105,16 @@ def run_session(base: str, index: int, user_ids: list[int], deadline: float, res
             status, _ = s.call(f"/admin/users/edit/?id={uid}", data)
             if status == 302:
                 edits[uid] = title
-                saved += 1
+                result["saved"] = saved = saved + 1
             else:
-                refused += 1
+                result["refused"] = refused = refused + 1
         else:
             chosen = rng.sample(user_ids, 3)
+            result["paired"].update(chosen)  # deactivated then activated: all active at the end
             token = s.token("/admin/users/")
             for action in ("deactivate", "activate"):
                 s.call("/admin/users/action/", {"csrf_token": token, "action": action, "url": "/admin/users/",
                                                 "rowid": [str(i) for i in chosen]})
-    results[index] = {"session": s, "edits": edits, "saved": saved, "refused": refused}
 
 
 def main() -> int:
@@ -146,7 +155,8 @@ def main() -> int:
                 if conn.scalar(select(User.job_title).where(User.id == uid)) != title:
                     lost += 1
         audit_after = conn.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "user.update"))
-        still_inactive = conn.scalar(select(func.count()).select_from(User).where(User.id.in_(ids), User.active.is_(False)))
+        paired = sorted(set().union(*(r["paired"] for r in results.values())))
+        left_inactive = conn.scalar(select(func.count()).select_from(User).where(User.id.in_(paired), User.active.is_(False)))
     edit_requests = successful_edits + sum(r["refused"] for r in results.values())
     ordered = sorted(timings)
     print(f"{len(timings)} requests in {elapsed:.0f} s ({len(timings) / elapsed:.0f}/s) from {args.sessions} sessions")
@@ -154,8 +164,12 @@ def main() -> int:
           f"max {ordered[-1]:.0f} ms; statuses {dict(sorted(statuses.items()))}")
     print(f"edits: {edit_requests} sent, {successful_edits} saved, each with its audit entry: {audit_after - audit_before}; "
           f"last value of each edited user found in the database: {last_values - lost}/{last_values}")
-    print(f"5xx responses: {errors}; users left deactivated by the bulk pairs: {still_inactive}")
-    ok = errors == 0 and lost == 0 and audit_after - audit_before == successful_edits
+    failures = [r["failure"] for r in results.values() if r["failure"]]
+    print(f"5xx responses: {errors}; bulk deactivate/activate pairs: {len(paired)} users, left deactivated: {left_inactive}; "
+          f"failed sessions: {len(failures)}")
+    for failure in failures:
+        print("  " + failure)
+    ok = errors == 0 and lost == 0 and audit_after - audit_before == successful_edits and not failures and left_inactive == 0
     print("RESULT:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 

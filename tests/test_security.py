@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from admin_app import create_app
 from admin_app.config import TestingConfig
@@ -155,6 +156,29 @@ def test_password_hash_is_upgraded_at_login_when_the_cost_changes(client, demo, 
     db.session.expire_all()
     new = db.session.scalar(select(User.password_hash).where(User.email == STAFF[0]))
     assert new != old and "t=2" in new and "m=128" in new
+
+
+def test_a_login_that_rehashes_does_not_trip_over_a_concurrent_change_of_the_account(app, demo, db):
+    """Twenty sessions logging in to one account just after the cost changed all rehash its password:
+    a login is not an edit, it must neither bump nor be refused by the optimistic-locking version."""
+    from sqlalchemy import update
+
+    from admin_app.services.sessions import authenticate
+
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == STAFF[0]))  # this login read the account...
+        version = user.version
+        with Session(bind=db.session.get_bind()) as other:  # ...then another login or an edit changed it
+            other.execute(update(User).where(User.id == user.id).values(version=User.version + 1))
+            other.commit()
+        passwords.configure_hasher(2, 128, 1)
+        try:
+            assert authenticate(db.session, STAFF[0], STAFF[1]) is user
+        finally:
+            passwords.configure_hasher(*app.config["ARGON2_COST"])
+    db.session.expire_all()
+    again = db.session.get(User, user.id)
+    assert again.version == version + 1 and "m=128" in again.password_hash and again.last_login_at is not None
 
 
 def test_no_password_or_token_in_the_audit_trail(client, demo, db):

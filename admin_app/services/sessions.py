@@ -29,14 +29,14 @@ def authenticate(session: Session, email: str, password: str, ip: str | None = N
         else:
             audit.record(session, Actor(None, ip), "login.failure", "user", None, email[:254])
         return None
+    # Plain UPDATEs: logging in is not an edit, it must not bump (nor be refused by) the optimistic-locking
+    # version; the same account logging in twice at once (or just after the hash cost changed) must not 500.
+    values: dict[str, object] = {"last_login_at": utcnow()}
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    # A plain UPDATE: logging in is not an edit, it must not bump the optimistic-locking version.
-    now = utcnow()
-    session.execute(
-        update(User).where(User.id == user.id).values(last_login_at=now).execution_options(synchronize_session=False)
-    )
-    set_committed_value(user, "last_login_at", now)
+        values["password_hash"] = hash_password(password)  # the same password: whichever login writes last is fine
+    session.execute(update(User).where(User.id == user.id).values(**values).execution_options(synchronize_session=False))
+    for name, value in values.items():
+        set_committed_value(user, name, value)
     audit.record(session, Actor(user, ip), "login.success", "user", user.id, user_label(user))
     return user
 
