@@ -101,7 +101,7 @@ class searched_first(ColumnElement[bool]):  # noqa: N801 (used like a function, 
     Left to itself, the planner pages a search by walking the name index until 50 rows match, which is
     instant for a first name (spread over the alphabet) and slow for a last name, whose matches sit
     together: "martin" read 62,000 rows first (0.1 s on SQLite, 0.3 s on PostgreSQL at 100,000 users).
-    Matching first costs what the matches cost, about 25 ms whatever the word. On PostgreSQL the
+    Matching first costs what the matches cost, about 25 ms a statement whatever the word. On PostgreSQL the
     matches go through ARRAY(...), which its planner cannot fold back into the outer query.
     """
 
@@ -326,4 +326,5 @@ class EmailFilter(UrlFilter):
         return out
 
 
-__all__ = ["AuditFilter", "EmailFilter", "RequestFilter", "in_ids", "UserFilter", "holding", "in_company", "in_establishment", "in_establishments", "name_or_email"]
+__all__ = ["AuditFilter", "EmailFilter", "RequestFilter", "UserFilter", "holding", "in_company", "in_establishment", "in_establishments",
+           "in_ids", "name_or_email", "searched_first"]
