@@ -44,6 +44,16 @@ def _paris_midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=PARIS)
 
 
+def _on_days(column, since: str, until: str) -> list[ColumnElement[bool]]:
+    """"Du ... au ..." (YYYY-MM-DD, either may be empty or wrong): whole days, Paris time, both included."""
+    out: list[ColumnElement[bool]] = []
+    if first := _date(since):
+        out.append(column >= _paris_midnight(first))
+    if last := _date(until):
+        out.append(column < _paris_midnight(last + timedelta(days=1)))
+    return out
+
+
 def holding(habilitation: Habilitation) -> ColumnElement[bool]:
     """Users who hold `habilitation` on at least one establishment (Gestionnaire holds them all).
 
@@ -268,11 +278,7 @@ class RequestFilter(UrlFilter):
             out.append(_contains(func.lower(AccountRequest.company_name), self.entreprise.lower()))
         if self.email:
             out.append(_contains(AccountRequest.email, self.email.lower()))
-        if since := _date(self.du):
-            out.append(AccountRequest.requested_at >= _paris_midnight(since))
-        if until := _date(self.au):
-            out.append(AccountRequest.requested_at < _paris_midnight(until + timedelta(days=1)))
-        return out
+        return out + _on_days(AccountRequest.requested_at, self.du, self.au)
 
 
 @dataclass(frozen=True)
@@ -300,11 +306,7 @@ class AuditFilter(UrlFilter):
             out.append(_contains(func.lower(AuditEvent.target_label), self.sur.lower()))
         if self.id.isdigit():
             out.append(AuditEvent.target_id == int(self.id))
-        if since := _date(self.du):
-            out.append(AuditEvent.created_at >= _paris_midnight(since))
-        if until := _date(self.au):
-            out.append(AuditEvent.created_at < _paris_midnight(until + timedelta(days=1)))
-        return out
+        return out + _on_days(AuditEvent.created_at, self.du, self.au)
 
 
 @dataclass(frozen=True)
