@@ -1,0 +1,84 @@
+"""Small factories for service tests: a company, an establishment, a user with given grants.
+
+Each call makes fresh, valid identifiers (Luhn-valid SIREN/SIRET, unique emails), so a test
+builds exactly the cast it needs instead of leaning on the demo data.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session
+from stdnum import luhn
+
+from admin_app.services import Actor
+from models import Company, Establishment, Grant, Habilitation, User, utcnow
+
+_counter = itertools.count(1)
+
+
+def _valid(prefix: str) -> str:
+    return prefix + luhn.calc_check_digit(prefix)
+
+
+def company(session: Session, name: str | None = None) -> Company:
+    n = next(_counter)
+    made = Company(name=name or f"Entreprise {n}", siren=_valid(f"{700000000 + n * 7:09d}"[:8]))
+    session.add(made)
+    session.flush()
+    return made
+
+
+def establishment(session: Session, of: Company | None = None, name: str | None = None) -> Establishment:
+    of = of or company(session)
+    n = next(_counter)
+    made = Establishment(company=of, name=name or f"Site {n}", siret=_valid(of.siren + f"{n % 10000:04d}"),
+                         postal_code="75001", city="Paris")
+    session.add(made)
+    session.flush()
+    return made
+
+
+def user(
+    session: Session,
+    grants: Iterable[tuple[Establishment, Iterable[Habilitation]]] = (),
+    *,
+    staff: bool = False,
+    active: bool = True,
+    name: str | None = None,
+    password_hash: str | None = None,
+) -> User:
+    """A user with one grant per (establishment, habilitations); the first grant is the primary one."""
+    n = next(_counter)
+    made = User(
+        civility="Mme",
+        last_name=name or f"Nom{n}",
+        first_name=f"Prénom{n}",
+        email=f"user{n}@example.org",
+        phone="0612345678",
+        is_staff=staff,
+        active=active,
+        email_verified_at=utcnow(),
+        password_hash=password_hash,
+    )
+    session.add(made)
+    for index, (where, held) in enumerate(grants):
+        grant = Grant(establishment=where, is_primary=index == 0)
+        held = set(held)
+        if Habilitation.MANAGER in held:
+            held = set(Habilitation)
+        for habilitation in Habilitation:
+            setattr(grant, habilitation.value, habilitation in held)
+        made.grants.append(grant)
+    session.flush()
+    return made
+
+
+def actor(who: User | None) -> Actor:
+    return Actor(who)
+
+
+MANAGER = (Habilitation.MANAGER,)
+USER_ADMIN = (Habilitation.USER_ADMIN,)
+NONE: tuple[Habilitation, ...] = ()
