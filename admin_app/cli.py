@@ -72,8 +72,9 @@ def create_staff(email: str, password: str, last_name: str, first_name: str, pho
 @click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between two passes.")
 def send_mail(loop: bool, interval: float) -> None:
     """Deliver the queued emails (retries failures with backoff)."""
+    worker = emails.worker_name()  # one name for the process: its claims stay its own across passes
     while True:
-        sent, failed = emails.deliver_pending(db.session)
+        sent, failed = emails.deliver_pending(db.session, worker=worker)
         if sent or failed or not loop:
             click.echo(f"{sent} email(s) envoyé(s), {failed} échec(s).")
         if not loop:

@@ -47,6 +47,15 @@ class Config:
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
         self.MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
         self.MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
+        # Implicit TLS (SMTPS, usually port 465); either way the certificate and name are verified.
+        self.MAIL_USE_SSL = _env_bool("MAIL_USE_SSL", False)
+        # A CA bundle trusted instead of the system's, for a relay with a private certificate.
+        self.MAIL_CA_FILE = os.environ.get("MAIL_CA_FILE") or None
+        # Seconds a worker holds its claimed emails without renewing: a killed worker's emails go out
+        # this long after it died; each send must fit well inside it.
+        self.MAIL_CLAIM_LEASE = float(os.environ.get("MAIL_CLAIM_LEASE", "30"))
+        # Right-hand side of the Message-ID, stable per email; defaults to BASE_URL's host.
+        self.MAIL_MESSAGE_ID_DOMAIN = os.environ.get("MAIL_MESSAGE_ID_DOMAIN") or None
         self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
         self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
         self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Mon compte DEFI <no-reply@example.org>")

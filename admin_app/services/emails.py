@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import re
 import smtplib
 import socket
+import ssl
 import sys
-from datetime import timedelta
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.utils import formatdate
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app, render_template
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import EmailStatus, OutboundEmail, User, utcnow
@@ -21,6 +28,7 @@ from .common import SYSTEM, Actor, ServiceError, transactional
 from .tokens import Purpose, make_token
 
 PORTAL_NAME = "Mon compte DEFI"
+SMTP_TIMEOUT = 10  # seconds per network operation; well under the claim lease
 
 
 def enqueue(session: Session, recipient: str, kind: str, subject: str, **context: Any) -> OutboundEmail:
@@ -72,48 +80,98 @@ def enqueue_invitation(session: Session, user: User) -> OutboundEmail:
 
 
 # --- delivery -------------------------------------------------------------------------------------
+#
+# Delivery is at least once. A worker claims a batch for a short lease (MAIL_CLAIM_LEASE) and renews
+# it before each send, so a killed worker's emails go out soon after a restart while a slow but live
+# one keeps its batch. A worker killed between the SMTP server's "250" and the commit leaves an email
+# that will be sent again: its Message-ID, stable per outbox row, lets receivers recognise the copy.
 
 def _backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** attempts, 60))
 
 
-def _message(email: OutboundEmail, sender: str) -> EmailMessage:
+def worker_name() -> str:
+    """Name this process's worker uniquely: a reused name would let a new worker see a dead one's
+    claims as its own."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def message_id(email: OutboundEmail, config: Mapping[str, Any]) -> str:
+    """The Message-ID of this outbox row, the same at every attempt; the creation time keeps it unique
+    when a rebuilt database reuses ids."""
+    domain = config.get("MAIL_MESSAGE_ID_DOMAIN") or urlsplit(config["BASE_URL"]).hostname or "localhost"
+    return f"<outbox.{email.id}.{email.created_at:%Y%m%d%H%M%S%f}@{domain}>"
+
+
+def _message(email: OutboundEmail, config: Mapping[str, Any]) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = email.subject
-    msg["From"] = sender
+    msg["From"] = config["MAIL_DEFAULT_SENDER"]
     msg["To"] = email.recipient
+    msg["Date"] = formatdate(usegmt=True)
+    msg["Message-ID"] = message_id(email, config)
     msg.set_content(email.body_text)
     if email.body_html:
         msg.add_alternative(email.body_html, subtype="html")
     return msg
 
 
-def _send(msg: EmailMessage, config: dict[str, Any]) -> None:
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+def _print(msg: EmailMessage) -> None:
+    """Show an email as a person reads it (`MAIL_BACKEND=console`): decoded text, whole links."""
+    body = msg.get_body(("plain",))
+    text = body.get_content().rstrip() if body is not None else ""
+    links = "\n".join(dict.fromkeys(_URL.findall(text))) or "(aucun)"
+    print(
+        f"\n----- email -----\nObjet : {msg['Subject']}\nÀ : {msg['To']}\nMessage-ID : {msg['Message-ID']}\n\n"
+        f"{text}\n\nLiens :\n{links}\n-----------------",
+        file=sys.stdout, flush=True,
+    )
+
+
+def _tls_context(config: Mapping[str, Any]) -> ssl.SSLContext:
+    """Verify the server's certificate and name; MAIL_CA_FILE, when set, is trusted instead of the
+    system's authorities (a private relay, a test server)."""
+    return ssl.create_default_context(cafile=config.get("MAIL_CA_FILE") or None)
+
+
+def _send(msg: EmailMessage, config: Mapping[str, Any]) -> None:
     backend = config["MAIL_BACKEND"]
     if backend == "console":
-        print(f"\n----- email -----\n{msg}\n-----------------", file=sys.stdout, flush=True)
+        _print(msg)
         return
     if backend != "smtp":
         raise RuntimeError(f"MAIL_BACKEND={backend!r} cannot deliver; use 'smtp' or 'console'")
-    with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=10) as smtp:
-        if config.get("MAIL_USE_TLS"):
-            smtp.starttls()
+    host, port = config["MAIL_SERVER"], config["MAIL_PORT"]
+    if config.get("MAIL_USE_SSL"):
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=SMTP_TIMEOUT, context=_tls_context(config))
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT)
+    with smtp:
+        if config.get("MAIL_USE_TLS") and not config.get("MAIL_USE_SSL"):
+            smtp.starttls(context=_tls_context(config))  # refuses a server that does not offer it
         if config.get("MAIL_USERNAME"):
             smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
         smtp.send_message(msg)
 
 
-def _claim(session: Session, worker: str, limit: int) -> list[int]:
-    """Claim due emails for this worker; a claimed row is never sent by another worker."""
+def _lease(config: Mapping[str, Any]) -> timedelta:
+    return timedelta(seconds=float(config["MAIL_CLAIM_LEASE"]))
+
+
+def _claimable(stale: datetime) -> ColumnElement[bool]:
+    return or_(OutboundEmail.claimed_at.is_(None), OutboundEmail.claimed_at < stale)
+
+
+def _claim(session: Session, worker: str, limit: int, lease: timedelta) -> list[int]:
+    """Claim due emails for this worker: unclaimed ones, or those whose claim's lease ran out."""
     now = utcnow()
-    stale = now - timedelta(minutes=10)  # a worker that died mid-send releases its claim
+    stale = now - lease
     due = (
         select(OutboundEmail.id)
-        .where(
-            OutboundEmail.status == EmailStatus.PENDING.value,
-            OutboundEmail.next_attempt_at <= now,
-            or_(OutboundEmail.claimed_at.is_(None), OutboundEmail.claimed_at < stale),
-        )
+        .where(OutboundEmail.status == EmailStatus.PENDING.value, OutboundEmail.next_attempt_at <= now, _claimable(stale))
         .order_by(OutboundEmail.id)
         .limit(limit)
     )
@@ -123,47 +181,83 @@ def _claim(session: Session, worker: str, limit: int) -> list[int]:
     if not ids:
         session.rollback()
         return []
-    # The conditional UPDATE is the guard on SQLite too: only rows still unclaimed are taken.
+    # The conditional UPDATE is the guard on SQLite too: only rows still claimable are taken.
     session.execute(
         update(OutboundEmail)
-        .where(
-            OutboundEmail.id.in_(ids),
-            or_(OutboundEmail.claimed_at.is_(None), OutboundEmail.claimed_at < stale),
-        )
+        .where(OutboundEmail.id.in_(ids), OutboundEmail.status == EmailStatus.PENDING.value, _claimable(stale))
         .values(claimed_by=worker, claimed_at=now)
     )
     session.commit()
-    return list(session.scalars(select(OutboundEmail.id).where(OutboundEmail.id.in_(ids), OutboundEmail.claimed_by == worker)))
+    return list(session.scalars(
+        select(OutboundEmail.id).where(OutboundEmail.id.in_(ids), OutboundEmail.claimed_by == worker).order_by(OutboundEmail.id)
+    ))
+
+
+def _hold(session: Session, worker: str, email_id: int, rest: list[int]) -> bool:
+    """Renew the lease on the email about to be sent and on the rest of the batch; False when the
+    email is no longer this worker's (its lease ran out and another worker took it, or it is done)."""
+    now = utcnow()
+    mine = (OutboundEmail.claimed_by == worker, OutboundEmail.status == EmailStatus.PENDING.value)
+    held = session.execute(update(OutboundEmail).where(OutboundEmail.id == email_id, *mine).values(claimed_at=now))
+    if rest:
+        session.execute(update(OutboundEmail).where(OutboundEmail.id.in_(rest), *mine).values(claimed_at=now))
+    session.commit()  # before the send: never hold a transaction open during network I/O
+    return held.rowcount == 1
+
+
+def _record_sent(session: Session, email: OutboundEmail) -> None:
+    # Sent is a fact even if the lease ran out meanwhile; a copy sent by the other worker is not
+    # recorded twice.
+    done = session.execute(
+        update(OutboundEmail)
+        .where(OutboundEmail.id == email.id, OutboundEmail.status == EmailStatus.PENDING.value)
+        .values(status=EmailStatus.SENT.value, sent_at=utcnow(), last_error=None, attempts=OutboundEmail.attempts + 1,
+                claimed_by=None, claimed_at=None)
+    )
+    if done.rowcount == 1:
+        audit.record(session, SYSTEM, "email.sent", "email", email.id, f"{email.subject} → {email.recipient}")
+    session.commit()
+
+
+def _record_failure(session: Session, worker: str, email: OutboundEmail, error: str, max_attempts: int) -> None:
+    attempts = email.attempts + 1
+    values: dict[str, Any] = {"attempts": attempts, "last_error": error[:1000], "claimed_by": None, "claimed_at": None}
+    if attempts >= max_attempts:
+        values["status"] = EmailStatus.FAILED.value
+    else:
+        values["next_attempt_at"] = utcnow() + _backoff(attempts)
+    # Only while the claim is still ours: otherwise the worker that took it over owns the outcome.
+    session.execute(
+        update(OutboundEmail)
+        .where(OutboundEmail.id == email.id, OutboundEmail.claimed_by == worker,
+               OutboundEmail.status == EmailStatus.PENDING.value)
+        .values(**values)
+    )
+    session.commit()
 
 
 def deliver_pending(session: Session, worker: str | None = None, limit: int = 50) -> tuple[int, int]:
     """Send due emails; return (sent, failed attempts). Failures are retried with backoff."""
     config = current_app.config
-    worker = worker or f"{socket.gethostname()}:{id(session)}"
+    worker = worker or worker_name()
     sent = failed = 0
-    for email_id in _claim(session, worker, limit):
-        email = session.get(OutboundEmail, email_id)
-        if email is None or email.status != EmailStatus.PENDING.value:
+    batch = _claim(session, worker, limit, _lease(config))
+    for position, email_id in enumerate(batch):
+        if not _hold(session, worker, email_id, batch[position + 1 :]):
             continue
-        email.attempts += 1
+        email = session.get(OutboundEmail, email_id)
+        if email is None:
+            continue
         try:
-            _send(_message(email, config["MAIL_DEFAULT_SENDER"]), config)
-        except (OSError, smtplib.SMTPException, RuntimeError) as exc:
+            _send(_message(email, config), config)
+        # Any error is this email's failure, retried with backoff: one bad message must not stop
+        # the worker and, unrecorded, come back after every lease.
+        except Exception as exc:
             failed += 1
-            email.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-            if email.attempts >= config["MAIL_MAX_ATTEMPTS"]:
-                email.status = EmailStatus.FAILED.value
-            else:
-                email.next_attempt_at = utcnow() + _backoff(email.attempts)
+            _record_failure(session, worker, email, f"{type(exc).__name__}: {exc}", config["MAIL_MAX_ATTEMPTS"])
         else:
             sent += 1
-            email.status = EmailStatus.SENT.value
-            email.sent_at = utcnow()
-            email.last_error = None
-            audit.record(session, SYSTEM, "email.sent", "email", email.id, f"{email.subject} → {email.recipient}")
-        email.claimed_by = None
-        email.claimed_at = None
-        session.commit()
+            _record_sent(session, email)
     return sent, failed
 
 
