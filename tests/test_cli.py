@@ -2,6 +2,8 @@
 
 from sqlalchemy import func, select
 
+from admin_app.extensions import db as app_db
+from admin_app.services import SYSTEM_ACTOR, users
 from models import AccountRequest, AuditEvent, Company, Establishment, Grant, OutboundEmail, User
 
 
@@ -69,6 +71,22 @@ def test_seed_volume_is_deterministic_with_one_primary_each(runner, db):
     runner.invoke(args=["seed", "volume", "--users", "500"])
     again = db.session.execute(select(User.last_name, User.first_name).order_by(User.id).limit(3)).all()
     assert again == first
+
+
+def test_records_created_after_seed_volume_get_fresh_ids(app, runner, db):
+    """The volume is inserted with explicit ids: PostgreSQL's sequences must be moved past them."""
+    assert runner.invoke(args=["seed", "volume", "--users", "60"]).exit_code == 0
+    highest = {model: db.session.scalar(select(func.max(model.id))) for model in (User, Company, Establishment)}
+    with app.app_context():
+        created = users.create_user(app_db.session, SYSTEM_ACTOR, {
+            "civility": "Mme", "last_name": "Organa", "first_name": "Leia", "email": "leia@example.org", "phone": "0612345678"})
+        company = Company(name="Alliance", siren="732829320")
+        app_db.session.add(Establishment(company=company, name="Yavin", siret="73282932000074", postal_code="75001", city="Paris"))
+        app_db.session.commit()
+        new_ids = {User: created.id, Company: company.id, Establishment: company.establishments[0].id}
+        app_db.session.remove()
+    assert all(new_ids[model] > highest[model] for model in highest), (new_ids, highest)
+    assert count(db, User, User.email == "leia@example.org") == 1 and count(db, User) == 61
 
 
 def Base_table(name):

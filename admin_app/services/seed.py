@@ -174,9 +174,20 @@ def generate_volume(session: Session, users: int) -> dict[str, int]:
             grant_rows.append(row)
     _insert(session, User, user_rows)
     _insert(session, Grant, grant_rows)
+    _advance_sequences(session, (Company, Establishment, User))
     counts = _generate_history(session, rng, params, user_rows, establishments)
     return {"companies": len(companies), "establishments": len(establishments), "users": users, "grants": len(grant_rows),
             **counts}
+
+
+def _advance_sequences(session: Session, models: tuple[Any, ...]) -> None:
+    """Move PostgreSQL's id sequences past the ids inserted explicitly, or the next ordinary insert
+    would take an id already used. SQLite picks max(id) + 1 by itself."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for model in models:
+        sequence = func.pg_get_serial_sequence(model.__tablename__, "id")
+        session.execute(select(func.setval(sequence, select(func.max(model.id)).scalar_subquery())))
 
 
 def _insert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
