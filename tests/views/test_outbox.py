@@ -20,7 +20,7 @@ def add_emails(db):
             ("c@example.org", "verify_email", "failed"), ("d@other.org", "request_refused", "pending")]
     for minutes, (recipient, kind, status) in enumerate(rows):
         db.session.add(OutboundEmail(recipient=recipient, subject="Objet", body_text="Corps", kind=kind, status=status,
-                                     created_at=now - timedelta(minutes=minutes)))
+                                     created_at=now - timedelta(minutes=minutes), attempts=5 if status == "failed" else 1))
     # Two emails queued in the same instant: the order falls back on the id, so pages never overlap.
     for recipient in ("same1@example.org", "same2@example.org"):
         db.session.add(OutboundEmail(recipient=recipient, subject="Objet", body_text="Corps", kind="verify_email", status="sent",
@@ -56,6 +56,9 @@ def test_renvoyer_puts_failed_emails_back_in_the_queue_with_their_audit(staff_cl
     db.session.expire_all()
     statuses = dict(db.session.execute(select(OutboundEmail.recipient, OutboundEmail.status)).all())
     assert statuses["b@example.org"] == "pending" and statuses["a@example.org"] == "sent"
+    # A full set of attempts again: kept at 5, the next failure would give up at once.
+    attempts = dict(db.session.execute(select(OutboundEmail.recipient, OutboundEmail.attempts)).all())
+    assert (attempts["b@example.org"], attempts["c@example.org"]) == (0, 5)
     assert db.session.scalars(select(AuditEvent.target_id).where(AuditEvent.action == "email.retry")).all() == [ids["b@example.org"]]
 
 
