@@ -45,7 +45,9 @@ class OutboundEmail(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    # Set by the worker that claimed the row, so that two workers never send it twice.
+    # Set by the worker that claimed the row, so that two live workers do not send it twice. The claim
+    # is a lease (MAIL_CLAIM_LEASE), renewed before each send: once it runs out, the worker is taken
+    # for dead and another one sends the email again, with the same Message-ID (at least once).
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
