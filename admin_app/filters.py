@@ -47,6 +47,7 @@ AUDIT_ACTIONS = dict([
     ("establishment.update", "Établissement modifié"),
     ("establishment.delete", "Établissement supprimé"),
     ("request.create", "Demande reçue"),
+    ("request.confirm", "Demande confirmée par le titulaire du compte"),
     ("request.approve", "Demande validée"),
     ("request.refuse", "Demande refusée"),
     ("email.sent", "Email envoyé"),

@@ -191,8 +191,8 @@ def _attach_computed_columns() -> None:
 
     Deferred: they cost nothing unless a view asks for them with `undefer`.
     """
-    from sqlalchemy import exists, func, literal, select
-    from sqlalchemy.orm import column_property
+    from sqlalchemy import exists, func, select
+    from sqlalchemy.orm import column_property, query_expression
 
     from .reference import Company, Establishment
     from .requests import AccountRequest
@@ -200,18 +200,10 @@ def _attach_computed_columns() -> None:
     AccountRequest.establishment_known = column_property(
         exists().where(Establishment.siret == AccountRequest.siret).correlate_except(Establishment), deferred=True
     )
-    User.is_manager = column_property(
-        exists().where(Grant.user_id == User.id, Grant.manager.is_(True)).correlate_except(Grant),
-        deferred=True,
-    )
-    User.primary_establishment = column_property(
-        select(Establishment.name + literal(" ") + Establishment.siret)
-        .join(Grant, Grant.establishment_id == Establishment.id)
-        .where(Grant.user_id == User.id, Grant.is_primary.is_(True))
-        .correlate_except(Grant, Establishment)
-        .scalar_subquery(),
-        deferred=True,
-    )
+    # What the users list shows depends on who looks (a delegated administrator sees only the grants of
+    # their perimeter): the list fills these with the authority model's expressions (`with_expression`).
+    User.is_manager = query_expression()
+    User.primary_establishment = query_expression()
 
     Establishment.user_count = column_property(
         select(func.count(Grant.id)).where(Grant.establishment_id == Establishment.id).correlate_except(Grant).scalar_subquery(),

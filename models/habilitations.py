@@ -92,12 +92,15 @@ def opens(habilitation: Habilitation, feature: str) -> bool:
     return habilitation in requires(feature)
 
 
+def implied(held: Iterable[Habilitation]) -> frozenset[Habilitation]:
+    """Return what holding `held` amounts to: Gestionnaire implies every habilitation (the one place saying so)."""
+    held = frozenset(held)
+    return frozenset(Habilitation) if Habilitation.MANAGER in held else held
+
+
 def grant_habilitations(grant: Grant) -> frozenset[Habilitation]:
-    """Return the habilitations ticked on a grant (Gestionnaire implies every other)."""
-    held = {h for h in Habilitation if getattr(grant, h.value)}
-    if Habilitation.MANAGER in held:
-        return frozenset(Habilitation)
-    return frozenset(held)
+    """Return the habilitations a grant gives (its ticked flags, Gestionnaire implying every other)."""
+    return implied(h for h in Habilitation if getattr(grant, h.value))
 
 
 def grant_features(grant: Grant) -> list[str]:
@@ -122,13 +125,13 @@ def can(user: User, feature: str, establishment_id: int | None = None) -> bool:
     return any(feature in grant_features(g) for g in grants)
 
 
-def managed_establishment_ids(user: User) -> frozenset[int]:
-    """Establishments where `user` may manage users: Gestionnaire or Gestion des utilisateurs."""
-    return frozenset(
-        g.establishment_id for g in user.grants if getattr(g, Habilitation.MANAGER.value) or getattr(g, Habilitation.USER_ADMIN.value)
-    )
+# The matrix row that makes a delegated administrator: whoever holds one of these on an establishment
+# administers that establishment's users (Gestion des utilisateurs, and Gestionnaire which implies it).
+USER_ADMINISTRATION = "Gérer les utilisateurs"
+ADMINISTERING: frozenset[Habilitation] = requires(USER_ADMINISTRATION)
 
 
-def manager_establishment_ids(user: User) -> frozenset[int]:
-    """Establishments where `user` is Gestionnaire (the only ones where they may grant Gestionnaire)."""
-    return frozenset(g.establishment_id for g in user.grants if getattr(g, Habilitation.MANAGER.value))
+def administering(held: Iterable[Habilitation]) -> frozenset[Habilitation]:
+    """The administering habilitations that `held` amounts to; a larger set is a higher level
+    (Gestionnaire gives both, Gestion des utilisateurs only itself), compared by inclusion."""
+    return implied(held) & ADMINISTERING

@@ -27,13 +27,16 @@ class RequestKind(enum.StrEnum):
 
 
 class RequestStatus(enum.StrEnum):
+    # A claim on an existing account, filed by someone not logged in as its holder: it waits for the holder
+    # to confirm it from their mailbox, and nobody sees or decides it until then.
+    UNCONFIRMED = "unconfirmed"
     PENDING = "pending"
     APPROVED = "approved"
     REFUSED = "refused"
 
     @property
     def label(self) -> str:
-        return {"pending": "En cours", "approved": "Validée", "refused": "Refusée"}[self.value]
+        return {"unconfirmed": "À confirmer", "pending": "En cours", "approved": "Validée", "refused": "Refusée"}[self.value]
 
 
 class AccountRequest(Base):
@@ -42,7 +45,7 @@ class AccountRequest(Base):
     __tablename__ = "account_requests"
     __table_args__ = (
         CheckConstraint("kind in ('opening', 'attachment')", name="kind"),
-        CheckConstraint("status in ('pending', 'approved', 'refused')", name="status"),
+        CheckConstraint("status in ('unconfirmed', 'pending', 'approved', 'refused')", name="status"),
         CheckConstraint("civility in ('M.', 'Mme')", name="civility"),
         Index("ix_account_requests_status_requested", "status", "requested_at"),
         Index("ix_account_requests_requested", "requested_at", "id"),  # the tab's order when every status is shown
@@ -60,7 +63,7 @@ class AccountRequest(Base):
     company_name: Mapped[str] = mapped_column(String(200))
     siret: Mapped[str] = mapped_column(String(14))
     kind: Mapped[str] = mapped_column(String(12), default=RequestKind.OPENING.value)
-    status: Mapped[str] = mapped_column(String(10), default=RequestStatus.PENDING.value)
+    status: Mapped[str] = mapped_column(String(11), default=RequestStatus.PENDING.value)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from admin_app.extensions import db
 from models import AccountRequest, EmailStatus, OutboundEmail, RequestStatus, User
 
-from .base import SecureIndexView, managed_ids
+from .base import SecureIndexView, current_perimeter
 
 
 def home_figures() -> dict[str, int]:
@@ -40,7 +40,7 @@ class HomeView(SecureIndexView):
 
     @expose("/")
     def index(self):
-        if managed_ids() is not None:
+        if not current_perimeter().unrestricted:
             return redirect(url_for("users.index_view"))  # a client manager's home is their users
         users = "users.index_view"
         links = {

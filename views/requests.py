@@ -14,12 +14,11 @@ from wtforms.validators import InputRequired
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
 from admin_app.services import requests as request_service
-from admin_app.services import users as user_service
 from models import AccountRequest, RequestKind, RequestStatus
-from models.queries import RequestFilter, requests_for_establishments
+from models.queries import RequestFilter
 from models.rules import format_siret
 
-from .base import CriteriaListView, SecureForm, current_actor, ids_to_int, managed_ids
+from .base import CriteriaListView, SecureForm, current_perimeter, ids_to_int
 
 
 class RefusalForm(SecureForm):
@@ -65,8 +64,8 @@ class AccountRequestView(CriteriaListView):
 
     list_load_options = (undefer(AccountRequest.establishment_known),)
 
-    def manager_scope(self, establishment_ids):
-        return requests_for_establishments(list(establishment_ids))
+    def perimeter_clause(self, perimeter):
+        return perimeter.requests()
 
     def list_criteria(self, search=None):
         return RequestFilter.from_args(request.args).clauses()
@@ -90,27 +89,39 @@ class AccountRequestView(CriteriaListView):
     # --- approve (✓) -------------------------------------------------------------------------------
     @expose("/approve/<int:request_id>")
     def approve_view(self, request_id: int):
-        """Open the pre-filled creation form (Ouverture) or the user's edit page (Rattachement)."""
+        """Open the pre-filled creation form (Ouverture) or the user's edit page (Rattachement).
+
+        A GET only opens a page: nothing is decided until its form is posted with the CSRF token.
+        """
         account_request = self.get_one(request_id)
-        if account_request is None:
-            abort(404)
         if account_request.status != RequestStatus.PENDING.value:
             flash("Cette demande a déjà été traitée.", "error")
             return redirect(url_for(".index_view"))
         is_attachment = account_request.kind == RequestKind.ATTACHMENT.value
         user = request_service.requester_account(db.session, account_request) if is_attachment else None
-        if user is not None and not user_service.user_in_scope(db.session, current_actor(), user.id):
-            # A manager cannot open the page of a user from another company: attach first, then tick the accesses.
-            outcome = self.run_service(request_service.approve_many, [account_request.id])
-            if outcome is None or not outcome.done:
-                for who, why in (outcome.skipped if outcome else []):
-                    flash(f"Demande de {who} non validée : {why}.", "error")
-                return redirect(url_for(".index_view"))
-            flash(f"Demande validée : {user.full_name} est rattaché(e) à votre établissement. Cochez ses accès puis enregistrez.", "success")
-            return redirect(url_for("users.edit_view", id=user.id, url=url_for(".index_view")))
+        if user is not None and not current_perimeter().sees(user):
+            # Someone from elsewhere: attach first (a POST from this page), then tick the accesses.
+            return self.render("admin/requests/approve_attachment.html", model=account_request, user=user,
+                               claim=current_perimeter().may_claim(user), form=SecureForm(),
+                               establishment=request_service.matching_establishment(db.session, account_request))
         if user is not None:
             return redirect(url_for("users.edit_view", id=user.id, request=account_request.id, url=url_for(".index_view")))
         return redirect(url_for("users.create_view", request=account_request.id, url=url_for(".index_view")))
+
+    @expose("/approve/<int:request_id>/attach", methods=("POST",))
+    def attach_view(self, request_id: int):
+        """Approve a Rattachement of an account from elsewhere: attach it, then open its grant editor."""
+        account_request = self.get_one(request_id)
+        if not SecureForm().validate_on_submit():
+            abort(400)
+        outcome = self.run_service(request_service.approve_many, [account_request.id])
+        if outcome is None or not outcome.done:
+            for who, why in (outcome.skipped if outcome else []):
+                flash(f"Demande de {who} non validée : {why}.", "error")
+            return redirect(url_for(".index_view"))
+        user = request_service.requester_account(db.session, account_request)
+        flash(f"Demande validée : {user.full_name} est rattaché(e) à votre établissement. Cochez ses accès puis enregistrez.", "success")
+        return redirect(url_for("users.edit_view", id=user.id, url=url_for(".index_view")))
 
     @action("approve", "Valider (sans habilitation)")
     def action_approve(self, ids):
@@ -166,9 +177,7 @@ class AccountRequestView(CriteriaListView):
 
 def visible_requests():
     """The account requests the current user may see and decide (the tab's scope, for other views too)."""
-    query = select(AccountRequest)
-    managed = managed_ids()
-    return query if managed is None else query.where(requests_for_establishments(list(managed)))
+    return select(AccountRequest).where(current_perimeter().requests())
 
 
 def pending_request_count() -> int:

@@ -8,12 +8,13 @@ from flask import Response, abort, flash, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload, undefer
+from sqlalchemy.orm import selectinload, with_expression
 from werkzeug.routing import BuildError
 from wtforms import EmailField, HiddenField, RadioField, StringField, TelField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional, ValidationError
 
+from admin_app.authority import UserAction
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
 from admin_app.services import requests as request_service
@@ -30,10 +31,10 @@ from models import (
     User,
 )
 from models.habilitations import HABILITATION_LABELS
-from models.queries import UserFilter, in_establishments, name_or_email
+from models.queries import UserFilter, name_or_email
 from models.rules import clean_email, clean_phone, format_phone
 
-from .base import CriteriaListView, SecureForm, managed_ids
+from .base import CriteriaListView, SecureForm, current_perimeter
 from .exports import csv_response
 from .requests import pending_request_count, visible_requests
 
@@ -113,13 +114,27 @@ class UserView(CriteriaListView):
     column_searchable_list = ("search_text", "email")
     audit_target_type = "user"
     can_delete = True
-    # Computed columns come with the page query (no N+1).
-    list_load_options = (undefer(User.is_manager), undefer(User.primary_establishment))
+    # Computed columns come with the page query (no N+1), as the viewer's perimeter lets them be seen.
+    perimeter_columns = {
+        "is_manager": lambda perimeter: perimeter.is_manager_column(),
+        "primary_establishment": lambda perimeter: perimeter.primary_establishment_column(),
+    }
     # The details and edit pages show every grant with its establishment: one statement for all of them.
     record_load_options = (selectinload(User.grants).joinedload(Grant.establishment),)
 
-    def manager_scope(self, establishment_ids):
-        return in_establishments(list(establishment_ids))
+    def perimeter_clause(self, perimeter):
+        return perimeter.users()
+
+    def list_options(self):
+        perimeter = current_perimeter()
+        return tuple(with_expression(getattr(User, name), column(perimeter)) for name, column in self.perimeter_columns.items())
+
+    def _apply_sorting(self, query, joins, sort_column, sort_desc):
+        column = self.perimeter_columns.get(sort_column)
+        if column is None:
+            return super()._apply_sorting(query, joins, sort_column, sort_desc)
+        expression = column(current_perimeter())
+        return query.order_by(expression.desc() if sort_desc else expression), joins
 
     # --- the list ---------------------------------------------------------------------------------
     def list_criteria(self, search: str | None = None):
@@ -137,7 +152,9 @@ class UserView(CriteriaListView):
         elif template == self.create_template:
             kwargs.update(self.create_context())
         elif template == self.details_template and model is not None:
-            kwargs["history"] = self.history(model.id)
+            perimeter = current_perimeter()
+            kwargs.update(history=self.history(model.id), visible_grants=perimeter.visible_grants(model),
+                          hides_grants=perimeter.hides_grants_of(model))
         return super().render(template, **kwargs)
 
     def _list_context(self) -> dict:
@@ -182,6 +199,8 @@ class UserView(CriteriaListView):
 
     def save(self, form, model):
         data = {name: getattr(form, name).data for name in PERSONAL}
+        if model is not None and not current_perimeter().may(UserAction.EDIT_IDENTITY, model):
+            data = None  # shown read-only: what the browser sent for them is not a change anyone may make
         account_request = self.approval_request()
         if model is None:
             if account_request is not None:
@@ -229,7 +248,7 @@ class UserView(CriteriaListView):
         return {
             "request": account_request,
             "establishment": request_service.matching_establishment(db.session, account_request),
-            "can_create_establishment": managed_ids() is None,
+            "can_create_establishment": current_perimeter().unrestricted,
         }
 
     def create_context(self) -> dict:
@@ -247,12 +266,12 @@ class UserView(CriteriaListView):
         }
 
     def single_company(self):
-        """When the current user manages one company only, its establishments (the first step is skipped)."""
-        managed = managed_ids()
-        if managed is None:
+        """When the current user administers one company only, its establishments (the first step is skipped)."""
+        perimeter = current_perimeter()
+        if perimeter.unrestricted:
             return None
         establishments = list(db.session.scalars(
-            select(Establishment).where(Establishment.id.in_(list(managed))).order_by(Establishment.name)
+            select(Establishment).where(perimeter.establishments()).order_by(Establishment.name)
         ))
         if len({e.company_id for e in establishments}) != 1:
             return None
@@ -285,11 +304,9 @@ class UserView(CriteriaListView):
         """The rows the grant editor shows: as posted after a refused save, else as stored (+ the request's)."""
         if request.method == "POST" and request.form.get("grants-present") == "1":
             return self._rows_from_post()
-        managed = managed_ids()
         rows = [
             {"establishment": g.establishment, "primary": g.is_primary, "held": {h.value for h in Habilitation if getattr(g, h.value)}}
-            for g in sorted(user.grants, key=lambda g: (not g.is_primary, g.establishment.name))
-            if managed is None or g.establishment_id in managed  # a manager sees only their establishments' grants
+            for g in sorted(current_perimeter().visible_grants(user), key=lambda g: (not g.is_primary, g.establishment.name))
         ]
         wanted = approval["establishment"] if approval else None
         if wanted is not None and all(row["establishment"].id != wanted.id for row in rows):
@@ -300,10 +317,27 @@ class UserView(CriteriaListView):
         approval = self.approval_context()
         return {
             "approval": approval,
+            "governs": current_perimeter().may(UserAction.EDIT_IDENTITY, user),
+            "hides_grants": current_perimeter().hides_grants_of(user),
             "single_company": self.single_company(),
             "grant_rows": self.editor_rows(user, approval),
             "editor_habilitations": [(h.value, HABILITATION_LABELS[h]) for h in EDITOR_HABILITATIONS],
         }
+
+    def history(self, target_id: int, limit: int = 50):
+        """The user's history; a delegated administrator reads grant changes on their perimeter only."""
+        events = super().history(target_id, limit)
+        perimeter = current_perimeter()
+        if perimeter.unrestricted:
+            return events
+        labels = {e.label for e in db.session.scalars(select(Establishment).where(perimeter.establishments()))}
+        for event in events:
+            if event.action != "user.grants":
+                continue
+            db.session.expunge(event)  # redacted for display only, never written back
+            event.before = perimeter.redact_grant_snapshot(event.before, labels)
+            event.after = perimeter.redact_grant_snapshot(event.after, labels)
+        return events
 
     def remove(self, model):
         return bool(self.run_service(user_service.delete_users, [model.id]))
@@ -312,10 +346,8 @@ class UserView(CriteriaListView):
     # --- lookups for the filters and the grant editor ----------------------------------------------
     def company_choices(self, term: str) -> list[dict]:
         term = term.strip()
-        query = select(Company.id, Company.name, Company.siren).order_by(Company.name).limit(LOOKUP_LIMIT)
-        managed = managed_ids()
-        if managed is not None:
-            query = query.where(Company.id.in_(select(Establishment.company_id).where(Establishment.id.in_(list(managed)))))
+        query = select(Company.id, Company.name, Company.siren).where(current_perimeter().companies())
+        query = query.order_by(Company.name).limit(LOOKUP_LIMIT)
         if term:
             digits = term.replace(" ", "")
             query = query.where(
@@ -327,9 +359,7 @@ class UserView(CriteriaListView):
         query = select(Establishment).order_by(Establishment.name).limit(LOOKUP_LIMIT if company_id is None else 500)
         if company_id is not None:
             query = query.where(Establishment.company_id == company_id)
-        managed = managed_ids()
-        if managed is not None:
-            query = query.where(Establishment.id.in_(list(managed)))
+        query = query.where(current_perimeter().establishments())
         term = term.strip()
         if term:
             digits = term.replace(" ", "")
@@ -399,11 +429,12 @@ class UserView(CriteriaListView):
 
     def csv_response(self, criteria) -> Response:
         """The users as CSV: the list's columns plus email and phone, in the list's order."""
+        perimeter = current_perimeter()
         statement = (
             self.get_query()
             .filter(*criteria)
-            .with_entities(User.active, User.last_name, User.first_name, User.job_title, User.is_manager,
-                           User.primary_establishment, User.last_login_at, User.email, User.phone)
+            .with_entities(User.active, User.last_name, User.first_name, User.job_title, perimeter.is_manager_column(),
+                           perimeter.primary_establishment_column(), User.last_login_at, User.email, User.phone)
             .order_by(User.last_name, User.first_name, User.id)
             .statement
         )

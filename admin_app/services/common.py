@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from models import InvalidValue, User
-from models.habilitations import managed_establishment_ids, manager_establishment_ids
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -27,7 +28,10 @@ class ServiceError(Exception):
 
 @dataclass(frozen=True)
 class Actor:
-    """Who performs a change: a logged-in user, or the system (CLI, worker) when None."""
+    """Who performs a change: a logged-in user, or the system (CLI, worker) when None.
+
+    What they may do is not a property of the actor: ask `admin_app.authority.perimeter_of(session, actor)`.
+    """
 
     user: User | None = None
     ip: str | None = None
@@ -35,21 +39,6 @@ class Actor:
     @property
     def id(self) -> int | None:
         return self.user.id if self.user is not None else None
-
-    @property
-    def is_unrestricted(self) -> bool:
-        """Staff and the system act everywhere; a client manager only on their establishments."""
-        return self.user is None or bool(self.user.is_staff)
-
-    @property
-    def managed_ids(self) -> frozenset[int] | None:
-        """Establishments this actor may manage users on; None means all of them."""
-        return None if self.is_unrestricted else managed_establishment_ids(self.user)
-
-    @property
-    def manager_ids(self) -> frozenset[int] | None:
-        """Establishments where this actor may grant Gestionnaire; None means all of them."""
-        return None if self.is_unrestricted else manager_establishment_ids(self.user)
 
     @property
     def label(self) -> str:
@@ -78,6 +67,9 @@ def transactional(fn: Callable[P, R]) -> Callable[P, R]:
             result = fn(*args, **kwargs)
             session.commit()
             return result
+        except (IntegrityError, StaleDataError) as exc:
+            session.rollback()
+            raise ServiceError(conflict_message(exc)) from None
         except BaseException:
             session.rollback()
             raise
@@ -85,6 +77,31 @@ def transactional(fn: Callable[P, R]) -> Callable[P, R]:
             session.info["in_service"] = False
 
     return wrapper
+
+
+EMAIL_TAKEN = "Cette adresse email est déjà utilisée par un autre utilisateur."
+CONFLICT = (
+    "Quelqu'un d'autre a modifié ces données en même temps que vous : rien n'a été enregistré. "
+    "Rechargez la page pour voir leur état actuel, puis refaites votre modification."
+)
+
+
+def violated_constraint(exc: IntegrityError) -> str:
+    """The name (PostgreSQL) or the columns (SQLite) of the constraint a statement broke."""
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    return name or str(exc.orig)
+
+
+def conflict_message(exc: IntegrityError | StaleDataError) -> str:
+    """What to tell a person whose change lost a race: only the email's own unique constraint is
+    "email déjà utilisée"; anything else (the same establishment added twice at once, a row changed
+    meanwhile) is a conflict."""
+    if isinstance(exc, IntegrityError):
+        constraint = violated_constraint(exc)
+        if constraint in ("uq_users_email", "users_email_key") or "users.email" in constraint:
+            return EMAIL_TAKEN
+    return CONFLICT
 
 
 def checked(field: str, clean: Callable[..., R], *args: Any, **kwargs: Any) -> R:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
+from admin_app.authority import Perimeter, perimeter_of
 from models import (
     AccountRequest,
     Establishment,
@@ -20,7 +21,7 @@ from models import (
 )
 from models.rules import clean_siret, clean_text
 
-from . import audit, emails
+from . import audit, claims, emails
 from .common import Actor, ServiceError, checked, transactional
 from .users import GrantInput, clean_personal_data, create_user, edit_user, save_grants, user_label
 
@@ -49,7 +50,12 @@ def request_label(request: AccountRequest) -> str:
 
 @transactional
 def submit_request(session: Session, data: dict[str, Any], ip: str | None = None) -> AccountRequest:
-    """Record a request from the public form and acknowledge it by email."""
+    """Record a request from the public form; the visitor is told the same thing whatever happens here.
+
+    For an email without account: an "Ouverture", pending, acknowledged by email. For an email that has an
+    account: a "Rattachement" that waits for the holder's confirmation (services.claims), asked at the
+    account's own address; until then nobody sees it.
+    """
     personal = clean_personal_data(data)
     company_name = checked("company_name", clean_text, data.get("company_name"), "La raison sociale", 200)
     siret = checked("siret", clean_siret, data.get("siret") or "")
@@ -57,7 +63,7 @@ def submit_request(session: Session, data: dict[str, Any], ip: str | None = None
         select(AccountRequest.id).where(
             AccountRequest.email == personal["email"],
             AccountRequest.siret == siret,
-            AccountRequest.status == RequestStatus.PENDING.value,
+            AccountRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value]),
         )
     )
     if duplicate:
@@ -67,12 +73,16 @@ def submit_request(session: Session, data: dict[str, Any], ip: str | None = None
         )
     has_account = session.scalar(select(User.id).where(User.email == personal["email"])) is not None
     kind = RequestKind.ATTACHMENT if has_account else RequestKind.OPENING
-    request = AccountRequest(**personal, company_name=company_name, siret=siret, kind=kind.value)
+    status = RequestStatus.UNCONFIRMED if has_account else RequestStatus.PENDING
+    request = AccountRequest(**personal, company_name=company_name, siret=siret, kind=kind.value, status=status.value)
     session.add(request)
     session.flush()
     audit.record(session, Actor(None, ip), "request.create", "request", request.id, request_label(request), None,
-                 {"kind": kind.value, "siret": siret, "company_name": company_name})
-    emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
+                 {"kind": kind.value, "siret": siret, "company_name": company_name, "status": status.value})
+    if has_account:
+        claims.enqueue_confirmation(session, request)
+    else:
+        emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
     return request
 
 
@@ -87,14 +97,19 @@ def requester_account(session: Session, request: AccountRequest) -> User | None:
     return session.scalar(select(User).where(User.email == request.email))
 
 
-def check_request_in_scope(session: Session, actor: Actor, request: AccountRequest) -> None:
-    """A client manager decides only requests for one of their establishments."""
-    managed = actor.managed_ids
-    if managed is None:
-        return
+def _require_decidable(session: Session, perimeter: Perimeter, request: AccountRequest) -> Establishment | None:
+    """Refuse unless the authority model lets this actor decide the request; return its establishment."""
     establishment = matching_establishment(session, request)
-    if establishment is None or establishment.id not in managed:
-        raise ServiceError("Cette demande concerne un établissement hors de votre périmètre : aucune demande n'a été modifiée.")
+    decision = perimeter.may_decide(request, establishment.id if establishment else None)
+    if not decision:
+        raise ServiceError(decision.reason)
+    return establishment
+
+
+def _require_claimable(perimeter: Perimeter, user: User) -> None:
+    decision = perimeter.may_claim(user)
+    if not decision:
+        raise ServiceError(decision.reason)
 
 
 def _claim(session: Session, actor: Actor, request: AccountRequest, status: RequestStatus, **values: Any) -> None:
@@ -121,7 +136,7 @@ def approve_opening(
     session: Session, actor: Actor, request: AccountRequest, data: dict[str, Any], grant_rows: Sequence[GrantInput]
 ) -> User:
     """Approve an "Ouverture": create the user from the (pre-filled) form, with their grants."""
-    check_request_in_scope(session, actor, request)
+    _require_decidable(session, perimeter_of(session, actor), request)
     _claim(session, actor, request, RequestStatus.APPROVED)
     user = create_user(session, actor, data, grant_rows)
     session.execute(update(AccountRequest).where(AccountRequest.id == request.id).values(user_id=user.id))
@@ -132,10 +147,17 @@ def approve_opening(
 @transactional
 def approve_attachment(
     session: Session, actor: Actor, request: AccountRequest, user: User, expected_version: int,
-    data: dict[str, Any], grant_rows: Sequence[GrantInput],
+    data: dict[str, Any] | None, grant_rows: Sequence[GrantInput],
 ) -> User:
-    """Approve a "Rattachement": save the existing user's edit page, with the new establishment."""
-    check_request_in_scope(session, actor, request)
+    """Approve a "Rattachement": save the existing user's edit page, with the new establishment.
+
+    `data` (identity fields) is None when the actor may not govern the account: only grants change then.
+    """
+    perimeter = perimeter_of(session, actor)
+    _require_decidable(session, perimeter, request)
+    if user.email != request.email:
+        raise ServiceError("Cette demande concerne un autre compte.")
+    _require_claimable(perimeter, user)
     _claim(session, actor, request, RequestStatus.APPROVED, user_id=user.id)
     edit_user(session, actor, user, expected_version, data, grant_rows)
     audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None, {"user": user_label(user)})
@@ -161,19 +183,24 @@ def _requests(session: Session, ids: Sequence[int] | Select) -> list[AccountRequ
 def approve_many(session: Session, actor: Actor, ids: Sequence[int] | Select) -> BulkOutcome:
     """Approve each request with its matched establishment and no habilitation; skip, with the reason, those that can't."""
     outcome = BulkOutcome()
+    perimeter = perimeter_of(session, actor)
     for request in _requests(session, ids):
         who = f"{request.last_name} {request.first_name}"
-        if request.status != RequestStatus.PENDING.value:
+        if request.status not in (RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value):
             outcome.skipped.append((who, "déjà traitée"))
             continue
         establishment = matching_establishment(session, request)
+        decision = perimeter.may_decide(request, establishment.id if establishment else None)
+        if not decision:
+            outcome.skipped.append((who, decision.reason.rstrip(".")))
+            continue
         if establishment is None:
             outcome.skipped.append((who, f"SIRET {request.siret} inconnu"))
             continue
-        if actor.managed_ids is not None and establishment.id not in actor.managed_ids:
-            outcome.skipped.append((who, "établissement hors de votre périmètre"))
-            continue
         existing = requester_account(session, request)
+        if existing is not None and not perimeter.may_claim(existing):
+            outcome.skipped.append((who, perimeter.may_claim(existing).reason.rstrip(".")))
+            continue
         if request.kind == RequestKind.OPENING.value and existing is not None:
             outcome.skipped.append((who, "adresse email déjà utilisée par un compte"))
             continue
@@ -190,10 +217,9 @@ def approve_many(session: Session, actor: Actor, ids: Sequence[int] | Select) ->
                 user = existing
                 if any(g.establishment_id == establishment.id for g in user.grants):
                     raise ServiceError("déjà rattaché à cet établissement")
+                # The actor sends back the rows they see, unchanged, plus the new one.
                 rows = [GrantInput(g.establishment_id, g.is_primary, {h for h in Habilitation if getattr(g, h.value)})
-                        for g in user.grants]
-                if actor.managed_ids is not None:  # a manager only sees (and sends) their own rows
-                    rows = [r for r in rows if r.establishment_id in actor.managed_ids]
+                        for g in perimeter.visible_grants(user)]
                 rows.append(GrantInput(establishment.id, is_primary=not user.grants))
                 save_grants(session, actor, user, rows)
             session.execute(update(AccountRequest).where(AccountRequest.id == request.id).values(user_id=user.id))
@@ -221,8 +247,10 @@ def refuse_requests(
     reason = details if reason_code == "other" else REFUSAL_REASONS[reason_code] + (f"\n{details}" if details else "")
     outcome = BulkOutcome()
     chosen = _requests(session, ids)
+    perimeter = perimeter_of(session, actor)
     for request in chosen:
-        check_request_in_scope(session, actor, request)
+        if request.status != RequestStatus.UNCONFIRMED.value:  # those are told apart below, as never pending
+            _require_decidable(session, perimeter, request)
     for request in chosen:
         who = f"{request.last_name} {request.first_name}"
         if request.status != RequestStatus.PENDING.value:

@@ -6,18 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
+from admin_app.authority import OUT_OF_PERIMETER, Perimeter, UserAction, perimeter_of
 from models import Establishment, Grant, Habilitation, User, utcnow
 from models.accounts import Civility, new_session_token
+from models.habilitations import grant_habilitations, implied
 from models.queries import in_ids
 from models.rules import clean_email, clean_phone, clean_text
 
 from . import audit, emails
-from .common import Actor, ServiceError, checked, transactional
+from .common import CONFLICT, EMAIL_TAKEN, Actor, ServiceError, checked, transactional
 from .passwords import hash_password, password_problem
 
 PERSONAL_FIELDS = ("civility", "last_name", "first_name", "email", "phone", "job_title")
@@ -53,7 +53,7 @@ def _check_email_free(session: Session, email: str, user_id: int | None = None) 
     if user_id is not None:
         query = query.where(User.id != user_id)
     if session.scalar(query) is not None:
-        raise ServiceError("Cette adresse email est déjà utilisée par un autre utilisateur.", field="email")
+        raise ServiceError(EMAIL_TAKEN, field="email")
 
 
 @transactional
@@ -61,20 +61,20 @@ def create_user(
     session: Session, actor: Actor, data: dict[str, Any], grant_rows: Sequence[GrantInput] = (), *, is_staff: bool = False
 ) -> User:
     """Create a user without password, with `grant_rows`, and queue the "Validez votre adresse email" email."""
-    if actor.managed_ids is not None:
-        if is_staff:
-            raise ServiceError("Seul le back-office peut créer un compte staff.")
-        if not grant_rows:
-            raise ServiceError("Rattachez le nouvel utilisateur à au moins un de vos établissements.")
+    perimeter = perimeter_of(session, actor)
+    decision = perimeter.may_create(staff=is_staff)
+    if not decision:
+        raise ServiceError(decision.reason)
+    if not perimeter.unrestricted and not grant_rows:
+        raise ServiceError("Rattachez le nouvel utilisateur à au moins un de vos établissements.")
     check_grant_rows(grant_rows)
+    for row in grant_rows:  # before anything is written: a refused row refuses the whole creation
+        _require(perimeter.may_change_grant(None, row.establishment_id, None, row.habilitations))
     cleaned = clean_personal_data(data)
     _check_email_free(session, cleaned["email"])
     user = User(**cleaned, is_staff=is_staff, active=True)
     session.add(user)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise ServiceError("Cette adresse email est déjà utilisée par un autre utilisateur.", field="email") from None
+    session.flush()  # a concurrent creation with the same email: IntegrityError, told as EMAIL_TAKEN
     audit.record(session, actor, "user.create", "user", user.id, user_label(user), None, {**cleaned, "is_staff": is_staff})
     if grant_rows:
         save_grants(session, actor, user, grant_rows)
@@ -100,7 +100,7 @@ def create_staff(session: Session, actor: Actor, data: dict[str, Any], password:
 @transactional
 def update_user(session: Session, actor: Actor, user: User, expected_version: int, data: dict[str, Any]) -> User:
     """Save personal data, refusing if someone else saved the user since `expected_version`."""
-    check_user_in_scope(session, actor, user)
+    _require(perimeter_of(session, actor).may(UserAction.EDIT_IDENTITY, user))
     if user.version != expected_version:
         raise ServiceError(
             "Cet utilisateur a été modifié par quelqu'un d'autre depuis que vous avez ouvert la page. "
@@ -117,57 +117,34 @@ def update_user(session: Session, actor: Actor, user: User, expected_version: in
     old, new = audit.changes(before, _personal(user))
     if not new:
         return user
-    try:
-        session.flush()
-    except StaleDataError:
-        raise ServiceError(
-            "Cet utilisateur a été modifié par quelqu'un d'autre pendant votre saisie. "
-            "Rechargez la page, puis refaites votre modification."
-        ) from None
+    session.flush()  # someone saved meanwhile: StaleDataError, told as a conflict by `transactional`
     audit.record(session, actor, "user.update", "user", user.id, user_label(user), old, new)
     if email_changed:
         emails.enqueue_verify_email(session, user)
     return user
 
 
-# --- a client manager's perimeter ---------------------------------------------------------------------
+# --- the authority model's answers, as refusals ---------------------------------------------------------
 
-OUT_OF_SCOPE = "hors de votre périmètre"
-
-
-def user_in_scope(session: Session, actor: Actor, user_id: int) -> bool:
-    """Whether `actor` may administer this user (staff: anyone; a manager: users of their establishments)."""
-    managed = actor.managed_ids
-    if managed is None:
-        return True
-    return session.scalar(
-        select(Grant.id).where(Grant.user_id == user_id, Grant.establishment_id.in_(managed)).limit(1)
-    ) is not None
+def _require(decision) -> None:
+    if not decision:
+        raise ServiceError(decision.reason)
 
 
-def check_user_in_scope(session: Session, actor: Actor, user: User) -> None:
-    if not user_in_scope(session, actor, user.id):
-        raise ServiceError(f"Cet utilisateur est {OUT_OF_SCOPE}.")
-
-
-def _check_targets_in_scope(session: Session, actor: Actor, ids: UserIds, *, wholly: bool, verb: str) -> None:
-    """Refuse a batch if any user is outside the actor's establishments (or, if `wholly`, partly outside)."""
-    managed = actor.managed_ids
-    if managed is None:
+def _refuse_ungoverned(session: Session, perimeter: Perimeter, ids: UserIds, verb: str) -> None:
+    """Refuse a whole batch if the actor may not govern one of its users (two counts, one statement each)."""
+    if perimeter.unrestricted:
         return
-    inside = select(Grant.id).where(Grant.user_id == User.id, Grant.establishment_id.in_(managed)).exists()
-    outside = select(Grant.id).where(Grant.user_id == User.id, Grant.establishment_id.not_in(managed)).exists()
     id_filter = _id_filter(ids)
-    strangers = session.scalar(select(func.count()).select_from(User).where(id_filter, ~inside)) or 0
-    partly = 0
-    if wholly:
-        partly = session.scalar(select(func.count()).select_from(User).where(id_filter, inside, outside)) or 0
+    strangers = session.scalar(select(func.count()).select_from(User).where(id_filter, ~perimeter.users())) or 0
     if strangers:
-        raise ServiceError(f"{strangers} utilisateur(s) {OUT_OF_SCOPE} : aucun utilisateur n'a été modifié.")
-    if partly:
+        raise ServiceError(f"{strangers} utilisateur(s) {OUT_OF_PERIMETER} : aucun utilisateur n'a été modifié.")
+    ungoverned = session.scalar(select(func.count()).select_from(User).where(id_filter, perimeter.ungoverned_users())) or 0
+    if ungoverned:
         raise ServiceError(
-            f"{partly} utilisateur(s) sont aussi rattachés à des établissements {OUT_OF_SCOPE} : vous ne pouvez pas les "
-            f"{verb}. Retirez-les plutôt de vos établissements (page d'édition). Aucun utilisateur n'a été modifié."
+            f"Vous ne pouvez pas {verb} {ungoverned} des utilisateurs choisis : ils sont aussi rattachés à des "
+            f"établissements {OUT_OF_PERIMETER}, ou Gestionnaires d'un établissement dont vous n'êtes pas Gestionnaire. "
+            "Retirez-les plutôt de vos établissements (page d'édition). Aucun utilisateur n'a été modifié."
         )
 
 
@@ -205,20 +182,6 @@ def check_grant_rows(rows: Sequence[GrantInput], primary_elsewhere: bool = False
         raise ServiceError("Choisissez un et un seul établissement principal.")
 
 
-def _check_escalation(actor: Actor, user: User, rows: Sequence[GrantInput]) -> None:
-    """A client manager grants no more than they hold: Gestionnaire only where they are Gestionnaire."""
-    allowed = actor.manager_ids or frozenset()
-    current = {g.establishment_id: g for g in user.grants}
-    for row in rows:
-        had = bool(current[row.establishment_id].manager) if row.establishment_id in current else False
-        wants = Habilitation.MANAGER in row.habilitations
-        if had != wants and row.establishment_id not in allowed:
-            raise ServiceError(
-                "Vous ne pouvez accorder ou retirer l'accès Gestionnaire que sur les établissements dont vous êtes "
-                "vous-même Gestionnaire."
-            )
-
-
 @transactional
 def save_grants(session: Session, actor: Actor, user: User, rows: Sequence[GrantInput]) -> bool:
     """Replace the grants the actor may see by `rows`; return whether anything changed.
@@ -226,12 +189,17 @@ def save_grants(session: Session, actor: Actor, user: User, rows: Sequence[Grant
     A client manager sees and changes only the grants on their own establishments:
     the user's other grants are kept as they are, and count for the primary rule.
     """
-    managed = actor.managed_ids
-    kept = [g for g in user.grants if managed is not None and g.establishment_id not in managed]
-    if managed is not None:
-        if any(row.establishment_id not in managed for row in rows):
-            raise ServiceError(f"Vous ne pouvez rattacher un utilisateur qu'à vos établissements : un établissement choisi est {OUT_OF_SCOPE}.")
-        _check_escalation(actor, user, rows)
+    perimeter = perimeter_of(session, actor)
+    kept = [g for g in user.grants if not perimeter.contains(g.establishment_id)]
+    if not perimeter.unrestricted:
+        # Every grant this save adds, changes (habilitations or primary flag) or removes is asked for.
+        current_held = {g.establishment_id: (grant_habilitations(g), g.is_primary) for g in user.grants if g not in kept}
+        wanted_held = {row.establishment_id: (implied(row.habilitations), row.is_primary) for row in rows}
+        for establishment_id in current_held.keys() | wanted_held.keys():
+            before, after = current_held.get(establishment_id), wanted_held.get(establishment_id)
+            if before != after:
+                _require(perimeter.may_change_grant(
+                    user, establishment_id, before[0] if before else None, after[0] if after else None))
     kept_primary = any(g.is_primary for g in kept)
     promote = None
     if kept and not rows and not kept_primary:
@@ -240,7 +208,7 @@ def save_grants(session: Session, actor: Actor, user: User, rows: Sequence[Grant
         promote = min(kept, key=lambda g: g.id)
         kept_primary = True
     if kept_primary and any(row.is_primary for row in rows):
-        raise ServiceError(f"L'établissement principal de cet utilisateur est {OUT_OF_SCOPE} : il ne peut pas changer ici.")
+        raise ServiceError(f"L'établissement principal de cet utilisateur est {OUT_OF_PERIMETER} : il ne peut pas changer ici.")
     check_grant_rows(rows, primary_elsewhere=kept_primary, others=len(kept))
     wanted = {row.establishment_id: row for row in rows}
     establishments = {
@@ -267,9 +235,7 @@ def save_grants(session: Session, actor: Actor, user: User, rows: Sequence[Grant
         if grant is None:
             grant = Grant(establishment=establishments[establishment_id])
             user.grants.append(grant)
-        flags = set(row.habilitations)
-        if Habilitation.MANAGER in flags:
-            flags = set(Habilitation)  # Gestionnaire ticks (and locks) every other box
+        flags = implied(row.habilitations)  # Gestionnaire ticks (and locks) every other box
         for habilitation in Habilitation:
             setattr(grant, habilitation.value, habilitation in flags)
         grant.is_primary = row.is_primary
@@ -281,8 +247,6 @@ def save_grants(session: Session, actor: Actor, user: User, rows: Sequence[Grant
     after = _grant_snapshot(sorted((g for g in user.grants if g not in kept), key=lambda g: g.establishment.label))
     if before == after:
         return False
-    if managed is not None and actor.id == user.id:
-        raise ServiceError("Vous ne pouvez pas modifier vos propres rattachements : demandez-le à un autre gestionnaire.")
     user.updated_at = utcnow()
     audit.record(session, actor, "user.grants", "user", user.id, user_label(user), before, after)
     return True
@@ -312,40 +276,53 @@ def _protect_staff(session: Session, actor: Actor, ids: UserIds, verb: str) -> N
 
 @transactional
 def set_active(session: Session, actor: Actor, ids: UserIds, active: bool) -> int:
-    """Activate or deactivate users: one audit INSERT...SELECT and one UPDATE; return how many changed."""
-    _check_targets_in_scope(session, actor, ids, wholly=True, verb="activer ou désactiver")
+    """Activate or deactivate users; return how many changed.
+
+    One UPDATE ... RETURNING, then the audit rows from exactly the ids it returned: under concurrent
+    bulk actions a user someone else changed first is not counted, nor audited, twice.
+    """
+    verb = "activer" if active else "désactiver"
+    _refuse_ungoverned(session, perimeter_of(session, actor), ids, verb)
     if not active:
         _protect_staff(session, actor, ids, "désactiver")
     values: dict[str, Any] = {"active": active, "version": User.version + 1, "updated_at": utcnow()}
     if not active:
         values["session_token"] = new_session_token()  # ends every open session of these users
-    action = "user.activate" if active else "user.deactivate"
-    to_change = and_(_id_filter(ids), User.active.is_not(active))
-    # The audit rows first, from the very rows the UPDATE below changes (same WHERE, same transaction).
-    audit.record_for_users(session, actor, action, to_change, {"active": not active}, {"active": active})
-    result = session.execute(update(User).where(to_change).values(**values).execution_options(synchronize_session=False))
+    changed = list(session.scalars(
+        update(User).where(_id_filter(ids), User.active.is_not(active)).values(**values)
+        .returning(User.id).execution_options(synchronize_session=False)
+    ))
+    if changed:
+        action = "user.activate" if active else "user.deactivate"
+        audit.record_for_users(session, actor, action, in_ids(User.id, changed), {"active": not active}, {"active": active})
     session.expire_all()
-    return result.rowcount
+    return len(changed)
 
 
 @transactional
 def delete_users(session: Session, actor: Actor, ids: UserIds) -> int:
-    """Delete users (their grants go with them); return how many were deleted."""
-    _check_targets_in_scope(session, actor, ids, wholly=True, verb="supprimer")
+    """Delete users (their grants go with them); return how many were deleted.
+
+    DELETE ... RETURNING tells which users this very statement deleted: those are the ones audited.
+    """
+    _refuse_ungoverned(session, perimeter_of(session, actor), ids, "supprimer")
     _protect_staff(session, actor, ids, "supprimer")
     id_filter = _id_filter(ids)
-    audit.record_for_users(session, actor, "user.delete", id_filter)
     doomed = select(User.id).where(id_filter)
     session.execute(delete(Grant).where(Grant.user_id.in_(doomed)).execution_options(synchronize_session=False))
-    result = session.execute(delete(User).where(id_filter).execution_options(synchronize_session=False))
+    deleted = session.execute(
+        delete(User).where(id_filter).returning(User.id, User.last_name, User.first_name, User.email)
+        .execution_options(synchronize_session=False)
+    ).all()
+    audit.record_many(session, actor, "user.delete", "user", [(row.id, f"{row.last_name} {row.first_name} <{row.email}>") for row in deleted])
     session.expire_all()
-    return result.rowcount
+    return len(deleted)
 
 
 @transactional
 def resend_invitations(session: Session, actor: Actor, ids: UserIds) -> tuple[int, int]:
     """Queue the verification or password email for users without password; return (sent, skipped)."""
-    _check_targets_in_scope(session, actor, ids, wholly=False, verb="inviter")
+    _refuse_ungoverned(session, perimeter_of(session, actor), ids, "inviter")
     users = list(session.scalars(select(User).where(_id_filter(ids)).order_by(User.id)))
     sent = 0
     for user in users:
@@ -363,11 +340,15 @@ def edit_user(
     actor: Actor,
     user: User,
     expected_version: int,
-    data: dict[str, Any],
+    data: dict[str, Any] | None,
     grant_rows: Sequence[GrantInput] | None,
 ) -> User:
-    """Save the edit page: personal data and (when the editor was sent) grants, in one transaction."""
-    update_user(session, actor, user, expected_version, data)
+    """Save the edit page: personal data (None when the actor may only change grants) and, when the
+    editor was sent, grants, in one transaction."""
+    if data is not None:
+        update_user(session, actor, user, expected_version, data)
+    elif user.version != expected_version:
+        raise ServiceError(CONFLICT)
     if grant_rows is not None:
         save_grants(session, actor, user, grant_rows)
     return user

@@ -18,13 +18,23 @@ from models import Company, Establishment, Grant, Habilitation, User, utcnow
 _counter = itertools.count(1)
 
 
+def _letters(n: int) -> str:
+    """A counter written in letters (names refuse digits): 1 -> "b", 27 -> "bb"."""
+    out = ""
+    while True:
+        n, digit = divmod(n, 26)
+        out = "abcdefghijklmnopqrstuvwxyz"[digit] + out
+        if n == 0:
+            return out
+
+
 def _valid(prefix: str) -> str:
     return prefix + luhn.calc_check_digit(prefix)
 
 
 def company(session: Session, name: str | None = None) -> Company:
     n = next(_counter)
-    made = Company(name=name or f"Entreprise {n}", siren=_valid(f"{700000000 + n * 7:09d}"[:8]))
+    made = Company(name=name or f"Entreprise {n}", siren=_valid(f"{70000000 + n:08d}"))
     session.add(made)
     session.flush()
     return made
@@ -53,8 +63,8 @@ def user(
     n = next(_counter)
     made = User(
         civility="Mme",
-        last_name=name or f"Nom{n}",
-        first_name=f"Prénom{n}",
+        last_name=name or f"Nom {_letters(n)}",
+        first_name=f"Prénom {_letters(n)}",
         email=f"user{n}@example.org",
         phone="0612345678",
         is_staff=staff,

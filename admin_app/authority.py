@@ -1,0 +1,297 @@
+"""The authority model: who may see, govern and grant what, to whom. The only place scope is computed.
+
+Every surface asks it: the admin views (lists, counts, single records, lookups, exports), the services
+(which never trust that a view checked), the CLI, and the surfaces still to come (SCIM tokens,
+two-factor resets, access reviews, imports): they build a `Perimeter` with `perimeter_of(session, actor)`
+and ask it.
+
+- **Perimeter** of an actor: the system and active staff → everything. A *delegated administrator* (holds,
+  on an establishment, a habilitation of the matrix's "Gérer les utilisateurs" row) → exactly those
+  establishments. Anyone else, or an inactive account → nothing.
+- **See** a user: one of their grants is in the perimeter; only the grants inside it are shown.
+  See a request: its establishment is in the perimeter (and its holder confirmed it, for a claim).
+- **Govern** a user (identity fields, links, activate, deactivate, delete): staff always; a delegated
+  administrator when every grant of the target is in the perimeter, the target is not staff, and on each
+  of those establishments the actor holds at least the administering habilitations the target holds
+  (Gestion des utilisateurs never governs a Gestionnaire; Gestionnaires govern their peers).
+- **Grant** (add, change or remove a grant on an establishment): on the perimeter only, never one's own,
+  never a staff account's, and touching Gestionnaire only where the actor is Gestionnaire.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, and_, exists, false, literal, not_, or_, select, true
+from sqlalchemy.orm import Session
+
+from models import AccountRequest, Company, Establishment, Grant, Habilitation, RequestStatus, User
+from models.habilitations import ADMINISTERING, administering, grant_habilitations
+from models.queries import in_ids
+
+from .services.common import Actor
+
+OUT_OF_PERIMETER = "hors de votre périmètre"
+OTHER_ESTABLISHMENTS = "rattaché(e) à d'autres établissements hors de votre périmètre"
+
+
+class UserAction(enum.StrEnum):
+    """What an actor may do to a user account."""
+
+    SEE = "see"
+    EDIT_IDENTITY = "edit_identity"  # civility, names, email, phone, job title
+    SEND_LINK = "send_link"  # invitation, verification or password link
+    ACTIVATE = "activate"
+    DEACTIVATE = "deactivate"
+    DELETE = "delete"
+
+
+# Acting on the account itself, not on one of its grants: the "govern" rule.
+GOVERNING_ACTIONS = frozenset(UserAction) - {UserAction.SEE}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An answer of the authority model; `reason` (French, shown as is) says why not."""
+
+    allowed: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+ALLOWED = Decision(True)
+REFUSED_STAFF = Decision(False, "Ce compte est un compte staff : seul le back-office peut le modifier.")
+REFUSED_UNSEEN = Decision(False, f"Cet utilisateur est {OUT_OF_PERIMETER}.")
+REFUSED_ELSEWHERE = Decision(
+    False,
+    f"Cet utilisateur est aussi {OTHER_ESTABLISHMENTS} : vous pouvez seulement modifier ses accès à vos "
+    "établissements. Pour le reste, adressez-vous au back-office.",
+)
+REFUSED_HIGHER = Decision(
+    False,
+    "Cet utilisateur est Gestionnaire d'un établissement dont vous n'êtes pas vous-même Gestionnaire : "
+    "seul un Gestionnaire de cet établissement ou le back-office peut modifier son compte.",
+)
+REFUSED_OWN_GRANTS = Decision(
+    False, "Vous ne pouvez pas modifier vos propres rattachements : demandez-le à un autre gestionnaire."
+)
+REFUSED_MANAGER_GRANT = Decision(
+    False,
+    "Vous ne pouvez accorder ou retirer l'accès Gestionnaire que sur les établissements dont vous êtes "
+    "vous-même Gestionnaire.",
+)
+REFUSED_GRANT_ELSEWHERE = Decision(
+    False,
+    f"Vous ne pouvez rattacher un utilisateur qu'à vos établissements : un établissement choisi est {OUT_OF_PERIMETER}.",
+)
+REFUSED_STAFF_CREATION = Decision(False, "Seul le back-office peut créer un compte staff.")
+REFUSED_NOT_ADMIN = Decision(False, "Vous n'administrez les utilisateurs d'aucun établissement.")
+
+
+@dataclass(frozen=True)
+class Perimeter:
+    """What one actor administers: everything, or a set of establishments with the habilitations held there."""
+
+    actor_id: int | None
+    unrestricted: bool
+    # establishment id -> the administering habilitations the actor holds there (never empty)
+    held: Mapping[int, frozenset[Habilitation]] = field(default_factory=dict)
+
+    # --- facts ------------------------------------------------------------------------------------
+    @property
+    def administers_users(self) -> bool:
+        """Whether the actor may open "Mes utilisateurs" at all."""
+        return self.unrestricted or bool(self.held)
+
+    @property
+    def establishment_ids(self) -> frozenset[int]:
+        """The establishments of a delegated perimeter (empty for an unrestricted one: use `unrestricted`)."""
+        return frozenset(self.held)
+
+    def contains(self, establishment_id: int) -> bool:
+        return self.unrestricted or establishment_id in self.held
+
+    def may_give(self, establishment_id: int, habilitations: Iterable[Habilitation]) -> bool:
+        """Whether the actor holds, on that establishment, every administering habilitation of `habilitations`."""
+        if self.unrestricted:
+            return True
+        mine = self.held.get(establishment_id)
+        return bool(mine) and mine >= administering(habilitations)
+
+    # --- SQL: the rows this actor sees ------------------------------------------------------------
+    def _ids(self, column) -> ColumnElement[bool]:
+        return true() if self.unrestricted else in_ids(column, self.held)
+
+    def establishments(self) -> ColumnElement[bool]:
+        return self._ids(Establishment.id)
+
+    def companies(self) -> ColumnElement[bool]:
+        if self.unrestricted:
+            return true()
+        return Company.id.in_(select(Establishment.company_id).where(self.establishments()))
+
+    def grants(self) -> ColumnElement[bool]:
+        """Grant rows shown to this actor (the others are hidden, only counted)."""
+        return self._ids(Grant.establishment_id)
+
+    def users(self) -> ColumnElement[bool]:
+        """Users with a grant in the perimeter (everyone, for an unrestricted one)."""
+        if self.unrestricted:
+            return true()
+        return User.id.in_(select(Grant.user_id).where(self.grants()))
+
+    def requests(self) -> ColumnElement[bool]:
+        """Requests for an establishment of the perimeter; a claim on an account awaiting its holder's
+        confirmation is nobody's yet."""
+        confirmed = AccountRequest.status != RequestStatus.UNCONFIRMED.value
+        if self.unrestricted:
+            return confirmed
+        return and_(confirmed, AccountRequest.siret.in_(select(Establishment.siret).where(self.establishments())))
+
+    def _governed_grant(self) -> ColumnElement[bool]:
+        """A grant row the actor governs: on the perimeter, holding no administering habilitation the actor
+        lacks there. Written from the held sets, so it says in SQL what `may_give` says in Python."""
+        groups: dict[frozenset[Habilitation], list[int]] = {}
+        for establishment_id, mine in self.held.items():
+            groups.setdefault(mine, []).append(establishment_id)
+        clauses = []
+        for mine, establishment_ids in groups.items():
+            lacking = ADMINISTERING - mine
+            # A grant gives h when h is ticked or Gestionnaire is (models.habilitations.implied).
+            gives_none = [getattr(Grant, h.value).is_(False) for h in lacking]
+            if lacking:
+                gives_none.append(Grant.manager.is_(False))
+            clauses.append(and_(in_ids(Grant.establishment_id, establishment_ids), *gives_none))
+        return or_(false(), *clauses)
+
+    def ungoverned_users(self) -> ColumnElement[bool]:
+        """Users this actor may NOT govern (for refusing a whole batch): the SQL form of `governs`."""
+        if self.unrestricted:
+            return false()
+        outside = exists().where(Grant.user_id == User.id, not_(self._governed_grant()))
+        return or_(User.is_staff.is_(True), not_(self.users()), outside)
+
+    # --- SQL: the list's columns, as this actor may see them ----------------------------------------
+    def is_manager_column(self) -> ColumnElement[bool]:
+        """"Gestionnaire" in the list: on an establishment the actor sees."""
+        return exists().where(Grant.user_id == User.id, Grant.manager.is_(True), self.grants()).correlate_except(Grant)
+
+    def primary_establishment_column(self) -> ColumnElement[str]:
+        """"Établissement principal" in the list: its name and SIRET, when the actor may see it."""
+        shown = (
+            select(Establishment.name + literal(" ") + Establishment.siret)
+            .join(Grant, Grant.establishment_id == Establishment.id)
+            .where(Grant.user_id == User.id, Grant.is_primary.is_(True), self.grants())
+            .correlate_except(Grant, Establishment)
+            .scalar_subquery()
+        )
+        return shown
+
+    # --- predicates on loaded users ---------------------------------------------------------------
+    def visible_grants(self, user: User) -> list[Grant]:
+        return [g for g in user.grants if self.contains(g.establishment_id)]
+
+    def hides_grants_of(self, user: User) -> bool:
+        """Whether `user` also has grants this actor must not see (another company's, say)."""
+        return any(not self.contains(g.establishment_id) for g in user.grants)
+
+    def sees(self, user: User) -> bool:
+        return self.unrestricted or bool(self.visible_grants(user))
+
+    def governs(self, user: User) -> Decision:
+        """May this actor act on the account itself (identity, links, activation, deletion)?"""
+        if self.unrestricted:
+            return ALLOWED
+        if user.is_staff:
+            return REFUSED_STAFF
+        if not self.sees(user):
+            return REFUSED_UNSEEN
+        for grant in user.grants:
+            if grant.establishment_id not in self.held:
+                return REFUSED_ELSEWHERE
+            if not self.may_give(grant.establishment_id, grant_habilitations(grant)):
+                return REFUSED_HIGHER
+        return ALLOWED
+
+    def may(self, action: UserAction, user: User) -> Decision:
+        if action is UserAction.SEE:
+            return ALLOWED if self.sees(user) else REFUSED_UNSEEN
+        return self.governs(user)
+
+    def may_change_grant(
+        self,
+        user: User | None,
+        establishment_id: int,
+        before: Iterable[Habilitation] | None,
+        after: Iterable[Habilitation] | None,
+    ) -> Decision:
+        """May this actor add (before None), change, or remove (after None) `user`'s grant on an establishment?
+        `user` None is a user being created."""
+        if self.unrestricted:
+            return ALLOWED
+        if user is not None and user.is_staff:
+            return REFUSED_STAFF
+        if user is not None and user.id == self.actor_id:
+            return REFUSED_OWN_GRANTS
+        if establishment_id not in self.held:
+            return REFUSED_GRANT_ELSEWHERE
+        if not self.may_give(establishment_id, set(before or ()) | set(after or ())):
+            return REFUSED_MANAGER_GRANT
+        return ALLOWED
+
+    def may_create(self, *, staff: bool) -> Decision:
+        if self.unrestricted:
+            return ALLOWED
+        if staff:
+            return REFUSED_STAFF_CREATION
+        return ALLOWED if self.held else REFUSED_NOT_ADMIN
+
+    def may_claim(self, user: User) -> Decision:
+        """May this actor attach an existing account (whose holder confirmed the request) to the perimeter?"""
+        if self.unrestricted:
+            return ALLOWED
+        if user.is_staff:
+            return REFUSED_STAFF
+        return ALLOWED if self.held else REFUSED_NOT_ADMIN
+
+    def may_decide(self, request: AccountRequest, establishment_id: int | None) -> Decision:
+        """May this actor approve or refuse a request for that establishment (None: unknown SIRET)?"""
+        if request.status == RequestStatus.UNCONFIRMED.value:
+            return Decision(False, "Cette demande attend la confirmation du titulaire du compte.")
+        if self.unrestricted:
+            return ALLOWED
+        if establishment_id is None or establishment_id not in self.held:
+            return Decision(False, f"Cette demande concerne un établissement {OUT_OF_PERIMETER} : aucune demande n'a été modifiée.")
+        return ALLOWED
+
+    def redact_grant_snapshot(self, snapshot: dict | None, visible_labels: set[str]) -> dict | None:
+        """An audit snapshot of grants (establishment label -> values) cut to what this actor may see."""
+        if self.unrestricted or not isinstance(snapshot, dict):
+            return snapshot
+        return {label: value for label, value in snapshot.items() if label in visible_labels}
+
+
+def everything(actor_id: int | None = None) -> Perimeter:
+    return Perimeter(actor_id, unrestricted=True)
+
+
+def perimeter_of(session: Session, actor: Actor) -> Perimeter:
+    """Build the actor's perimeter from the database as it is in this transaction."""
+    user = actor.user
+    if user is None:
+        return everything()
+    if not user.active:
+        return Perimeter(user.id, unrestricted=False)
+    if user.is_staff:
+        return everything(user.id)
+    flags = [getattr(Grant, h.value) for h in Habilitation]
+    held: dict[int, frozenset[Habilitation]] = {}
+    for row in session.execute(select(Grant.establishment_id, *flags).where(Grant.user_id == user.id)):
+        mine = administering(h for h, ticked in zip(Habilitation, row[1:], strict=True) if ticked)
+        if mine:
+            held[row[0]] = mine
+    return Perimeter(user.id, unrestricted=False, held=held)

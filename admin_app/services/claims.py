@@ -1,0 +1,104 @@
+"""Claims on existing accounts: a "Rattachement" is never filed on a stranger's word.
+
+Anyone may type an existing account's email into the public request form. Such a request waits,
+"unconfirmed" and seen by nobody, until the account holder confirms it from the link sent to that
+address; a holder filing it logged in (from their profile) is confirmed at once. Only then may the
+establishment's administrators decide it, and a staff account only by staff (the authority model).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models import AccountRequest, RequestKind, RequestStatus, User
+from models.rules import clean_siret, clean_text
+
+from . import audit, emails
+from .common import Actor, ServiceError, checked, transactional
+
+_SALT = "mes-utilisateurs/confirm-attachment"  # binds the token to this purpose only
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+
+
+def confirmation_link(request: AccountRequest) -> str:
+    token = _serializer().dumps([request.id, request.email])
+    return f"{current_app.config['BASE_URL']}/account/confirm-attachment/{token}"
+
+
+def request_of_token(session: Session, token: str, max_age: timedelta) -> AccountRequest | None:
+    """The unconfirmed request a link confirms, or None (forged, expired, already confirmed, decided)."""
+    try:
+        request_id, email = _serializer().loads(token, max_age=int(max_age.total_seconds()))
+    except (SignatureExpired, BadSignature, ValueError, TypeError):
+        return None
+    if not isinstance(request_id, int) or not 0 < request_id < 2**31:
+        return None
+    request = session.get(AccountRequest, request_id)
+    if request is None or request.email != email or request.status != RequestStatus.UNCONFIRMED.value:
+        return None
+    return request
+
+
+def enqueue_confirmation(session: Session, request: AccountRequest) -> None:
+    """Ask the account holder, at the account's own address, whether they filed this request."""
+    session.flush()
+    emails.enqueue(session, request.email, "confirm_attachment", "Confirmez votre demande de rattachement",
+                   request=request, link=confirmation_link(request),
+                   expiry=f"{int(current_app.config['EMAIL_LINK_MAX_AGE'].total_seconds() // 3600)} heures")
+
+
+@transactional
+def confirm(session: Session, request: AccountRequest) -> bool:
+    """The holder confirmed from their mailbox: the request becomes pending; False if it no longer waits."""
+    holder = session.scalar(select(User).where(User.email == request.email))
+    if holder is None or not holder.active:
+        return False
+    result = session.execute(
+        update(AccountRequest)
+        .where(AccountRequest.id == request.id, AccountRequest.status == RequestStatus.UNCONFIRMED.value)
+        .values(status=RequestStatus.PENDING.value)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    session.expire(request)
+    audit.record(session, Actor(holder), "request.confirm", "request", request.id, _label(request))
+    return True
+
+
+@transactional
+def file_for_oneself(session: Session, holder: User, company_name: str, siret: str, ip: str | None = None) -> AccountRequest:
+    """A logged-in holder asks for one more establishment: a confirmed Rattachement from the start."""
+    company_name = checked("company_name", clean_text, company_name, "La raison sociale", 200)
+    siret = checked("siret", clean_siret, siret or "")
+    if any(g.establishment.siret == siret for g in holder.grants):
+        raise ServiceError("Vous êtes déjà rattaché(e) à cet établissement.", field="siret")
+    duplicate = session.scalar(select(AccountRequest.id).where(
+        AccountRequest.email == holder.email, AccountRequest.siret == siret,
+        AccountRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value]),
+    ))
+    if duplicate:
+        raise ServiceError("Une demande pour cet établissement est déjà en cours de traitement.", field="siret")
+    request = AccountRequest(
+        civility=holder.civility, last_name=holder.last_name, first_name=holder.first_name, email=holder.email,
+        phone=holder.phone, job_title=holder.job_title, company_name=company_name, siret=siret,
+        kind=RequestKind.ATTACHMENT.value, status=RequestStatus.PENDING.value,
+    )
+    session.add(request)
+    session.flush()
+    audit.record(session, Actor(holder, ip), "request.create", "request", request.id, _label(request), None,
+                 {"kind": RequestKind.ATTACHMENT.value, "siret": siret, "company_name": company_name, "confirmed": True})
+    emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
+    return request
+
+
+def _label(request: AccountRequest) -> str:
+    return f"{request.last_name} {request.first_name} <{request.email}> – {request.siret}"

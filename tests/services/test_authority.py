@@ -1,0 +1,206 @@
+"""The governing table: actor x target x action, each cell called on the services directly.
+
+Companies: ONE has establishments A, A2 (A's twin: the establishment a Rattachement asks for) and B;
+OTHER has C. "on A" for an actor means on A and A2, so a claim on A2 stays inside their perimeter.
+Each cell builds its own small cast, calls the service, and checks the database: an allowed action
+changed what it says, a refused one raised a French ServiceError and changed nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import func, select
+
+from admin_app.authority import UserAction, perimeter_of
+from admin_app.services import ServiceError
+from admin_app.services import requests as request_service
+from admin_app.services import users as user_service
+from admin_app.services.users import GrantInput
+from models import AccountRequest, AuditEvent, Grant, Habilitation, RequestKind, RequestStatus, User
+
+from . import factories as f
+
+H = Habilitation
+
+
+@dataclass
+class World:
+    a: object
+    a2: object
+    b: object
+    c: object
+    actors: dict
+    targets: dict
+
+
+def build(session) -> World:
+    one, other = f.company(session, "ONE"), f.company(session, "OTHER")
+    a, a2, b = f.establishment(session, one, "A"), f.establishment(session, one, "A2"), f.establishment(session, one, "B")
+    c = f.establishment(session, other, "C")
+    actors = {
+        "staff": f.user(session, staff=True),
+        "manager on A": f.user(session, [(a, f.MANAGER), (a2, f.MANAGER)]),
+        "manager on A and B": f.user(session, [(a, f.MANAGER), (a2, f.MANAGER), (b, f.MANAGER)]),
+        "user admin on A": f.user(session, [(a, f.USER_ADMIN), (a2, f.USER_ADMIN)]),
+        "funding on A": f.user(session, [(a, [H.FUNDING]), (a2, [H.FUNDING])]),
+        "manager on C": f.user(session, [(c, f.MANAGER)]),
+    }
+    f.user(session, staff=True)  # a second staff account: deactivating one is never "the last staff"
+    targets = {
+        "staff": f.user(session, staff=True),
+        "manager on A": f.user(session, [(a, f.MANAGER)]),
+        "manager on A and B": f.user(session, [(a, f.MANAGER), (b, f.MANAGER)]),
+        "user on A": f.user(session, [(a, [H.REPORTING])]),
+        "user on A and C": f.user(session, [(a, [H.REPORTING]), (c, [H.PAYMENTS])]),
+    }
+    session.commit()
+    return World(a, a2, b, c, actors, targets)
+
+
+TARGETS = ["staff", "manager on A", "manager on A and B", "user on A", "user on A and C"]
+Y, N = True, False
+
+# actor -> action -> the expected answer for each target, in TARGETS' order.
+TABLE = {
+    "staff": {
+        "see": [Y, Y, Y, Y, Y], "identity": [Y, Y, Y, Y, Y], "grants on A": [Y, Y, Y, Y, Y], "link": [Y, Y, Y, Y, Y],
+        "activate": [Y, Y, Y, Y, Y], "deactivate": [Y, Y, Y, Y, Y], "delete": [Y, Y, Y, Y, Y], "claim": [Y, Y, Y, Y, Y],
+    },
+    "manager on A": {
+        "see": [N, Y, Y, Y, Y], "identity": [N, Y, N, Y, N], "grants on A": [N, Y, Y, Y, Y], "link": [N, Y, N, Y, N],
+        "activate": [N, Y, N, Y, N], "deactivate": [N, Y, N, Y, N], "delete": [N, Y, N, Y, N], "claim": [N, Y, Y, Y, Y],
+    },
+    "manager on A and B": {
+        "see": [N, Y, Y, Y, Y], "identity": [N, Y, Y, Y, N], "grants on A": [N, Y, Y, Y, Y], "link": [N, Y, Y, Y, N],
+        "activate": [N, Y, Y, Y, N], "deactivate": [N, Y, Y, Y, N], "delete": [N, Y, Y, Y, N], "claim": [N, Y, Y, Y, Y],
+    },
+    "user admin on A": {
+        "see": [N, Y, Y, Y, Y], "identity": [N, N, N, Y, N], "grants on A": [N, N, N, Y, Y], "link": [N, N, N, Y, N],
+        "activate": [N, N, N, Y, N], "deactivate": [N, N, N, Y, N], "delete": [N, N, N, Y, N], "claim": [N, Y, Y, Y, Y],
+    },
+    "funding on A": {action: [N] * 5 for action in
+                     ("see", "identity", "grants on A", "link", "activate", "deactivate", "delete", "claim")},
+    "manager on C": {
+        "see": [N, N, N, N, Y], "identity": [N] * 5, "grants on A": [N] * 5, "link": [N] * 5,
+        "activate": [N] * 5, "deactivate": [N] * 5, "delete": [N] * 5, "claim": [N] * 5,
+    },
+}
+
+CELLS = [(actor, action, target, expected)
+         for actor, actions in TABLE.items()
+         for action, answers in actions.items()
+         for target, expected in zip(TARGETS, answers, strict=True)]
+
+
+def state(session, user_id: int):
+    """What a refused action must leave untouched: the user, their grants, the audit trail, the requests."""
+    session.expire_all()
+    user = session.get(User, user_id)
+    row = None if user is None else (user.email, user.last_name, user.active, user.link_nonce, user.version)
+    grants = sorted(tuple(g.flags().items()) + (g.establishment_id, g.is_primary)
+                    for g in session.scalars(select(Grant).where(Grant.user_id == user_id)))
+    return (row, grants, session.scalar(select(func.count(AuditEvent.id))),
+            tuple(session.scalars(select(AccountRequest.status).order_by(AccountRequest.id))))
+
+
+def do(session, world: World, actor, action: str, target: User):
+    """Perform one action through its service; return a check of what it must have changed."""
+    if action == "see":
+        decision = perimeter_of(session, actor).may(UserAction.SEE, target)
+        if not decision:
+            raise ServiceError(decision.reason)
+        return lambda: True
+    if action == "identity":
+        user_service.update_user(session, actor, target, target.version, {
+            "civility": target.civility, "last_name": "RENOMMÉ", "first_name": target.first_name,
+            "email": f"new.{target.email}", "phone": target.phone, "job_title": target.job_title})
+        return lambda: session.get(User, target.id).last_name == "RENOMMÉ"
+    if action == "grants on A":
+        rows = [GrantInput(g.establishment_id, g.is_primary, g.habilitations)
+                for g in perimeter_of(session, actor).visible_grants(target) if g.establishment_id != world.a.id]
+        rows.append(GrantInput(world.a.id, not any(r.is_primary for r in rows) and not _primary_hidden(session, actor, target),
+                               {H.FUNDING}))
+        user_service.save_grants(session, actor, target, rows)
+        return lambda: session.scalar(select(Grant.funding).where(Grant.user_id == target.id, Grant.establishment_id == world.a.id)) \
+            and not session.scalar(select(Grant.manager).where(Grant.user_id == target.id, Grant.establishment_id == world.a.id))
+    if action == "link":
+        target.password_hash = None
+        session.commit()
+        sent, _ = user_service.resend_invitations(session, actor, [target.id])
+        return lambda: sent == 1
+    if action == "activate":
+        target.active = False
+        session.commit()
+        user_service.set_active(session, actor, [target.id], True)
+        return lambda: session.get(User, target.id).active
+    if action == "deactivate":
+        user_service.set_active(session, actor, [target.id], False)
+        return lambda: not session.get(User, target.id).active
+    if action == "delete":
+        target_id = target.id
+        user_service.delete_users(session, actor, [target_id])
+        return lambda: session.get(User, target_id) is None
+    if action == "claim":
+        claim = AccountRequest(civility="Mme", last_name=target.last_name, first_name=target.first_name, email=target.email,
+                               phone=target.phone, company_name="ONE", siret=world.a2.siret,
+                               kind=RequestKind.ATTACHMENT.value, status=RequestStatus.PENDING.value)
+        session.add(claim)
+        session.commit()
+        outcome = request_service.approve_many(session, actor, [claim.id])
+        if not outcome.done:
+            raise ServiceError(outcome.skipped[0][1])
+        return lambda: session.scalar(select(Grant.id).where(Grant.user_id == target.id, Grant.establishment_id == world.a2.id))
+    raise AssertionError(action)
+
+
+def _primary_hidden(session, actor, target) -> bool:
+    perimeter = perimeter_of(session, actor)
+    return any(g.is_primary and not perimeter.contains(g.establishment_id) for g in target.grants)
+
+
+@pytest.mark.parametrize("actor_name, action, target_name, expected", CELLS)
+def test_governing_table(session, actor_name, action, target_name, expected):
+    world = build(session)
+    actor = f.actor(world.actors[actor_name])
+    target = world.targets[target_name]
+    if action == "claim":
+        before = None
+    else:
+        before = state(session, target.id)
+    try:
+        changed = do(session, world, actor, action, target)
+    except ServiceError as refusal:
+        assert not expected, f"refused: {refusal.message}"
+        assert len(refusal.message) > 20  # a French sentence, shown as is
+        if before is not None and action not in ("link", "activate"):  # those two set the stage first
+            assert state(session, target.id) == before
+        if action == "claim":
+            assert session.scalar(select(Grant.id).where(Grant.user_id == target.id, Grant.establishment_id == world.a2.id)) is None
+        return
+    assert expected, "allowed, but the table says no"
+    session.expire_all()
+    assert changed()
+
+
+def test_the_sql_and_python_forms_of_the_governing_rule_agree(session):
+    world = build(session)
+    for actor in world.actors.values():
+        perimeter = perimeter_of(session, f.actor(actor))
+        ungoverned = set(session.scalars(select(User.id).where(perimeter.ungoverned_users())))
+        visible = set(session.scalars(select(User.id).where(perimeter.users())))
+        for target in world.targets.values():
+            assert (target.id in ungoverned) == (not perimeter.governs(target)), (actor.email, target.email)
+            assert (target.id in visible) == perimeter.sees(target)
+
+
+def test_an_inactive_delegated_administrator_administers_nothing(session):
+    world = build(session)
+    luke = world.actors["manager on A"]
+    luke.active = False
+    session.commit()
+    perimeter = perimeter_of(session, f.actor(luke))
+    assert not perimeter.administers_users and not perimeter.governs(world.targets["user on A"])
+    with pytest.raises(ServiceError):
+        user_service.set_active(session, f.actor(luke), [world.targets["user on A"].id], False)
