@@ -1,4 +1,4 @@
-"""Logging in: check credentials, record the attempt, keep the hash up to date."""
+"""Logging in and out: check credentials, record the attempt, keep the hash up to date."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models import InvalidValue, User, utcnow
+from models.accounts import new_session_token
 from models.rules import clean_email
 
 from . import audit
@@ -15,34 +16,62 @@ from .passwords import hash_password, needs_rehash, verify_password
 from .users import user_label
 
 
+def login_email(email: str | None) -> str:
+    """Return the email as authentication looks it up (the login limiter counts per this value too).
+
+    One normalisation for both: a variant the lookup folds into an account (upper case, a fullwidth
+    letter in the domain) must land on that account's failure counter, not on a fresh one.
+    """
+    try:
+        return clean_email(email or "")
+    except InvalidValue:
+        return (email or "").strip().lower()
+
+
+def _write_quietly(session: Session, user: User, **values: object) -> None:
+    # Plain UPDATEs: logging in or out is not an edit, it must not bump (nor be refused by) the
+    # optimistic-locking version; the same account logging in twice at once must not 500.
+    session.execute(update(User).where(User.id == user.id).values(**values).execution_options(synchronize_session=False))
+    for name, value in values.items():
+        set_committed_value(user, name, value)
+
+
 @transactional
 def authenticate(session: Session, email: str, password: str, ip: str | None = None) -> User | None:
     """Return the user if the credentials open a session, else None (the reason is not told)."""
-    try:
-        email = clean_email(email)
-    except InvalidValue:
-        email = (email or "").strip().lower()
+    email = login_email(email)
     user = session.scalar(select(User).where(User.email == email))
-    if user is None or not user.active or not verify_password(user.password_hash, password):
+    usable = user is not None and user.active and user.password_hash is not None
+    # Exactly one argon2 verification whatever the account's state (verify_password checks against a
+    # dummy hash when given none): an unknown or inactive address must not answer faster.
+    valid = verify_password(user.password_hash if usable else None, password)
+    if not (usable and valid):
         if user is not None:
             audit.record(session, Actor(user, ip), "login.failure", "user", user.id, user_label(user))
         else:
             audit.record(session, Actor(None, ip), "login.failure", "user", None, email[:254])
         return None
-    # Plain UPDATEs: logging in is not an edit, it must not bump (nor be refused by) the optimistic-locking
-    # version; the same account logging in twice at once (or just after the hash cost changed) must not 500.
     values: dict[str, object] = {"last_login_at": utcnow()}
     if needs_rehash(user.password_hash):
         values["password_hash"] = hash_password(password)  # the same password: whichever login writes last is fine
-    session.execute(update(User).where(User.id == user.id).values(**values).execution_options(synchronize_session=False))
-    for name, value in values.items():
-        set_committed_value(user, name, value)
+    _write_quietly(session, user, **values)
     audit.record(session, Actor(user, ip), "login.success", "user", user.id, user_label(user))
     return user
 
 
+@transactional
+def logout(session: Session, user: User, ip: str | None = None) -> None:
+    """End every login session of the user: a copy of the session cookie taken before no longer opens one.
+
+    The cookie is signed, not stored: forgetting it in this browser leaves any copy valid, so the
+    token it carries (the second half of the login id) is renewed instead.
+    """
+    _write_quietly(session, user, session_token=new_session_token())
+    audit.record(session, Actor(user, ip), "logout", "user", user.id, user_label(user))
+
+
 def load_session_user(session: Session, session_id: str) -> User | None:
-    """Return the user of a login session, or None if it was ended (deactivation, new password)."""
+    """Return the user of a login session, or None if it was ended (logout, deactivation, new password)."""
     user_id, _, token = session_id.partition(":")
     if not user_id.isdigit() or not token:
         return None
