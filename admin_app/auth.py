@@ -43,8 +43,9 @@ def home_for(user) -> str:
 
 
 def _login_account_key() -> str:
-    # Per account, whether it exists or not: the answer must not tell which.
-    return "login-account:" + (request.form.get("email") or "").strip().lower()[:254]
+    # Per account, whether it exists or not: the answer must not tell which. Normalised exactly as
+    # authentication looks the account up, or each spelling of one address gets its own counter.
+    return "login-account:" + sessions.login_email(request.form.get("email"))[:254]
 
 
 def _failed_login(response) -> bool:
@@ -72,6 +73,8 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    # Forgetting the cookie here is not enough: a copy of it would still open the session.
+    sessions.logout(db.session, current_user._get_current_object(), request.remote_addr)
     logout_user()
     flash("Vous êtes déconnecté.", "info")
     return redirect(url_for("auth.login"))
@@ -83,6 +86,7 @@ TOKEN_MESSAGES = {
     TokenProblem.EXPIRED: "Ce lien a expiré.",
     TokenProblem.USED: "Ce lien a déjà été utilisé, ou un lien plus récent vous a été envoyé.",
     TokenProblem.INVALID: "Ce lien n'est pas valide (il est peut-être incomplet).",
+    TokenProblem.INACTIVE: accounts.INACTIVE,
 }
 
 

@@ -93,3 +93,46 @@ def test_healthz_says_503_when_the_database_does_not_answer(tmp_path):
     broken = create_app(TestingConfig(f"sqlite:///{tmp_path}/missing/dir/app.db"))  # cannot be opened
     response = broken.test_client().get("/healthz")
     assert response.status_code == 503 and response.get_json() == {"status": "database unavailable"}
+
+
+def test_a_session_cookie_copied_before_logout_no_longer_opens_a_session(app, client, demo, db):
+    login(client, *STAFF)
+    copied = client.get_cookie("session").value
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    assert thief.get("/admin/users/").status_code == 200  # the copy works while the session lives
+    staff = db.session.scalar(select(User).where(User.email == STAFF[0]))
+    token_before = staff.session_token
+
+    response = client.post("/logout", data={"csrf_token": csrf_token(client, "/admin/")})
+    assert response.status_code == 302 and response.location == "/login"
+
+    replayed = app.test_client()
+    replayed.set_cookie("session", copied)
+    response = replayed.get("/admin/users/")
+    assert response.status_code == 302 and response.location.startswith("/login")
+    db.session.expire_all()
+    assert staff.session_token != token_before
+    logout = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "logout")).one()
+    assert (logout.actor_id, logout.target_id) == (staff.id, staff.id)
+
+
+LANDO = ("lando.calrissian@example.org", "demo-lando-2026")
+
+
+@pytest.mark.parametrize("variant", ["lando.calrissian@ｅxample.org", "LANDO.Calrissian@Example.ORG", " lando.calrissian@example.org "])
+def test_another_spelling_of_the_address_shares_the_failed_login_counter(app, demo, variant):
+    """Authentication folds these spellings into Lando's account: so must the per-account limit."""
+    assert login(app.test_client(), variant, LANDO[1]).location == "/account/profile"  # the same account
+    for _ in range(5):
+        assert login(app.test_client(), LANDO[0], "mauvais mot de passe").status_code == 200
+    locked = login(app.test_client(), variant, LANDO[1])  # a fresh client: the per-IP limit is far
+    assert locked.status_code == 429 and "Trop de tentatives" in locked.get_data(as_text=True)
+
+
+def test_failures_under_several_spellings_count_once_per_account(app, demo):
+    spellings = ["lando.calrissian@ｅxample.org", "Lando.Calrissian@example.org", "lando.calrissian@EXAMPLE.org",
+                 "lando.calrissian@ｅｘample.org", LANDO[0]]
+    for spelling in spellings:
+        assert login(app.test_client(), spelling, "mauvais mot de passe").status_code == 200
+    assert login(app.test_client(), *LANDO).status_code == 429

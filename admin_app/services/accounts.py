@@ -16,10 +16,19 @@ from .common import Actor, ServiceError, checked, transactional
 from .passwords import hash_password, password_problem, verify_password
 from .users import user_label
 
+INACTIVE = "Ce compte est désactivé : ce lien ne peut plus être utilisé. Contactez la personne qui gère les utilisateurs de votre entreprise."
+
+
+def _refuse_inactive(user: User) -> None:
+    # A link reaching a deactivated account (sent before, or forwarded) must change nothing on it.
+    if not user.active:
+        raise ServiceError(INACTIVE)
+
 
 @transactional
 def confirm_email(session: Session, user: User) -> bool:
     """Mark the email verified and queue the password email; False if it already was verified."""
+    _refuse_inactive(user)
     if user.email_verified_at is not None:
         return False
     user.email_verified_at = utcnow()
@@ -32,6 +41,7 @@ def confirm_email(session: Session, user: User) -> bool:
 @transactional
 def set_password(session: Session, user: User, password: str, confirmation: str) -> User:
     """Set the password from an email link; the link and every open session stop working."""
+    _refuse_inactive(user)
     if password != confirmation:
         raise ServiceError("Les deux mots de passe ne sont pas identiques.", field="confirmation")
     problem = password_problem(password, user.email)
@@ -48,25 +58,33 @@ def set_password(session: Session, user: User, password: str, confirmation: str)
     return user
 
 
+def _stand_in(email: str) -> User:
+    # Never added to the session: only what its email would say is computed, then dropped.
+    return User(civility="M.", last_name="", first_name="", email=email, email_verified_at=utcnow())
+
+
 @transactional
 def request_password_link(session: Session, email: str, ip: str | None = None) -> bool:
     """Send a new link to an active account (password link, or verification first if needed).
 
-    Returns whether an email was queued; the caller must not tell the visitor.
+    Returns whether an email was queued; the caller must not tell the visitor. Without an active
+    account the same work is done (one audit entry, an email written for a stand-in, then
+    dropped), so that the answer's timing does not tell either.
     """
     try:
         email = clean_email(email)
     except InvalidValue:
         return False
     user = session.scalar(select(User).where(User.email == email))
-    if user is None or not user.active:
-        return False
-    if user.email_verified_at is None:
-        emails.enqueue_verify_email(session, user)
+    known = user is not None and user.active
+    if known:
+        audit.record(session, Actor(None, ip), "user.password_link", "user", user.id, user_label(user))
     else:
-        emails.enqueue_set_password(session, user)
-    audit.record(session, Actor(None, ip), "user.password_link", "user", user.id, user_label(user))
-    return True
+        audit.record(session, Actor(None, ip), "user.password_link", "user", None, email)
+    outbound = emails.enqueue_invitation(session, user if known else _stand_in(email))
+    if not known:
+        session.expunge(outbound)
+    return known
 
 
 @transactional
@@ -103,5 +121,8 @@ def change_password(session: Session, user: User, current: str, new: str, confir
         raise ServiceError(problem, field="new")
     user.password_hash = hash_password(new)
     user.session_token = new_session_token()
+    # A password link sent earlier (a forgotten-password request in a mailbox that may not be only
+    # theirs) would otherwise still replace the password just chosen.
+    user.link_nonce = new_session_token()
     audit.record(session, Actor(user), "user.change_password", "user", user.id, user_label(user))
     return user

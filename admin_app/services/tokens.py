@@ -21,6 +21,7 @@ class TokenProblem(enum.StrEnum):
     EXPIRED = "expired"
     INVALID = "invalid"  # tampered, wrong purpose, or for a user that no longer exists
     USED = "used"  # superseded by a newer link, or already used
+    INACTIVE = "inactive"  # the account was deactivated: its links do nothing
 
 
 def _serializer(secret_key: str, purpose: Purpose) -> URLSafeTimedSerializer:
@@ -39,7 +40,8 @@ def read_token(
     """Return the token's user and None, or the reason the link cannot be used.
 
     For a used (superseded) link the user is returned too, so a page can tell a
-    harmless second click from a stale link.
+    harmless second click from a stale link. A deactivated account's links are refused
+    first: whoever holds one must not verify an address or set a password on it.
     """
     try:
         user_id, nonce = _serializer(secret_key, purpose).loads(token, max_age=int(max_age.total_seconds()))
@@ -50,6 +52,8 @@ def read_token(
     user = session.get(User, user_id) if isinstance(user_id, int) else None
     if user is None:
         return None, TokenProblem.INVALID
+    if not user.active:
+        return user, TokenProblem.INACTIVE
     if nonce != user.link_nonce:
         return user, TokenProblem.USED
     return user, None
