@@ -36,6 +36,13 @@ def _database_url() -> str:
     return url
 
 
+def _limit_storage_options(prefix: str) -> dict[str, object]:
+    # Keys stored under our own prefix: clearing the limits (`limiter.reset()`) must not clear other
+    # apps' keys on a shared Redis. A Redis that does not answer costs at most a second before the
+    # limits fall back to each worker's memory (see extensions.limiter), not a hung login.
+    return {"key_prefix": prefix, "socket_connect_timeout": 1, "socket_timeout": 1}
+
+
 class Config:
     """Settings for `make run` and production; every secret comes from the environment."""
 
@@ -62,6 +69,7 @@ class Config:
         redis_url = os.environ.get("REDIS_URL")
         self.RATELIMIT_STORAGE_URI = redis_url or "memory://"
         self.RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "mes-utilisateurs")
+        self.RATELIMIT_STORAGE_OPTIONS = _limit_storage_options(self.RATELIMIT_KEY_PREFIX)
         self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", self.BASE_URL.startswith("https://"))
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=float(os.environ.get("SESSION_LIFETIME_HOURS", "12")))
         self.SESSION_IDLE_TIMEOUT = timedelta(minutes=float(os.environ.get("SESSION_IDLE_MINUTES", "60")))
@@ -99,9 +107,13 @@ class TestingConfig(Config):
         self.BASE_URL = "http://localhost"
         self.MAIL_BACKEND = "outbox-only"
         self.RATELIMIT_STORAGE_URI = "memory://"
+        # One prefix per test run: runs sharing this machine's Redis never count (nor clear) each other's keys.
+        self.RATELIMIT_KEY_PREFIX = self.RUN_PREFIX
+        self.RATELIMIT_STORAGE_OPTIONS = _limit_storage_options(self.RUN_PREFIX)
         self.SESSION_COOKIE_SECURE = False
 
     TESTING = True
+    RUN_PREFIX = f"test-{secrets.token_hex(6)}"
     ARGON2_COST = (1, 64, 1)  # hashing is not what the tests measure
     LOGIN_FAILURE_DELAY = 0.0
     __test__ = False  # not a pytest test class, despite its name

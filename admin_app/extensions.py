@@ -15,4 +15,6 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# Redis down must not turn a login into a 500: each worker then counts in its own memory (the same
+# limits, per worker) and Flask-Limiter logs a warning; it goes back to Redis once Redis answers.
+limiter = Limiter(key_func=get_remote_address, default_limits=[], in_memory_fallback_enabled=True)

@@ -8,9 +8,11 @@ import secrets
 import time
 
 from flask import Flask, flash, g, redirect, request, session, url_for
+from flask.logging import default_handler
 from flask_login import current_user, logout_user, user_logged_in
 
 IDLE_KEY = "last_seen"
+STATIC_ENDPOINTS = ("static", "admin.static")
 _LINK_TOKEN = re.compile(r"(/account/(?:verify|set-password)/)[^\s\"?]+")
 
 
@@ -60,12 +62,17 @@ def init_app(app: Flask) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, HideLinkTokens) for f in logger.filters):
             logger.addFilter(HideLinkTokens())
+    # Flask-Limiter's logger has only a NullHandler, which silences Python's last-resort output: its
+    # warning that Redis is unreachable (limits then counted per worker) would be printed nowhere.
+    limiter_log = logging.getLogger("flask-limiter")
+    if default_handler not in limiter_log.handlers:
+        limiter_log.addHandler(default_handler)
     user_logged_in.connect(_start_idle_clock, app)
 
     @app.before_request
     def end_idle_sessions():
         # A session unused for longer than SESSION_IDLE_TIMEOUT ends, even if its cookie is still valid.
-        if not current_user.is_authenticated or request.endpoint in (None, "static", "admin.static"):
+        if not current_user.is_authenticated or request.endpoint in (None, *STATIC_ENDPOINTS):
             return None
         now = int(time.time())
         last_seen = session.get(IDLE_KEY)
@@ -87,4 +94,9 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         if app.config.get("SESSION_COOKIE_SECURE"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if request.endpoint not in STATIC_ENDPOINTS and current_user.is_authenticated:
+            # What a logged-in person sees (lists of people, CSV exports, their profile) stays out of the
+            # browser's and any proxy's cache: the back button after logout, or the next user of a shared
+            # computer, must not find it there.
+            response.headers["Cache-Control"] = "no-store"
         return response

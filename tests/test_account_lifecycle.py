@@ -1,7 +1,8 @@
 """The journey of a new account through real emails (aiosmtpd), and each way it can go wrong."""
 
+import logging
 import threading
-import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -11,10 +12,11 @@ from sqlalchemy import func, select, update
 from admin_app import create_app
 from admin_app.config import TestingConfig
 from admin_app.extensions import db as app_db
+from admin_app.extensions import limiter
 from admin_app.services import emails as email_service
 from models import AuditEvent, OutboundEmail, User, utcnow
 
-from .conftest import STAFF, csrf_token, free_port, login
+from .conftest import LINK, LUKE, STAFF, csrf_token, free_port, login
 
 
 def send_mail(runner):
@@ -185,30 +187,66 @@ def test_the_ip_limit_counts_across_accounts(app, demo):
     assert statuses == [200, 200, 200, 429]
 
 
-def test_failed_login_counters_are_shared_by_workers_through_redis(database_url, demo):
-    redis = pytest.importorskip("redis")
-    try:
-        redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
-    except redis.exceptions.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    prefix = f"test-{uuid.uuid4().hex}"
+@contextmanager
+def workers_on(app, database_url, storage_uri, count=1):
+    """Apps like the test app but counting limits in `storage_uri`; the test app's limiter is restored after.
+
+    Flask-Limiter keeps one storage per Limiter, the last app initialised wins: without the restore,
+    later tests would count in this storage (and `limiter.reset()` clear it).
+    """
     workers = []
-    for _ in range(2):
+    for _ in range(count):
         config = TestingConfig(database_url)
-        config.RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379/0"
-        config.RATELIMIT_KEY_PREFIX = prefix
+        config.RATELIMIT_STORAGE_URI = storage_uri
         workers.append(create_app(config))
     try:
-        first, second = (w.test_client() for w in workers)
-        assert [login(first, "luke.skywalker@example.org", "mauvais mot de passe").status_code for _ in range(5)] == [200] * 5
-        assert login(second, "luke.skywalker@example.org", "demo-luke-2026").status_code == 429
+        yield workers
     finally:
-        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-        for key in client.scan_iter(f"*{prefix}*"):
-            client.delete(key)
         for worker in workers:
             with worker.app_context():
                 app_db.engine.dispose()
+        limiter.init_app(app)
+        limiter._storage_dead = False  # no public way: the fallback flag outlives the storage it was about
+
+
+def test_failed_login_counters_are_shared_by_workers_through_redis(app, database_url, demo):
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    try:
+        with workers_on(app, database_url, "redis://127.0.0.1:6379/0", count=2) as workers:
+            first, second = (w.test_client() for w in workers)
+            assert [login(first, "luke.skywalker@example.org", "mauvais mot de passe").status_code for _ in range(5)] == [200] * 5
+            assert login(second, "luke.skywalker@example.org", "demo-luke-2026").status_code == 429
+            assert list(client.scan_iter(f"{TestingConfig.RUN_PREFIX}*"))  # counted under this run's own prefix
+    finally:
+        for key in client.scan_iter(f"{TestingConfig.RUN_PREFIX}*"):
+            client.delete(key)
+
+
+def test_with_redis_unreachable_the_public_forms_still_answer_and_limits_hold_in_memory(app, database_url, demo, db, caplog):
+    with workers_on(app, database_url, f"redis://127.0.0.1:{free_port()}/0") as (worker,):  # nothing listens there
+        visitor = worker.test_client()
+        with caplog.at_level(logging.WARNING, logger="flask-limiter"):
+            response = login(visitor, *LUKE)
+        assert response.status_code == 302 and response.location == "/account/profile"
+        assert any("falling back to in-memory storage" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+
+        anonymous = worker.test_client()
+        token = csrf_token(anonymous, "/account/forgot-password")
+        page = anonymous.post("/account/forgot-password", data={"email": STAFF[0], "csrf_token": token})
+        assert page.status_code == 200 and "Demande enregistrée" in page.get_data(as_text=True)
+        token = csrf_token(anonymous, "/account/request")
+        page = anonymous.post("/account/request", data={"last_name": "Tano", "csrf_token": token})
+        assert page.status_code == 200 and "Le prénom est obligatoire." in page.get_data(as_text=True)
+
+        # The limits themselves still hold, counted in this worker's memory.
+        statuses = [login(worker.test_client(), "han.solo@example.org", "mauvais mot de passe").status_code for _ in range(6)]
+        assert statuses == [200] * 5 + [429]
+    assert db.session.scalar(select(func.count()).select_from(OutboundEmail).where(OutboundEmail.recipient == STAFF[0])) == 1
 
 
 def test_a_deactivated_user_cannot_log_in(client, demo):
@@ -313,3 +351,80 @@ def test_profile_edit_and_password_change(client, demo, db):
     assert "Un email de validation a été envoyé" in changed.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.scalar(select(OutboundEmail.recipient)) == "luke@jedi.example.org"
+
+
+# --- email links after the account changed ------------------------------------------------------------
+
+def outbox_link(db, subject):
+    """The link of the newest queued email with this subject (read from the outbox, no SMTP needed)."""
+    db.session.expire_all()
+    body = db.session.scalars(select(OutboundEmail.body_text).where(OutboundEmail.subject == subject)
+                              .order_by(OutboundEmail.id.desc())).first()
+    return LINK.search(body).group(1)
+
+
+def ask_for_a_password_link(app, db, address):
+    visitor = app.test_client()
+    token = csrf_token(visitor, "/account/forgot-password")
+    visitor.post("/account/forgot-password", data={"email": address, "csrf_token": token})
+    return outbox_link(db, "Créez votre mot de passe")
+
+
+def password_hash(db, address):
+    db.session.expire_all()
+    return db.session.scalar(select(User.password_hash).where(User.email == address))
+
+
+def test_a_password_link_dies_when_the_password_is_changed_in_the_profile(app, client, demo, db):
+    path = ask_for_a_password_link(app, db, LUKE[0])
+    login(client, *LUKE)
+    new = "un nouveau mot de passe"
+    changed = client.post("/account/profile", data={"form": "password", "password-current": LUKE[1], "password-new": new,
+                                                    "password-confirmation": new, "csrf_token": csrf_token(client, "/account/profile")})
+    assert changed.status_code == 302
+    chosen = password_hash(db, LUKE[0])
+
+    holder = app.test_client()  # whoever holds the older email
+    page = holder.get(path)
+    assert page.status_code == 400 and "déjà été utilisé" in page.get_data(as_text=True)
+    token = csrf_token(holder, "/login")
+    refused = holder.post(path, data={"password": "le mot de passe du voleur", "confirmation": "le mot de passe du voleur",
+                                      "csrf_token": token})
+    assert refused.status_code == 400
+    assert password_hash(db, LUKE[0]) == chosen
+    assert login(app.test_client(), LUKE[0], new).status_code == 302
+
+
+def deactivate(staff_client, db, address):
+    uid = db.session.scalar(select(User.id).where(User.email == address))
+    token = csrf_token(staff_client, "/admin/users/")
+    staff_client.post("/admin/users/action/", data={"csrf_token": token, "action": "deactivate", "rowid": [str(uid)], "url": "/"})
+    db.session.expire_all()
+    assert db.session.scalar(select(User.active).where(User.id == uid)) is False
+
+
+def test_a_deactivated_account_cannot_use_its_password_link(app, staff_client, db):
+    path = ask_for_a_password_link(app, db, LUKE[0])
+    deactivate(staff_client, db, LUKE[0])
+    before = password_hash(db, LUKE[0])
+    holder = app.test_client()
+    page = holder.get(path)
+    assert page.status_code == 400 and "Ce compte est désactivé" in page.get_data(as_text=True)
+    token = csrf_token(holder, "/login")
+    refused = holder.post(path, data={"password": "un long mot de passe sûr", "confirmation": "un long mot de passe sûr",
+                                      "csrf_token": token})
+    assert refused.status_code == 400 and "Ce compte est désactivé" in refused.get_data(as_text=True)
+    assert password_hash(db, LUKE[0]) == before
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.in_(
+        ["user.set_password", "user.reset_password"]))) == 0
+
+
+def test_a_deactivated_account_cannot_use_its_verification_link(app, staff_client, db):
+    create_user(staff_client)
+    path = outbox_link(db, "Validez votre adresse email")
+    deactivate(staff_client, db, "ahsoka@example.org")
+    page = app.test_client().get(path)
+    assert page.status_code == 400 and "Ce compte est désactivé" in page.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalar(select(User.email_verified_at).where(User.email == "ahsoka@example.org")) is None
+    assert db.session.scalar(select(func.count()).select_from(OutboundEmail).where(OutboundEmail.kind == "set_password")) == 0

@@ -17,6 +17,7 @@ from models import AuditEvent, Base, User
 from .conftest import STAFF, csrf_token, login
 
 PUBLIC_ENDPOINTS = {"auth.login", "auth.account_request", "auth.verify_email", "auth.set_password", "auth.forgot_password",
+                    "attachments.confirm",
                     "static", "admin.static", "healthz", "index"}
 SAMPLE_ARGS = {"int": "1", "default": "x", "string": "x", "path": "x"}
 
@@ -198,3 +199,22 @@ def test_access_logs_do_not_show_email_link_tokens(app):
         handler_filter.filter(record)
     message = record.getMessage()
     assert "secret" not in message and "/account/set-password/…" in message
+
+
+def test_every_response_to_a_logged_in_user_is_kept_out_of_caches(app, client, staff_client, db):
+    luke = db.session.scalar(select(User.id).where(User.email == "luke.skywalker@example.org"))
+    for url in ("/admin/", "/admin/users/", f"/admin/users/details/?id={luke}", "/admin/audit/", "/account/profile", "/nowhere"):
+        response = staff_client.get(url)
+        assert response.headers.get("Cache-Control") == "no-store", (url, response.status_code)
+    token = csrf_token(staff_client, "/admin/users/")
+    export = staff_client.post("/admin/users/action/", data={"csrf_token": token, "action": "export", "all_matching": "1", "url": "/"})
+    assert export.mimetype == "text/csv" and export.headers["Cache-Control"] == "no-store"
+    export.close()  # a streamed response holds its app context (and its `g`, its user) until closed
+    # A client user's own pages too.
+    other = app.test_client()
+    login(other, "luke.skywalker@example.org", "demo-luke-2026")
+    assert other.get("/account/profile").headers["Cache-Control"] == "no-store"
+    # Static files may be cached: they say nothing about anyone.
+    static = staff_client.get("/static/app.css")
+    assert static.status_code == 200 and "no-store" not in static.headers.get("Cache-Control", "")
+    static.close()
