@@ -95,7 +95,9 @@ def _link_user(purpose: Purpose, token: str):
 
 
 def _bad_link(problem: TokenProblem):
-    return render_template("auth/bad_link.html", message=TOKEN_MESSAGES[problem]), 400
+    # A deactivated account gets no new link either: offering one would only disappoint.
+    return render_template("auth/bad_link.html", message=TOKEN_MESSAGES[problem],
+                           offer_new_link=problem is not TokenProblem.INACTIVE), 400
 
 
 @bp.get("/account/verify/<token>")

@@ -414,6 +414,7 @@ def test_a_deactivated_account_cannot_use_its_password_link(app, staff_client, d
     refused = holder.post(path, data={"password": "un long mot de passe sûr", "confirmation": "un long mot de passe sûr",
                                       "csrf_token": token})
     assert refused.status_code == 400 and "Ce compte est désactivé" in refused.get_data(as_text=True)
+    assert "demander un nouveau lien" not in refused.get_data(as_text=True)  # none would be sent
     assert password_hash(db, LUKE[0]) == before
     assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.in_(
         ["user.set_password", "user.reset_password"]))) == 0
@@ -428,3 +429,22 @@ def test_a_deactivated_account_cannot_use_its_verification_link(app, staff_clien
     db.session.expire_all()
     assert db.session.scalar(select(User.email_verified_at).where(User.email == "ahsoka@example.org")) is None
     assert db.session.scalar(select(func.count()).select_from(OutboundEmail).where(OutboundEmail.kind == "set_password")) == 0
+
+
+def test_forgot_password_does_the_same_work_whether_or_not_the_account_exists(app, demo, db, monkeypatch):
+    """Timing must not tell: the email is written (its link signed) for an unknown address too, then dropped."""
+    rendered = []
+    render = email_service.render_template
+    monkeypatch.setattr(email_service, "render_template", lambda name, **context: rendered.append(name) or render(name, **context))
+    work = {}
+    for address in (LUKE[0], "personne@example.org", "padme.amidala@example.org"):  # Padmé is inactive
+        rendered.clear()
+        visitor = app.test_client()
+        token = csrf_token(visitor, "/account/forgot-password")
+        page = visitor.post("/account/forgot-password", data={"email": address, "csrf_token": token})
+        assert page.status_code == 200
+        work[address] = list(rendered)
+    assert work[LUKE[0]] == ["email/set_password.txt", "email/set_password.html"]
+    assert work["personne@example.org"] == work["padme.amidala@example.org"] == work[LUKE[0]]
+    assert db.session.scalars(select(OutboundEmail.recipient)).all() == [LUKE[0]]
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "user.password_link")) == 3
