@@ -1,11 +1,18 @@
-"""Login, logout and who may enter the admin panel."""
+"""Login, logout, the failed-login limits and who may enter the admin panel."""
+
+import logging
+from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from models import AuditEvent, User
+from admin_app import create_app
+from admin_app.config import TestingConfig
+from admin_app.extensions import db as app_db
+from admin_app.extensions import limiter
+from models import AuditEvent, OutboundEmail, User
 
-from .conftest import LUKE, STAFF, csrf_token, login
+from .conftest import LUKE, STAFF, csrf_token, free_port, login
 
 
 def test_root_redirects_to_login(client):
@@ -136,3 +143,88 @@ def test_failures_under_several_spellings_count_once_per_account(app, demo):
     for spelling in spellings:
         assert login(app.test_client(), spelling, "mauvais mot de passe").status_code == 200
     assert login(app.test_client(), *LANDO).status_code == 429
+
+
+# --- failed-login limits: per account, per IP, shared through Redis, kept when Redis is down -----------
+
+def test_repeated_failed_logins_are_refused_for_a_while_without_telling_if_the_account_exists(app, demo):
+    for address in ("luke.skywalker@example.org", "ghost@example.org"):
+        client = app.test_client()
+        statuses = [login(client, address, "mauvais mot de passe").status_code for _ in range(6)]
+        assert statuses == [200] * 5 + [429]
+        locked = login(client, address, "demo-luke-2026")
+        assert locked.status_code == 429 and "Trop de tentatives" in locked.get_data(as_text=True)
+    other = app.test_client()
+    assert login(other, *STAFF).status_code == 302  # other accounts are not affected
+
+
+def test_the_ip_limit_counts_across_accounts(app, demo):
+    app.config["LOGIN_LIMIT_PER_IP"] = "3 per 15 minutes"
+    try:
+        client = app.test_client()
+        statuses = [login(client, f"user{i}@example.org", "mauvais mot de passe").status_code for i in range(4)]
+    finally:
+        app.config["LOGIN_LIMIT_PER_IP"] = "30 per 15 minutes"
+    assert statuses == [200, 200, 200, 429]
+
+
+@contextmanager
+def workers_on(app, database_url, storage_uri, count=1):
+    """Apps like the test app but counting limits in `storage_uri`; the test app's limiter is restored after.
+
+    Flask-Limiter keeps one storage per Limiter, the last app initialised wins: without the restore,
+    later tests would count in this storage (and `limiter.reset()` clear it).
+    """
+    workers = []
+    for _ in range(count):
+        config = TestingConfig(database_url)
+        config.RATELIMIT_STORAGE_URI = storage_uri
+        workers.append(create_app(config))
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            with worker.app_context():
+                app_db.engine.dispose()
+        limiter.init_app(app)
+        limiter._storage_dead = False  # no public way: the fallback flag outlives the storage it was about
+
+
+def test_failed_login_counters_are_shared_by_workers_through_redis(app, database_url, demo):
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    try:
+        with workers_on(app, database_url, "redis://127.0.0.1:6379/0", count=2) as workers:
+            first, second = (w.test_client() for w in workers)
+            assert [login(first, "luke.skywalker@example.org", "mauvais mot de passe").status_code for _ in range(5)] == [200] * 5
+            assert login(second, "luke.skywalker@example.org", "demo-luke-2026").status_code == 429
+            assert list(client.scan_iter(f"{TestingConfig.RUN_PREFIX}*"))  # counted under this run's own prefix
+    finally:
+        for key in client.scan_iter(f"{TestingConfig.RUN_PREFIX}*"):
+            client.delete(key)
+
+
+def test_with_redis_unreachable_the_public_forms_still_answer_and_limits_hold_in_memory(app, database_url, demo, db, caplog):
+    with workers_on(app, database_url, f"redis://127.0.0.1:{free_port()}/0") as (worker,):  # nothing listens there
+        visitor = worker.test_client()
+        with caplog.at_level(logging.WARNING, logger="flask-limiter"):
+            response = login(visitor, *LUKE)
+        assert response.status_code == 302 and response.location == "/account/profile"
+        assert any("falling back to in-memory storage" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+
+        anonymous = worker.test_client()
+        token = csrf_token(anonymous, "/account/forgot-password")
+        page = anonymous.post("/account/forgot-password", data={"email": STAFF[0], "csrf_token": token})
+        assert page.status_code == 200 and "Demande enregistrée" in page.get_data(as_text=True)
+        token = csrf_token(anonymous, "/account/request")
+        page = anonymous.post("/account/request", data={"last_name": "Tano", "csrf_token": token})
+        assert page.status_code == 200 and "Le prénom est obligatoire." in page.get_data(as_text=True)
+
+        # The limits themselves still hold, counted in this worker's memory.
+        statuses = [login(worker.test_client(), "han.solo@example.org", "mauvais mot de passe").status_code for _ in range(6)]
+        assert statuses == [200] * 5 + [429]
+    assert db.session.scalar(select(func.count()).select_from(OutboundEmail).where(OutboundEmail.recipient == STAFF[0])) == 1
