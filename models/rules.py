@@ -9,7 +9,9 @@ import unicodedata
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from stdnum import luhn
+from stdnum.exceptions import InvalidChecksum, ValidationError
+from stdnum.fr import siren as stdnum_siren
+from stdnum.fr import siret as stdnum_siret
 
 
 class InvalidValue(ValueError):
@@ -23,24 +25,26 @@ def _digits_only(value: str) -> str:
     return _SPACES.sub("", value or "")
 
 
+# The check-digit rules are python-stdnum's, not ours: they know the exceptions to Luhn (La Poste's
+# establishments, SIREN 356 000 000, use a sum of digits divisible by 5) and that a SIRET starts with a
+# valid SIREN. Only the French messages are ours.
+def _stdnum_clean(module, value: str, label: str, length: int) -> str:
+    try:
+        return module.validate(_digits_only(value))
+    except InvalidChecksum:
+        raise InvalidValue(f"Ce {label} n'est pas valide (clé de contrôle incorrecte).") from None
+    except ValidationError:  # not only ASCII digits, or not the right number of them
+        raise InvalidValue(f"Le {label} doit comporter {length} chiffres.") from None
+
+
 def clean_siren(value: str) -> str:
     """Return the 9-digit SIREN, spaces removed, or raise InvalidValue."""
-    siren = _digits_only(value)
-    if not siren.isdigit() or len(siren) != 9:
-        raise InvalidValue("Le SIREN doit comporter 9 chiffres.")
-    if not luhn.is_valid(siren):
-        raise InvalidValue("Ce SIREN n'est pas valide (clé de contrôle incorrecte).")
-    return siren
+    return _stdnum_clean(stdnum_siren, value, "SIREN", 9)
 
 
 def clean_siret(value: str) -> str:
     """Return the 14-digit SIRET, spaces removed, or raise InvalidValue."""
-    siret = _digits_only(value)
-    if not siret.isdigit() or len(siret) != 14:
-        raise InvalidValue("Le SIRET doit comporter 14 chiffres.")
-    if not luhn.is_valid(siret):
-        raise InvalidValue("Ce SIRET n'est pas valide (clé de contrôle incorrecte).")
-    return siret
+    return _stdnum_clean(stdnum_siret, value, "SIRET", 14)
 
 
 def format_siret(siret: str) -> str:

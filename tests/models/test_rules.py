@@ -33,6 +33,36 @@ def test_siret():
         clean_siret("40282065800218")
 
 
+# La Poste (SIREN 356 000 000): its head office's SIRET follows Luhn, its other establishments do not;
+# their digits add up to a multiple of 5 instead (python-stdnum's rule, checked against stdnum itself).
+@pytest.mark.parametrize("typed, stored", [
+    ("356 000 000 00048", "35600000000048"),  # the head office
+    ("356 000 000 49837", "35600000049837"),  # an establishment: not Luhn-valid, sum of digits 45
+    ("35600000000015", "35600000000015"),
+])
+def test_la_poste_sirets_are_accepted(typed, stored):
+    assert clean_siret(typed) == stored
+    assert clean_siren(stored[:9]) == "356000000"
+
+
+@pytest.mark.parametrize("typed", ["35600000049836", "35600000000049"])
+def test_la_poste_sirets_with_a_wrong_key_are_refused_in_french(typed):
+    with pytest.raises(InvalidValue, match=r"^Ce SIRET n'est pas valide \(clé de contrôle incorrecte\)\.$"):
+        clean_siret(typed)
+
+
+def test_a_siret_must_start_with_a_valid_siren():
+    # 123456781 is not a valid SIREN; 12345678100004 is Luhn-valid over its 14 digits all the same.
+    with pytest.raises(InvalidValue, match="clé de contrôle"):
+        clean_siret("12345678100004")
+
+
+@pytest.mark.parametrize("typed", ["40282065\u00b2", "4O2820658", "402820658\u0000"])
+def test_only_digits_make_a_siren(typed):
+    with pytest.raises(InvalidValue, match="^Le SIREN doit comporter 9 chiffres.$"):
+        clean_siren(typed)
+
+
 @pytest.mark.parametrize(
     "typed",
     ["06 12 34 56 78", "0612345678", "06.12.34.56.78", "+33 6 12 34 56 78", "+33612345678", "0033 6 12 34 56 78"],
