@@ -45,7 +45,10 @@ def _paris_midnight(day: date) -> datetime:
 
 
 def _on_days(column, since: str, until: str) -> list[ColumnElement[bool]]:
-    """"Du ... au ..." (YYYY-MM-DD, either may be empty or wrong): whole days, Paris time, both included."""
+    """"Du ... au ..." (YYYY-MM-DD, either may be empty or wrong): whole days, Paris time, both included.
+
+    `_date` clamps far days, so the day after `until` always exists (`until` is 9998-12-31 at the latest).
+    """
     out: list[ColumnElement[bool]] = []
     if first := _date(since):
         out.append(column >= _paris_midnight(first))
@@ -186,11 +189,21 @@ def _yes_no(value: str | None) -> bool | None:
     return {"oui": True, "non": False}.get((value or "").strip().lower())
 
 
+# Dates typed in a filter are clamped to these days. Outside them there is no data, and the
+# arithmetic fails: 9999-12-31 + 1 day overflows, and 0001-01-01 at midnight in Paris (LMT, +0:09)
+# is before year 1 in UTC. Clamping keeps each filter's meaning: "au 9999-12-31" still means
+# "no end", "connexion avant 0001-01-01" still matches nobody.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+
+
 def _date(value: str | None) -> date | None:
+    """The day in a YYYY-MM-DD filter, clamped to FIRST_DAY..LAST_DAY; None if empty or not a date."""
     try:
-        return date.fromisoformat((value or "").strip())
+        day = date.fromisoformat((value or "").strip())
     except ValueError:
         return None
+    return min(max(day, FIRST_DAY), LAST_DAY)
 
 
 class UrlFilter:
