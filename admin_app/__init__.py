@@ -48,6 +48,10 @@ def create_app(config: Any = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
 
+    from . import inputs
+
+    inputs.init_app(app)  # first of the app's own hooks: NUL bytes get a French 400 before any query
+
     from . import auth, cli, filters, security
 
     security.init_app(app)
