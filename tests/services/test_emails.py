@@ -38,14 +38,16 @@ def make_due(session) -> None:
     session.commit()
 
 
-def test_enqueue_renders_both_parts_and_waits_for_the_worker(session, smtp):
+def test_enqueue_renders_both_parts_and_waits_for_the_worker(app, session, smtp, monkeypatch):
+    monkeypatch.setitem(app.config, "BASE_URL", "https://moncompte.defi.example")
     user = factories.user(session)
     queued = emails.enqueue_verify_email(session, user)
     session.commit()
     email = row(session, queued.id)
     assert (email.recipient, email.kind, email.subject) == (user.email, "verify_email", "Validez votre adresse email")
     assert (email.status, email.attempts, email.claimed_by, email.sent_at) == ("pending", 0, None, None)
-    assert "http://localhost/account/verify/" in email.body_text and "http://localhost/account/verify/" in email.body_html
+    link = "https://moncompte.defi.example/account/verify/"
+    assert link in email.body_text and link in email.body_html
     assert smtp.inbox.messages == []  # queued, not sent: delivery is the worker's job
 
 
@@ -130,6 +132,7 @@ def age_claims(session, app, seconds_past_lease: float = 1.0) -> None:
 
 
 def test_a_copy_sent_again_after_a_crash_carries_the_same_message_id(app, session, smtp, monkeypatch):
+    monkeypatch.setitem(app.config, "BASE_URL", "https://moncompte.defi.example")
     crashing, other = queue(session, 2)
 
     def die(*_args):
@@ -148,7 +151,7 @@ def test_a_copy_sent_again_after_a_crash_carries_the_same_message_id(app, sessio
     first, again, second = smtp.inbox.messages
     assert first["To"] == again["To"] == crashing.recipient
     assert first["Message-ID"] == again["Message-ID"] == emails.message_id(row(session, crashing.id), app.config)
-    assert first["Message-ID"].startswith(f"<outbox.{crashing.id}.") and first["Message-ID"].endswith("@localhost>")
+    assert first["Message-ID"].startswith(f"<outbox.{crashing.id}.") and first["Message-ID"].endswith("@moncompte.defi.example>")
     assert second["Message-ID"] != first["Message-ID"]
     email = row(session, crashing.id)
     assert (email.status, email.attempts, email.claimed_by) == ("sent", 1, None)
