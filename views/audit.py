@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from flask import request
+from dataclasses import replace
+
+from flask import flash, request
 from flask_admin.actions import action
 
 from admin_app.filters import AUDIT_ACTIONS, audit_action, audit_values, paris_datetime
+from admin_app.inputs import parse_db_id
 from models import AuditEvent
 from models.queries import AuditFilter
 
@@ -45,7 +48,12 @@ class AuditView(CriteriaListView):
     }
 
     def list_criteria(self, search=None):
-        return AuditFilter.from_args(request.args).clauses()
+        wanted = AuditFilter.from_args(request.args)
+        if wanted.id and parse_db_id(wanted.id) is None:
+            # "²" passes str.isdigit() and 10**30 overflows the query: say so, and filter on the rest.
+            flash(f"« {wanted.id[:20]} » n'est pas un identifiant valide : ce filtre est ignoré.", "warning")
+            wanted = replace(wanted, id="")
+        return wanted.clauses()
 
     def render(self, template, **kwargs):
         if template == self.list_template:

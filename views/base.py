@@ -20,6 +20,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from admin_app.extensions import db
+from admin_app.inputs import MAX_PAGE, parse_db_id, refuse
 from admin_app.services import Actor, ServiceError
 from models import AuditEvent
 
@@ -35,11 +36,15 @@ def current_actor() -> Actor:
 
 
 def ids_to_int(ids: Iterable[Any]) -> list[int]:
-    """Action ids arrive as strings; PostgreSQL refuses `integer = varchar` (flask-admin #2951)."""
-    try:
-        return sorted({int(i) for i in ids})
-    except (TypeError, ValueError):
-        abort(400)
+    """Action ids arrive as strings; PostgreSQL refuses `integer = varchar` (flask-admin #2951).
+
+    One id that is not a possible row id (not digits, past the INTEGER column) refuses the whole
+    batch with the French 400 page: dropping it would act on a selection nobody made.
+    """
+    wanted = {parse_db_id(i) for i in ids}
+    if None in wanted:
+        refuse()
+    return sorted(i for i in wanted if i is not None)
 
 
 def managed_ids() -> frozenset[int] | None:
@@ -111,13 +116,21 @@ class SecureModelView(AccessMixin, ModelView):
     def get_count_query(self):
         return self.scope(super().get_count_query())
 
+    def _get_list_extra_args(self):
+        """The list's URL arguments, with a page number the database can take.
+
+        Flask-Admin reads `page` with int(): -1 became a negative OFFSET (PostgreSQL refuses it) and
+        10**30 an OFFSET past BIGINT. Anything but a plain number up to MAX_PAGE shows the first page.
+        """
+        view_args = super()._get_list_extra_args()
+        return view_args.clone(page=parse_db_id(request.args.get("page", "0"), MAX_PAGE) or 0)
+
     record_load_options: tuple = ()  # eager loads for a details or edit page (what its template reads)
 
     def get_one(self, id: Any):
         """One record, through the same scoping as the list: out of scope is 404, as is unknown."""
-        try:
-            pk = int(id)
-        except (TypeError, ValueError):
+        pk = parse_db_id(id)  # past the INTEGER column's range no row can match: 404 too, not an overflow
+        if pk is None:
             abort(404)
         found = self.get_query().filter(self.model.id == pk).options(*self.record_load_options).one_or_none()
         if found is None:
@@ -198,8 +211,9 @@ class CriteriaListView(SecureModelView):
         ("deactivate:42"), so the page carries one CSRF token and one return URL, not a form per button."""
         name, _, rowid = request.form.get("row_action", "").partition(":")
         handler = self._actions_data.get(name)
-        if self.validate_form(self.action_form()) and rowid.isdigit() and handler and self.is_action_allowed(name):
-            response = handler[0]([rowid])
+        row_id = parse_db_id(rowid)  # digits within the id column's range, else "Action inconnue"
+        if self.validate_form(self.action_form()) and row_id is not None and handler and self.is_action_allowed(name):
+            response = handler[0]([str(row_id)])
             if response is not None:
                 return response
         else:

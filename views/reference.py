@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
+from flask import flash
+from flask_admin.actions import action
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from sqlalchemy.orm import undefer
 from wtforms import StringField
 from wtforms.validators import InputRequired, Optional
 
 from admin_app.extensions import db
+from admin_app.inputs import MAX_PAGE, parse_db_id
 from admin_app.services import reference
 from models import Company, Establishment
 
-from .base import SecureModelView
+from .base import SecureModelView, ids_to_int
 
 
-class CompanyView(SecureModelView):
+class BoundedAjaxLoader(QueryAjaxModelLoader):
+    """Flask-Admin's autocomplete, with what its URL and form send kept to what SQL accepts.
+
+    Its lookup reads `offset` and `limit` with int(): -1 or 10**30 went to OFFSET and LIMIT as typed,
+    which PostgreSQL refuses (negative) and both databases overflow on (past 64 bits); the posted
+    choice went to `session.get` as typed, where PostgreSQL refuses a number past INTEGER.
+    """
+
+    def get_one(self, pk):
+        found = parse_db_id(pk)
+        return None if found is None else super().get_one(found)  # None: "Not a valid choice", in French
+
+    def get_list(self, term, offset=0, limit=20):
+        most = self.options.get("page_size", 20)
+        offset = offset if isinstance(offset, int) and 0 <= offset <= MAX_PAGE else 0
+        limit = limit if isinstance(limit, int) and 1 <= limit <= most else most
+        return super().get_list(term or "", offset, limit)
+
+
+class ReferenceView(SecureModelView):
+    """What companies and establishments share: the bulk delete, one service call per row."""
+
+    # Flask-Admin's own "delete" action sends the ids as strings (PostgreSQL: "integer = character
+    # varying", a 500 for any selection) and bypasses the services: replaced, under the same name.
+    @action("delete", "Supprimer", "Supprimer les éléments sélectionnés ?")
+    def action_delete(self, ids):
+        wanted = ids_to_int(ids)  # a forged or impossible id: the French 400 page, nothing deleted
+        rows = self.get_query().filter(self.model.id.in_(wanted)).all()
+        done = sum(1 for row in rows if self.delete_model(row))  # each refusal is flashed by run_service
+        if done:
+            flash(f"{done} élément(s) supprimé(s).", "success")
+
+
+class CompanyView(ReferenceView):
     """Entreprises: searchable by name and SIREN, with their number of users."""
 
     column_list = ("name", "siren", "establishment_count", "user_count")
@@ -46,7 +82,7 @@ class CompanyView(SecureModelView):
         return bool(self.run_service(reference.delete_company, model))
 
 
-class EstablishmentView(SecureModelView):
+class EstablishmentView(ReferenceView):
     """Établissements: searchable by name, SIRET, postal code and city, with their number of users."""
 
     column_list = ("name", "siret", "company", "postal_code", "city", "user_count")
@@ -74,7 +110,7 @@ class EstablishmentView(SecureModelView):
     }
     # 2,000 companies: an autocomplete, never a dropdown of the whole table.
     form_ajax_refs = {
-        "company": QueryAjaxModelLoader(
+        "company": BoundedAjaxLoader(
             "company", db.session, Company, fields=("name", "siren"), order_by="name", page_size=20, placeholder="Rechercher une entreprise"
         )
     }
