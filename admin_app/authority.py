@@ -90,6 +90,7 @@ REFUSED_GRANT_ELSEWHERE = Decision(
 )
 REFUSED_STAFF_CREATION = Decision(False, "Seul le back-office peut créer un compte staff.")
 REFUSED_NOT_ADMIN = Decision(False, "Vous n'administrez les utilisateurs d'aucun établissement.")
+REFUSED_REFERENCE = Decision(False, "Seul le back-office peut modifier les entreprises et les établissements.")
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,10 @@ class Perimeter:
         if staff:
             return REFUSED_STAFF_CREATION
         return ALLOWED if self.held else REFUSED_NOT_ADMIN
+
+    def may_change_reference_data(self) -> Decision:
+        """Companies and establishments (the référentiel) are the back office's."""
+        return ALLOWED if self.unrestricted else REFUSED_REFERENCE
 
     def may_claim(self, user: User) -> Decision:
         """May this actor attach an existing account (whose holder confirmed the request) to the perimeter?"""

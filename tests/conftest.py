@@ -11,6 +11,7 @@ import email
 import os
 import re
 import socket
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +22,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 from admin_app import create_app
@@ -32,6 +33,13 @@ from admin_app.extensions import limiter
 from models import Base
 
 ON_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))
+
+
+@event.listens_for(Engine, "connect")
+def _fast_throwaway_sqlite(dbapi_connection, _record) -> None:
+    # The test database is thrown away after the run: no need to wait for each commit to reach the disk.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
 
 
 @contextmanager

@@ -7,11 +7,18 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from admin_app.authority import perimeter_of
 from models import Company, Establishment, Grant
 from models.rules import clean_siren, clean_siret, clean_text
 
 from . import audit
 from .common import Actor, ServiceError, checked, transactional
+
+
+def _require_staff(session: Session, actor: Actor) -> None:
+    decision = perimeter_of(session, actor).may_change_reference_data()
+    if not decision:
+        raise ServiceError(decision.reason)
 
 
 def _text(data: dict[str, Any], name: str, label: str, max_length: int, required: bool = True) -> str:
@@ -30,6 +37,7 @@ def _clean_company(session: Session, data: dict[str, Any], company_id: int | Non
 @transactional
 def save_company(session: Session, actor: Actor, company: Company | None, data: dict[str, Any]) -> Company:
     """Create (company None) or update a company."""
+    _require_staff(session, actor)
     cleaned = _clean_company(session, data, company.id if company else None)
     if company is None:
         company = Company(**cleaned)
@@ -80,6 +88,7 @@ def save_establishment(
     session: Session, actor: Actor, establishment: Establishment | None, data: dict[str, Any]
 ) -> Establishment:
     """Create (establishment None) or update an establishment."""
+    _require_staff(session, actor)
     cleaned = _clean_establishment(session, data, establishment.id if establishment else None)
     if establishment is None:
         establishment = Establishment(**cleaned)
@@ -104,6 +113,7 @@ def save_establishment(
 @transactional
 def delete_establishment(session: Session, actor: Actor, establishment: Establishment) -> bool:
     """Delete an establishment nobody is attached to."""
+    _require_staff(session, actor)
     attached = session.scalar(select(func.count()).select_from(Grant).where(Grant.establishment_id == establishment.id))
     if attached:
         raise ServiceError(
@@ -118,6 +128,7 @@ def delete_establishment(session: Session, actor: Actor, establishment: Establis
 @transactional
 def delete_company(session: Session, actor: Actor, company: Company) -> bool:
     """Delete a company without establishments."""
+    _require_staff(session, actor)
     if company.establishments:
         raise ServiceError(
             f"Impossible de supprimer l'entreprise « {company.name} » : elle a encore des établissements."

@@ -75,7 +75,7 @@ def create_user(
     user = User(**cleaned, is_staff=is_staff, active=True)
     session.add(user)
     session.flush()  # a concurrent creation with the same email: IntegrityError, told as EMAIL_TAKEN
-    audit.record(session, actor, "user.create", "user", user.id, user_label(user), None, {**cleaned, "is_staff": is_staff})
+    audit.record(session, actor, "user.create", "user", user.id, user_label(user), None, {**_personal(user), "is_staff": is_staff})
     if grant_rows:
         save_grants(session, actor, user, grant_rows)
     emails.enqueue_verify_email(session, user)
@@ -93,7 +93,7 @@ def create_staff(session: Session, actor: Actor, data: dict[str, Any], password:
     user = User(**cleaned, is_staff=True, active=True, email_verified_at=utcnow(), password_hash=hash_password(password))
     session.add(user)
     session.flush()
-    audit.record(session, actor, "user.create", "user", user.id, user_label(user), None, {**cleaned, "is_staff": True})
+    audit.record(session, actor, "user.create", "user", user.id, user_label(user), None, {**_personal(user), "is_staff": True})
     return user
 
 

@@ -206,8 +206,6 @@ def test_an_establishment_with_users_is_not_deleted(session, cast):
 
 # --- who may change reference data ----------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="services/reference.py never asks the authority model: a delegated "
-                                       "administrator (or anyone) calling it changes the staff's reference data")
 @pytest.mark.parametrize("operation", ["create company", "rename company", "delete establishment", "delete company"])
 def test_only_staff_change_reference_data(session, cast, operation):
     gestionnaire = f.actor(f.user(session, [(cast.b, f.MANAGER)]))

@@ -139,8 +139,6 @@ def test_staff_creates_a_client_user_with_grants_an_audit_entry_and_a_verificati
     assert link_target(session, email, Purpose.VERIFY_EMAIL).id == made.id
 
 
-@pytest.mark.xfail(strict=True, reason="create_user/create_staff audit the cleaned form values, not the stored ones "
-                                       "(last_name 'Organa' in the history, 'ORGANA' in the users table)")
 @pytest.mark.parametrize("create", ["create_user", "create_staff"])
 def test_the_creation_entry_holds_the_values_as_stored(session, cast, create):
     if create == "create_user":
