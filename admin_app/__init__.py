@@ -52,10 +52,11 @@ def create_app(config: Any = None) -> Flask:
 
     inputs.init_app(app)  # first of the app's own hooks: NUL bytes get a French 400 before any query
 
-    from . import auth, cli, filters, security
+    from . import attachments, auth, cli, filters, security
 
     security.init_app(app)
     auth.init_app(app)
+    attachments.init_app(app)
     cli.init_app(app)
     filters.init_app(app)
 

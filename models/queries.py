@@ -90,16 +90,6 @@ def in_establishment(term: str) -> ColumnElement[bool]:
     return User.id.in_(select(Grant.user_id).where(Grant.establishment_id.in_(establishments)))
 
 
-def in_establishments(establishment_ids: list[int]) -> ColumnElement[bool]:
-    """Users with a grant on one of these establishments (a client manager's scope)."""
-    return User.id.in_(select(Grant.user_id).where(Grant.establishment_id.in_(establishment_ids)))
-
-
-def requests_for_establishments(establishment_ids) -> ColumnElement[bool]:
-    """Requests whose SIRET is one of these establishments' (a client manager's scope)."""
-    return AccountRequest.siret.in_(select(Establishment.siret).where(Establishment.id.in_(establishment_ids)))
-
-
 def name_or_email(text: str) -> ColumnElement[bool]:
     """The search box: every word must appear in the name (accents ignored) or the email."""
     clauses = []
@@ -341,5 +331,5 @@ class EmailFilter(UrlFilter):
         return out
 
 
-__all__ = ["AuditFilter", "EmailFilter", "RequestFilter", "UserFilter", "holding", "in_company", "in_establishment", "in_establishments",
+__all__ = ["AuditFilter", "EmailFilter", "RequestFilter", "UserFilter", "holding", "in_company", "in_establishment",
            "in_ids", "name_or_email", "searched_first"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.helpers import get_redirect_target
@@ -19,6 +19,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
+from admin_app.authority import Perimeter, perimeter_of
 from admin_app.extensions import db
 from admin_app.inputs import MAX_PAGE, parse_db_id, refuse
 from admin_app.services import Actor, ServiceError
@@ -47,16 +48,18 @@ def ids_to_int(ids: Iterable[Any]) -> list[int]:
     return sorted(i for i in wanted if i is not None)
 
 
-def managed_ids() -> frozenset[int] | None:
-    """The establishments the current user manages users on; None for staff (everything)."""
-    return current_actor().managed_ids
+def current_perimeter() -> Perimeter:
+    """The current user's perimeter (admin_app.authority), built once per request."""
+    if "perimeter" not in g:
+        g.perimeter = perimeter_of(db.session, current_actor())
+    return g.perimeter
 
 
 class AccessMixin:
-    """Who may enter: staff, and client managers where a view says so (`open_to_managers`).
+    """Who may enter: staff, and delegated administrators where a view says so (`open_to_managers`).
 
-    A client manager is a user who is Gestionnaire or has "Gestion des utilisateurs"
-    on at least one establishment; anyone else logged in gets the French 403 page.
+    A delegated administrator holds the matrix's "Gérer les utilisateurs" on at least one establishment
+    (the authority model says who); anyone else logged in gets the French 403 page.
     """
 
     open_to_managers = False
@@ -64,9 +67,10 @@ class AccessMixin:
     def is_accessible(self) -> bool:
         if not current_user.is_authenticated:
             return False
-        if current_user.is_staff:
+        perimeter = current_perimeter()
+        if perimeter.unrestricted:
             return True
-        return self.open_to_managers and bool(managed_ids())
+        return self.open_to_managers and perimeter.administers_users
 
     def inaccessible_callback(self, name: str, **kwargs: Any):
         if not current_user.is_authenticated:
@@ -101,14 +105,15 @@ class SecureModelView(AccessMixin, ModelView):
         super().__init__(model, db, **kwargs)
 
     # --- scoping: the list, the count, single records and actions obey the same rule ----------
-    def manager_scope(self, establishment_ids: frozenset[int]):
-        """The WHERE clause of the rows a client manager of these establishments may see."""
-        raise NotImplementedError(f"{type(self).__name__} is open to managers but says nothing of their scope")
+    def perimeter_clause(self, perimeter: Perimeter):
+        """The WHERE clause of the rows this view shows to `perimeter` (asked of the authority model)."""
+        raise NotImplementedError(f"{type(self).__name__} is open to delegated administrators but names no rows")
 
     def scope(self, query):
-        """Restrict a query to the rows the current user may see (everything, for staff)."""
-        managed = managed_ids()
-        return query if managed is None else query.filter(self.manager_scope(managed))
+        """Restrict a query to the rows the current user may see; staff-only views show every row."""
+        if not self.open_to_managers:
+            return query
+        return query.filter(self.perimeter_clause(current_perimeter()))
 
     def get_query(self):
         return self.scope(super().get_query())
@@ -189,13 +194,17 @@ class CriteriaListView(SecureModelView):
 
     list_load_options: tuple = ()  # e.g. undefer() of computed columns shown in the list
 
+    def list_options(self) -> tuple:
+        """Loader options of the list query (a view whose columns depend on the viewer overrides this)."""
+        return self.list_load_options
+
     def list_criteria(self, search: str | None = None) -> list:
         raise NotImplementedError
 
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         criteria = self.list_criteria(search)
         count = self.get_count_query().filter(*criteria).scalar()
-        query = self.get_query().filter(*criteria).options(*self.list_load_options)
+        query = self.get_query().filter(*criteria).options(*self.list_options())
         query, _ = self._apply_sorting(query, {}, sort_column, sort_desc)
         # Then the id, the same way round, so pages never overlap (a bulk action stamps thousands of
         # rows with one instant) and one index, e.g. (created_at, id), serves the whole order.
