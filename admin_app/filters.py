@@ -40,6 +40,7 @@ AUDIT_ACTIONS = dict([
     ("email.retry", "Email remis en file"),
     ("login.success", "Connexion"),
     ("login.failure", "Échec de connexion"),
+    ("logout", "Déconnexion"),
     ("company.create", "Entreprise créée"),
     ("company.update", "Entreprise modifiée"),
     ("company.delete", "Entreprise supprimée"),

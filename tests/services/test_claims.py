@@ -82,12 +82,13 @@ def claim_of(session, cast, email: str, siret: str) -> AccountRequest:
 
 # --- the link -------------------------------------------------------------------------------------
 
-def test_the_emailed_link_leads_to_its_request(session, cast):
+def test_the_emailed_link_leads_to_its_request(app, session, cast, monkeypatch):
+    monkeypatch.setitem(app.config, "BASE_URL", "http://localhost")  # the browser tests move it for their session
     link = claims.confirmation_link(cast.claim)
     assert link.startswith("http://localhost/account/confirm-attachment/")
     assert claims.request_of_token(session, token_of(link), max_age()).id == cast.claim.id
     (email,) = [e for e in outbox(session) if e.kind == "confirm_attachment"]
-    emailed = re.search(r"http://localhost/account/confirm-attachment/[\w.-]+", email.body_text).group(0)
+    emailed = re.search(r"https?://[^/\s]+/account/confirm-attachment/[\w.-]+", email.body_text).group(0)
     assert claims.request_of_token(session, token_of(emailed), max_age()).id == cast.claim.id
     assert status_of(session, cast.claim.id) == "unconfirmed"  # reading a link changes nothing
 
