@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app admin_app
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install browser-tools screenshots lint bench bench-quick loadtest serve clean
+.PHONY: run test install browser-tools screenshots lint bench bench-quick loadtest serve mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ screenshots: install browser-tools
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/bandit -q -r admin_app models views
+
+# Mutation testing of the rules and the services against the fast tests, on SQLite (what and how:
+# [tool.mutmut] in pyproject.toml). MUTANTS='models.habilitations.*' narrows a run; survivors' diffs:
+# `$(BIN)/mutmut show NAME`, or `$(BIN)/mutmut browse`. Results stay in mutants/ between runs.
+mutate: install
+	test -x $(BIN)/mutmut || $(BIN)/pip install --quiet -e '.[test,serve,mutate]'
+	TEST_DATABASE_URL= $(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results
 
 # The benchmark (README, "Performance"): 100,000 users, cached in .bench/; BENCH_ARGS="--database-url ..."
 bench: install
