@@ -17,6 +17,7 @@ from wtforms.validators import InputRequired, Optional, ValidationError
 from admin_app.authority import UserAction
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
+from admin_app.inputs import parse_db_id, refuse
 from admin_app.services import requests as request_service
 from admin_app.services import users as user_service
 from admin_app.services.users import GrantInput
@@ -227,7 +228,7 @@ class UserView(CriteriaListView):
     # --- approving a request (✓) opens this view's forms with the request's data -------------------
     def approval_request_id(self) -> int | None:
         raw = request.args.get("request", "")
-        return int(raw) if raw.isdigit() else None
+        return parse_db_id(raw)
 
     def approval_request(self) -> AccountRequest | None:
         """The pending request being approved through this form, if any (404 if unknown or decided)."""
@@ -284,10 +285,11 @@ class UserView(CriteriaListView):
         primary = request.form.get("grants-primary", "")
         rows = []
         for raw in request.form.getlist("grants-establishment"):
-            if not raw.isdigit():
-                abort(400)
+            establishment_id = parse_db_id(raw)
+            if establishment_id is None:
+                refuse()
             held = {h for h in Habilitation if request.form.get(f"grants-{raw}-{h.value}")}
-            rows.append(GrantInput(int(raw), is_primary=(raw == primary), habilitations=held))
+            rows.append(GrantInput(establishment_id, is_primary=(raw == primary), habilitations=held))
         return rows
 
     def _rows_from_post(self) -> list[dict]:
@@ -375,7 +377,7 @@ class UserView(CriteriaListView):
     @expose("/lookup/establishments")
     def lookup_establishments(self):
         company = request.args.get("company", "")
-        company_id = int(company) if company.isdigit() else None
+        company_id = parse_db_id(company)
         return {"results": self.establishment_choices(request.args.get("q", ""), company_id)}
 
     # --- actions: per row and in bulk, on the selection or on every matching user ------------------

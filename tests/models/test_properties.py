@@ -36,9 +36,12 @@ def test_a_wrong_check_digit_is_always_refused(prefix, shift):
         clean_siren(prefix + str((good + shift) % 10))
 
 
-@given(st.text(alphabet="0123456789", min_size=13, max_size=13))
-def test_siret_follows_the_same_rule(prefix):
-    siret = prefix + luhn.calc_check_digit(prefix)
+@given(st.text(alphabet="0123456789", min_size=8, max_size=8), st.text(alphabet="0123456789", min_size=4, max_size=4))
+def test_siret_follows_the_same_rule(siren_prefix, nic):
+    # A SIRET is a valid SIREN followed by a NIC, the whole Luhn-valid (La Poste has its own rule).
+    siren = siren_prefix + luhn.calc_check_digit(siren_prefix)
+    assume(siren != "356000000")
+    siret = siren + nic + luhn.calc_check_digit(siren + nic)
     assert clean_siret(siret) == siret
 
 
