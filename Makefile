@@ -5,25 +5,34 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app admin_app
 PORT ?= 5000
 STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.installed-serve
 
-.PHONY: run test install browser-tools screenshots lint bench bench-quick loadtest serve mutate clean
+.PHONY: run test install install-serve browser-tools screenshots lint bench bench-quick loadtest serve mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# Serving needs only the app and gunicorn; the tests add their own tools (Playwright, Hypothesis, bandit...).
+$(SERVE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[serve]'
+	touch $(SERVE_STAMP)
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,serve]'
-	touch $(STAMP)
+	touch $(STAMP) $(SERVE_STAMP)
+
+install-serve: $(SERVE_STAMP)
 
 install: $(STAMP)
 
-run: install
+# PORT reaches the app too: the links in its emails (BASE_URL's default) point where it serves.
+run: install-serve
 	$(FLASK) db upgrade
 	$(FLASK) seed demo-if-empty
 	@echo "Mes utilisateurs : http://127.0.0.1:$(PORT)/  (staff@example.org / demo-staff-2026)"
-	$(FLASK) send-mail --loop & trap "kill $$! 2>/dev/null" EXIT; \
-	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	PORT=$(PORT) $(FLASK) send-mail --loop & trap "kill $$! 2>/dev/null" EXIT; \
+	PORT=$(PORT) $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 # The browser tests drive Debian's Chromium and inject axe-core from the npm registry; install them
 # when missing (needs root for apt-get: elsewhere the browser tests skip, and CI refuses to skip them).
@@ -69,7 +78,7 @@ loadtest: install
 	$(BIN)/python scripts/loadtest.py --base-url http://127.0.0.1:8765 --database-url $(LOADTEST_DATABASE_URL) \
 		--sessions 20 --duration 60; status=$$?; kill $$(cat .bench/gunicorn.pid); exit $$status
 
-serve: install
+serve: install-serve
 	$(FLASK) db upgrade
 	$(BIN)/gunicorn --workers $${WORKERS:-4} --bind $${BIND:-127.0.0.1:8000} 'admin_app:create_app()'
 

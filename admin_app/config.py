@@ -49,7 +49,8 @@ class Config:
     def __init__(self) -> None:
         self.SECRET_KEY = os.environ.get("SECRET_KEY") or development_secret_key()
         self.SQLALCHEMY_DATABASE_URI = _database_url()
-        self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        # Links in emails point here; without BASE_URL, at the address `make run` serves (its PORT).
+        self.BASE_URL = os.environ.get("BASE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '5000')}").rstrip("/")
         self.MAIL_BACKEND = os.environ.get("MAIL_BACKEND", "console")
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
         self.MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))

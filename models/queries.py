@@ -90,10 +90,20 @@ def in_establishment(term: str) -> ColumnElement[bool]:
     return User.id.in_(select(Grant.user_id).where(Grant.establishment_id.in_(establishments)))
 
 
+# What separates words in a name as people type it: spaces, hyphens, apostrophes (straight or curly).
+_NAME_SEPARATORS = re.compile(r"[\s\-'’‘`´]+")
+
+
+def name_words(text: str) -> list[str]:
+    """The words of a name search: "Obi-Wan" and "obi wan", "D'Artagnan" and "d artagnan" give the same."""
+    return [w for w in _NAME_SEPARATORS.split(text) if w]
+
+
 def name_or_email(text: str) -> ColumnElement[bool]:
-    """The search box: every word must appear in the name (accents ignored) or the email."""
+    """The one name search ("Nom / Prénom"): every word, in any order, must appear in the name (accents,
+    case, hyphens and apostrophes ignored) or in the email."""
     clauses = []
-    for word in text.split():
+    for word in name_words(text):
         clauses.append(or_(_contains(User.search_text, search_key(word)), _contains(User.email, word.lower())))
     return searched_first(clauses_and(clauses))
 
@@ -228,7 +238,7 @@ class UserFilter(UrlFilter):
     def clauses(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
         if self.nom:
-            out.append(searched_first(_contains(User.search_text, search_key(self.nom))))
+            out.append(name_or_email(self.nom))
         if self.email:
             out.append(searched_first(_contains(User.email, self.email.lower())))
         if (active := _yes_no(self.actif)) is not None:

@@ -1,9 +1,11 @@
 """The users screen: columns, filters, counts, sorting, actions, creation, editing and grants."""
 
 import csv
+import html
 import io
 import re
 from contextlib import contextmanager
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import event, func, select
@@ -134,6 +136,19 @@ def test_sort_by_last_login(staff_client):
 def test_filters_and_their_counts(staff_client, query, expected):
     assert total(staff_client, query) == expected
     assert len(names(staff_client, query)) == expected
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("luke skywalker", ["SKYWALKER"]), ("skywalker luke", ["SKYWALKER"]), ("Obi Wan", ["KENOBI"]),
+    ("obi wan kenobi", ["KENOBI"]), ("obi-wan", ["KENOBI"]), ("OBI-WAN KÉNOBI", ["KENOBI"]), ("  lùke  ", ["SKYWALKER"]),
+    ("obi-wan.kenobi@", ["KENOBI"]), ("d artagnan", ["D'ARTAGNAN"]), ("d’artagnan", ["D'ARTAGNAN"]),
+    ("jean noel", ["D'ARTAGNAN"]), ("Jean-Noël", ["D'ARTAGNAN"]), ("luke obi", []),
+])
+def test_one_name_search_finds_people_however_their_name_is_typed(staff_client, db, typed, expected):
+    db.session.add(User(civility="M.", last_name="d'Artagnan", first_name="Jean-Noël", email="jn.dartagnan@example.org",
+                        phone="0611223344"))
+    db.session.commit()
+    assert [html.unescape(n) for n in names(staff_client, "?" + urlencode({"nom": typed}))] == expected
 
 
 def test_filters_stay_in_pagination_and_sort_links(staff_client):
