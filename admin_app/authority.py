@@ -280,6 +280,16 @@ class Perimeter:
         return {label: value for label, value in snapshot.items() if label in visible_labels}
 
 
+def administrators_of(establishment_id: int) -> ColumnElement[bool]:
+    """Active users whose perimeter holds this establishment: those who see and decide its requests.
+    (Staff see everything; they are not counted here.)"""
+    holds = or_(*(getattr(Grant, h.value).is_(True) for h in ADMINISTERING))
+    return and_(
+        User.active.is_(True),
+        User.id.in_(select(Grant.user_id).where(Grant.establishment_id == establishment_id, holds)),
+    )
+
+
 def everything(actor_id: int | None = None) -> Perimeter:
     return Perimeter(actor_id, unrestricted=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -10,9 +11,14 @@ from flask import Flask, current_app, url_for
 from models.rules import format_phone, format_siret
 
 PARIS = ZoneInfo("Europe/Paris")
+# An aware datetime as the audit log stores it (isoformat()): naive ones are left as they are, their zone unknown.
+_ISO_AWARE_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 
 
-def paris_datetime(value: datetime | None, fmt: str = "%d-%m-%Y %H:%M:%S") -> str:
+DATETIME_FORMAT = "%d/%m/%Y %H:%M"  # the one date format of every screen and export: 02/05/2018 18:22
+
+
+def paris_datetime(value: datetime | None, fmt: str = DATETIME_FORMAT) -> str:
     """Format a UTC datetime in Paris time ("" when None)."""
     if value is None:
         return ""
@@ -49,6 +55,7 @@ AUDIT_ACTIONS = dict([
     ("establishment.delete", "Établissement supprimé"),
     ("request.create", "Demande reçue"),
     ("request.confirm", "Demande confirmée par le titulaire du compte"),
+    ("request.notify", "Demande signalée par email"),
     ("request.approve", "Demande validée"),
     ("request.refuse", "Demande refusée"),
     ("email.sent", "Email envoyé"),
@@ -66,7 +73,9 @@ def audit_values(values: dict | None) -> str:
         return ""
     parts = []
     for key, value in values.items():
-        if isinstance(value, dict):
+        if isinstance(value, str) and _ISO_AWARE_DATETIME.fullmatch(value):
+            value = paris_datetime(datetime.fromisoformat(value))  # stored as ISO text: shown like every other date
+        elif isinstance(value, dict):
             value = ", ".join(f"{k}: {v}" for k, v in value.items())
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)

@@ -82,6 +82,9 @@ class User(Base):
     version: Mapped[int] = mapped_column(default=1)
     # Folded "last first" for the accent- and case-insensitive name filter and search.
     search_text: Mapped[str] = mapped_column(String(500), default="")
+    # "Gérer son profil": whether this person gets an email when a request arrives for an establishment
+    # whose users they administer (or, for staff, one that nobody administers).
+    notify_requests: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Part of the login session id: renewed on deactivation or password change to end old sessions.
     session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
     # Renewed when a new email link is sent, so that older links stop working.

@@ -89,7 +89,8 @@ def request_password_link(session: Session, email: str, ip: str | None = None) -
 
 @transactional
 def update_profile(session: Session, user: User, data: dict[str, Any]) -> bool:
-    """Save what a user may change on their profile: phone, job title, email (re-verified)."""
+    """Save what a user may change on their profile: phone, job title, email (re-verified), and, for
+    those who decide account requests, whether they are emailed when one arrives."""
     phone = checked("phone", clean_phone, data.get("phone") or "")
     email = checked("email", clean_email, data.get("email") or "")
     job_title = checked("job_title", clean_text, data.get("job_title"), "La fonction", 200, required=False) or None
@@ -97,10 +98,13 @@ def update_profile(session: Session, user: User, data: dict[str, Any]) -> bool:
         raise ServiceError("Cette adresse email est déjà utilisée par un autre compte.", field="email")
     before = {"phone": user.phone, "job_title": user.job_title, "email": user.email}
     after = {"phone": phone, "job_title": job_title, "email": email}
+    if "notify_requests" in data:  # only offered to those who decide requests
+        before["notify_requests"], after["notify_requests"] = user.notify_requests, bool(data["notify_requests"])
     old, new = audit.changes(before, after)
     if not new:
         return False
     user.phone, user.job_title = phone, job_title
+    user.notify_requests = after.get("notify_requests", user.notify_requests)
     if "email" in new:
         user.email = email
         user.email_verified_at = None

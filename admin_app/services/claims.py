@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from models import AccountRequest, RequestKind, RequestStatus, User
 from models.rules import clean_siret, clean_text
 
-from . import audit, emails
+from . import audit, emails, notifications
 from .common import Actor, ServiceError, checked, transactional
 
 _SALT = "mes-utilisateurs/confirm-attachment"  # binds the token to this purpose only
@@ -71,6 +71,7 @@ def confirm(session: Session, request: AccountRequest) -> bool:
         return False
     session.expire(request)
     audit.record(session, Actor(holder), "request.confirm", "request", request.id, _label(request))
+    notifications.notify_new_request(session, request)
     return True
 
 
@@ -97,6 +98,7 @@ def file_for_oneself(session: Session, holder: User, company_name: str, siret: s
     audit.record(session, Actor(holder, ip), "request.create", "request", request.id, _label(request), None,
                  {"kind": RequestKind.ATTACHMENT.value, "siret": siret, "company_name": company_name, "confirmed": True})
     emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
+    notifications.notify_new_request(session, request)
     return request
 
 

@@ -21,7 +21,7 @@ from models import (
 )
 from models.rules import clean_siret, clean_text
 
-from . import audit, claims, emails
+from . import audit, claims, emails, notifications
 from .common import Actor, ServiceError, checked, transactional
 from .users import GrantInput, clean_personal_data, create_user, edit_user, save_grants, user_label
 
@@ -80,9 +80,10 @@ def submit_request(session: Session, data: dict[str, Any], ip: str | None = None
     audit.record(session, Actor(None, ip), "request.create", "request", request.id, request_label(request), None,
                  {"kind": kind.value, "siret": siret, "company_name": company_name, "status": status.value})
     if has_account:
-        claims.enqueue_confirmation(session, request)
+        claims.enqueue_confirmation(session, request)  # the deciders are told once the holder confirms
     else:
         emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
+        notifications.notify_new_request(session, request)
     return request
 
 

@@ -190,7 +190,8 @@ def test_a_holder_logged_in_files_a_claim_pending_at_once(session, cast):
     created = events(session, "request.create")[-1]
     assert (created.actor_id, created.ip, created.target_id) == (holder.id, "198.51.100.7", request.id)
     assert created.after == {"kind": "attachment", "siret": other.siret, "company_name": "ONE", "confirmed": True}
-    assert [(e.kind, e.recipient) for e in outbox(session)][-1] == ("request_received", holder.email)
+    assert [(e.kind, e.recipient) for e in outbox(session) if e.kind != "request_notification"][-1] == \
+        ("request_received", holder.email)
     # typed with a space between SIREN and NIC, as the guide shows it
     assert claims.file_for_oneself(session, cast.manager, "ONE", f"{cast.b.siret[:9]} {cast.b.siret[9:]}").siret == cast.b.siret
 
