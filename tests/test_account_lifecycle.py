@@ -156,7 +156,7 @@ def test_forgot_password_answers_the_same_and_sends_a_link_to_real_accounts(app,
     assert answers[0] == answers[1] == answers[2]
     send_mail(runner)
     assert [m["To"] for m in smtp.inbox.messages] == ["luke.skywalker@example.org"]  # Padmé is inactive
-    path = smtp.inbox.link("Créez votre mot de passe")
+    path = smtp.inbox.link("Choisissez un nouveau mot de passe")  # Luke has one: the email says "nouveau"
     assert set_password(visitor, path, "la force est avec moi").status_code == 302
     assert login(visitor, "luke.skywalker@example.org", "la force est avec moi").status_code == 302
 
@@ -279,7 +279,7 @@ def ask_for_a_password_link(app, db, address):
     visitor = app.test_client()
     token = csrf_token(visitor, "/account/forgot-password")
     visitor.post("/account/forgot-password", data={"email": address, "csrf_token": token})
-    return outbox_link(db, "Créez votre mot de passe")
+    return outbox_link(db, "Choisissez un nouveau mot de passe")
 
 
 def password_hash(db, address):

@@ -108,7 +108,7 @@ def update_profile(session: Session, user: User, data: dict[str, Any]) -> bool:
     if "email" in new:
         user.email = email
         user.email_verified_at = None
-        emails.enqueue_verify_email(session, user)
+        emails.enqueue_verify_email(session, user, emails.VerifyReason.ADDRESS_CHANGED)
     audit.record(session, Actor(user), "user.update", "user", user.id, user_label(user), old, new)
     return True
 

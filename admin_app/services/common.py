@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -70,6 +70,11 @@ def transactional(fn: Callable[P, R]) -> Callable[P, R]:
         except (IntegrityError, StaleDataError) as exc:
             session.rollback()
             raise ServiceError(conflict_message(exc)) from None
+        except OperationalError as exc:
+            session.rollback()
+            if not lost_a_race(exc):
+                raise
+            raise ServiceError(CONFLICT) from None
         except BaseException:
             session.rollback()
             raise
@@ -91,6 +96,11 @@ def violated_constraint(exc: IntegrityError) -> str:
     diag = getattr(exc.orig, "diag", None)
     name = getattr(diag, "constraint_name", None)
     return name or str(exc.orig)
+
+
+def lost_a_race(exc: OperationalError) -> bool:
+    """A deadlock or a serialization failure (PostgreSQL's 40P01, 40001): the other transaction won."""
+    return getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
 
 
 def conflict_message(exc: IntegrityError | StaleDataError) -> str:

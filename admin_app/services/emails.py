@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 import smtplib
@@ -54,28 +55,40 @@ def _expiry_text() -> str:
     return f"{hours} heures"
 
 
-def _enqueue_link(session: Session, user: User, purpose: Purpose, kind: str, subject: str, path: str) -> OutboundEmail:
+class VerifyReason(enum.StrEnum):
+    """Why an address is to be verified: the email says so (an old account is not "just created")."""
+
+    NEW_ACCOUNT = "new_account"
+    REMINDER = "reminder"  # an invitation sent again, an activation
+    ADDRESS_CHANGED = "address_changed"
+
+
+def _enqueue_link(session: Session, user: User, purpose: Purpose, kind: str, subject: str, path: str, **context: Any) -> OutboundEmail:
     """Queue an email carrying a fresh signed link: renewing the nonce voids every older link."""
     user.link_nonce = new_session_token()
     session.flush()
     token = make_token(current_app.config["SECRET_KEY"], purpose, user)
-    return enqueue(session, user.email, kind, subject, user=user, link=_link(path, token), expiry=_expiry_text())
+    return enqueue(session, user.email, kind, subject, user=user, link=_link(path, token), expiry=_expiry_text(), **context)
 
 
-def enqueue_verify_email(session: Session, user: User) -> OutboundEmail:
-    """Queue "Validez votre adresse email"."""
-    return _enqueue_link(session, user, Purpose.VERIFY_EMAIL, "verify_email", "Validez votre adresse email", "/account/verify/")
+def enqueue_verify_email(session: Session, user: User, reason: VerifyReason = VerifyReason.NEW_ACCOUNT) -> OutboundEmail:
+    """Queue "Validez votre adresse email", worded for why it is asked."""
+    return _enqueue_link(session, user, Purpose.VERIFY_EMAIL, "verify_email", "Validez votre adresse email", "/account/verify/",
+                         reason=reason.value)
 
 
 def enqueue_set_password(session: Session, user: User) -> OutboundEmail:
-    """Queue "Créez votre mot de passe" (the link works once)."""
-    return _enqueue_link(session, user, Purpose.SET_PASSWORD, "set_password", "Créez votre mot de passe", "/account/set-password/")
+    """Queue "Créez votre mot de passe", or "Choisissez un nouveau mot de passe" for an account that has one
+    (the link works once)."""
+    subject = "Choisissez un nouveau mot de passe" if user.password_hash else "Créez votre mot de passe"
+    return _enqueue_link(session, user, Purpose.SET_PASSWORD, "set_password", subject, "/account/set-password/",
+                         has_password=user.password_hash is not None)
 
 
 def enqueue_invitation(session: Session, user: User) -> OutboundEmail:
-    """Send the email the user's state calls for: verify the address, else create a password."""
+    """Send the email the user's state calls for: verify the address, else create (or renew) a password."""
     if user.email_verified_at is None:
-        return enqueue_verify_email(session, user)
+        return enqueue_verify_email(session, user, VerifyReason.REMINDER)
     return enqueue_set_password(session, user)
 
 

@@ -17,8 +17,13 @@ from models.queries import in_ids
 from models.rules import clean_email, clean_phone, clean_text
 
 from . import audit, emails
-from .common import CONFLICT, EMAIL_TAKEN, Actor, ServiceError, checked, transactional
+from .common import EMAIL_TAKEN, Actor, ServiceError, checked, transactional
 from .passwords import hash_password, password_problem
+
+STALE_FORM = (
+    "Cet utilisateur a été modifié par quelqu'un d'autre depuis que vous avez ouvert la page. "
+    "Rechargez la page pour voir ses données actuelles, puis refaites votre modification."
+)
 
 PERSONAL_FIELDS = ("civility", "last_name", "first_name", "email", "phone", "job_title")
 
@@ -102,10 +107,7 @@ def update_user(session: Session, actor: Actor, user: User, expected_version: in
     """Save personal data, refusing if someone else saved the user since `expected_version`."""
     _require(perimeter_of(session, actor).may(UserAction.EDIT_IDENTITY, user))
     if user.version != expected_version:
-        raise ServiceError(
-            "Cet utilisateur a été modifié par quelqu'un d'autre depuis que vous avez ouvert la page. "
-            "Rechargez la page pour voir ses données actuelles, puis refaites votre modification."
-        )
+        raise ServiceError(STALE_FORM)
     cleaned = clean_personal_data(data)
     _check_email_free(session, cleaned["email"], user.id)
     before = _personal(user)
@@ -120,7 +122,7 @@ def update_user(session: Session, actor: Actor, user: User, expected_version: in
     session.flush()  # someone saved meanwhile: StaleDataError, told as a conflict by `transactional`
     audit.record(session, actor, "user.update", "user", user.id, user_label(user), old, new)
     if email_changed:
-        emails.enqueue_verify_email(session, user)
+        emails.enqueue_verify_email(session, user, emails.VerifyReason.ADDRESS_CHANGED)
     return user
 
 
@@ -259,6 +261,16 @@ def _id_filter(ids: UserIds) -> ColumnElement[bool]:
     return User.id.in_(ids) if isinstance(ids, Select) else in_ids(User.id, ids)
 
 
+def _locked_in_order(*where: ColumnElement[bool]) -> Select:
+    """The ids of the users matching `where`, locked in id order (FOR UPDATE on PostgreSQL).
+
+    Two overlapping bulk actions that each locked rows in the order their scan met them could each
+    hold a row the other waits for: a deadlock. Taking every lock in one order, the second waits
+    for the first and then sees its result (it skips the users the first already changed).
+    """
+    return select(User.id).where(*where).order_by(User.id).with_for_update()
+
+
 def _protect_staff(session: Session, actor: Actor, ids: UserIds, verb: str) -> None:
     """Refuse acting on oneself, or removing the last active staff account."""
     active_staff = set(session.scalars(select(User.id).where(User.is_staff.is_(True), User.active.is_(True))))
@@ -289,7 +301,7 @@ def set_active(session: Session, actor: Actor, ids: UserIds, active: bool) -> in
     if not active:
         values["session_token"] = new_session_token()  # ends every open session of these users
     changed = list(session.scalars(
-        update(User).where(_id_filter(ids), User.active.is_not(active)).values(**values)
+        update(User).where(User.id.in_(_locked_in_order(_id_filter(ids), User.active.is_not(active)))).values(**values)
         .returning(User.id).execution_options(synchronize_session=False)
     ))
     if changed:
@@ -307,7 +319,7 @@ def delete_users(session: Session, actor: Actor, ids: UserIds) -> int:
     """
     _refuse_ungoverned(session, perimeter_of(session, actor), ids, "supprimer")
     _protect_staff(session, actor, ids, "supprimer")
-    id_filter = _id_filter(ids)
+    id_filter = User.id.in_(_locked_in_order(_id_filter(ids)))
     doomed = select(User.id).where(id_filter)
     session.execute(delete(Grant).where(Grant.user_id.in_(doomed)).execution_options(synchronize_session=False))
     deleted = session.execute(
@@ -345,10 +357,13 @@ def edit_user(
 ) -> User:
     """Save the edit page: personal data (None when the actor may only change grants) and, when the
     editor was sent, grants, in one transaction."""
+    # The version as it is now, under a row lock held to the end of this save: a form opened before someone
+    # else's save is refused even when, read afterwards, its grants would change nothing.
+    current = session.scalar(select(User.version).where(User.id == user.id).with_for_update())
+    if current != expected_version:
+        raise ServiceError(STALE_FORM)
     if data is not None:
         update_user(session, actor, user, expected_version, data)
-    elif user.version != expected_version:
-        raise ServiceError(CONFLICT)
     if grant_rows is not None:
         save_grants(session, actor, user, grant_rows)
     return user
