@@ -638,7 +638,7 @@ def test_edit_from_a_stale_page_without_data_is_refused(session, cast):
     before = snapshot(session)
     with pytest.raises(ServiceError) as refused:
         user_service.edit_user(session, f.actor(cast.manager), target, stale, None, [GrantInput(cast.a.id, True, {H.FUNDING})])
-    assert refused.value.message == CONFLICT
+    assert refused.value.message == user_service.STALE_FORM
     assert snapshot(session) == before
 
 
