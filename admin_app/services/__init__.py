@@ -2,7 +2,7 @@
 
 Each public function takes the SQLAlchemy session and the `Actor` doing the
 change, writes its audit entries and its outbox emails, and runs as one
-transaction (`common.transactional`): committed on success, rolled back with a
+transaction (`with common.transaction(session):`): committed on success, rolled back with a
 `ServiceError` carrying a French message on refusal.
 """
 

@@ -12,7 +12,7 @@ from models.accounts import new_session_token
 from models.rules import clean_email, clean_phone, clean_text
 
 from . import audit, emails
-from .common import Actor, ServiceError, checked, transactional
+from .common import Actor, ServiceError, checked, transaction
 from .passwords import hash_password, password_problem, verify_password
 from .users import user_label
 
@@ -25,37 +25,37 @@ def _refuse_inactive(user: User) -> None:
         raise ServiceError(INACTIVE)
 
 
-@transactional
 def confirm_email(session: Session, user: User) -> bool:
     """Mark the email verified and queue the password email; False if it already was verified."""
-    _refuse_inactive(user)
-    if user.email_verified_at is not None:
-        return False
-    user.email_verified_at = utcnow()
-    audit.record(session, Actor(user), "user.verify_email", "user", user.id, user_label(user), None, {"email": user.email})
-    if user.password_hash is None:
-        emails.enqueue_set_password(session, user)
-    return True
+    with transaction(session):
+        _refuse_inactive(user)
+        if user.email_verified_at is not None:
+            return False
+        user.email_verified_at = utcnow()
+        audit.record(session, Actor(user), "user.verify_email", "user", user.id, user_label(user), None, {"email": user.email})
+        if user.password_hash is None:
+            emails.enqueue_set_password(session, user)
+        return True
 
 
-@transactional
 def set_password(session: Session, user: User, password: str, confirmation: str) -> User:
     """Set the password from an email link; the link and every open session stop working."""
-    _refuse_inactive(user)
-    if password != confirmation:
-        raise ServiceError("Les deux mots de passe ne sont pas identiques.", field="confirmation")
-    problem = password_problem(password, user.email)
-    if problem:
-        raise ServiceError(problem, field="password")
-    created = user.password_hash is None
-    user.password_hash = hash_password(password)
-    user.link_nonce = new_session_token()  # single use: this link, and any older one, is now void
-    user.session_token = new_session_token()
-    if user.email_verified_at is None:
-        user.email_verified_at = utcnow()  # the link reached the mailbox: the address is proven
-    action = "user.set_password" if created else "user.reset_password"
-    audit.record(session, Actor(user), action, "user", user.id, user_label(user))
-    return user
+    with transaction(session):
+        _refuse_inactive(user)
+        if password != confirmation:
+            raise ServiceError("Les deux mots de passe ne sont pas identiques.", field="confirmation")
+        problem = password_problem(password, user.email)
+        if problem:
+            raise ServiceError(problem, field="password")
+        created = user.password_hash is None
+        user.password_hash = hash_password(password)
+        user.link_nonce = new_session_token()  # single use: this link, and any older one, is now void
+        user.session_token = new_session_token()
+        if user.email_verified_at is None:
+            user.email_verified_at = utcnow()  # the link reached the mailbox: the address is proven
+        action = "user.set_password" if created else "user.reset_password"
+        audit.record(session, Actor(user), action, "user", user.id, user_label(user))
+        return user
 
 
 def _stand_in(email: str) -> User:
@@ -63,7 +63,6 @@ def _stand_in(email: str) -> User:
     return User(civility="M.", last_name="", first_name="", email=email, email_verified_at=utcnow())
 
 
-@transactional
 def request_password_link(session: Session, email: str, ip: str | None = None) -> bool:
     """Send a new link to an active account (password link, or verification first if needed).
 
@@ -71,62 +70,63 @@ def request_password_link(session: Session, email: str, ip: str | None = None) -
     account the same work is done (one audit entry, an email written for a stand-in, then
     dropped), so that the answer's timing does not tell either.
     """
-    try:
-        email = clean_email(email)
-    except InvalidValue:
-        return False
-    user = session.scalar(select(User).where(User.email == email))
-    known = user is not None and user.active
-    if known:
-        audit.record(session, Actor(None, ip), "user.password_link", "user", user.id, user_label(user))
-    else:
-        audit.record(session, Actor(None, ip), "user.password_link", "user", None, email)
-    outbound = emails.enqueue_invitation(session, user if known else _stand_in(email))
-    if not known:
-        session.expunge(outbound)
-    return known
+    with transaction(session):
+        try:
+            email = clean_email(email)
+        except InvalidValue:
+            return False
+        user = session.scalar(select(User).where(User.email == email))
+        known = user is not None and user.active
+        if known:
+            audit.record(session, Actor(None, ip), "user.password_link", "user", user.id, user_label(user))
+        else:
+            audit.record(session, Actor(None, ip), "user.password_link", "user", None, email)
+        outbound = emails.enqueue_invitation(session, user if known else _stand_in(email))
+        if not known:
+            session.expunge(outbound)
+        return known
 
 
-@transactional
 def update_profile(session: Session, user: User, data: dict[str, Any]) -> bool:
     """Save what a user may change on their profile: phone, job title, email (re-verified), and, for
     those who decide account requests, whether they are emailed when one arrives."""
-    phone = checked("phone", clean_phone, data.get("phone") or "")
-    email = checked("email", clean_email, data.get("email") or "")
-    job_title = checked("job_title", clean_text, data.get("job_title"), "La fonction", 200, required=False) or None
-    if email != user.email and session.scalar(select(User.id).where(User.email == email, User.id != user.id)):
-        raise ServiceError("Cette adresse email est déjà utilisée par un autre compte.", field="email")
-    before = {"phone": user.phone, "job_title": user.job_title, "email": user.email}
-    after = {"phone": phone, "job_title": job_title, "email": email}
-    if "notify_requests" in data:  # only offered to those who decide requests
-        before["notify_requests"], after["notify_requests"] = user.notify_requests, bool(data["notify_requests"])
-    old, new = audit.changes(before, after)
-    if not new:
-        return False
-    user.phone, user.job_title = phone, job_title
-    user.notify_requests = after.get("notify_requests", user.notify_requests)
-    if "email" in new:
-        user.email = email
-        user.email_verified_at = None
-        emails.enqueue_verify_email(session, user, emails.VerifyReason.ADDRESS_CHANGED)
-    audit.record(session, Actor(user), "user.update", "user", user.id, user_label(user), old, new)
-    return True
+    with transaction(session):
+        phone = checked("phone", clean_phone, data.get("phone") or "")
+        email = checked("email", clean_email, data.get("email") or "")
+        job_title = checked("job_title", clean_text, data.get("job_title"), "La fonction", 200, required=False) or None
+        if email != user.email and session.scalar(select(User.id).where(User.email == email, User.id != user.id)):
+            raise ServiceError("Cette adresse email est déjà utilisée par un autre compte.", field="email")
+        before = {"phone": user.phone, "job_title": user.job_title, "email": user.email}
+        after = {"phone": phone, "job_title": job_title, "email": email}
+        if "notify_requests" in data:  # only offered to those who decide requests
+            before["notify_requests"], after["notify_requests"] = user.notify_requests, bool(data["notify_requests"])
+        old, new = audit.changes(before, after)
+        if not new:
+            return False
+        user.phone, user.job_title = phone, job_title
+        user.notify_requests = after.get("notify_requests", user.notify_requests)
+        if "email" in new:
+            user.email = email
+            user.email_verified_at = None
+            emails.enqueue_verify_email(session, user, emails.VerifyReason.ADDRESS_CHANGED)
+        audit.record(session, Actor(user), "user.update", "user", user.id, user_label(user), old, new)
+        return True
 
 
-@transactional
 def change_password(session: Session, user: User, current: str, new: str, confirmation: str) -> User:
     """Change one's password, knowing the current one; other sessions end."""
-    if not verify_password(user.password_hash, current):
-        raise ServiceError("Le mot de passe actuel est incorrect.", field="current")
-    if new != confirmation:
-        raise ServiceError("Les deux mots de passe ne sont pas identiques.", field="confirmation")
-    problem = password_problem(new, user.email)
-    if problem:
-        raise ServiceError(problem, field="new")
-    user.password_hash = hash_password(new)
-    user.session_token = new_session_token()
-    # A password link sent earlier (a forgotten-password request in a mailbox that may not be only
-    # theirs) would otherwise still replace the password just chosen.
-    user.link_nonce = new_session_token()
-    audit.record(session, Actor(user), "user.change_password", "user", user.id, user_label(user))
-    return user
+    with transaction(session):
+        if not verify_password(user.password_hash, current):
+            raise ServiceError("Le mot de passe actuel est incorrect.", field="current")
+        if new != confirmation:
+            raise ServiceError("Les deux mots de passe ne sont pas identiques.", field="confirmation")
+        problem = password_problem(new, user.email)
+        if problem:
+            raise ServiceError(problem, field="new")
+        user.password_hash = hash_password(new)
+        user.session_token = new_session_token()
+        # A password link sent earlier (a forgotten-password request in a mailbox that may not be only
+        # theirs) would otherwise still replace the password just chosen.
+        user.link_nonce = new_session_token()
+        audit.record(session, Actor(user), "user.change_password", "user", user.id, user_label(user))
+        return user

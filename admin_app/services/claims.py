@@ -19,7 +19,7 @@ from models import AccountRequest, RequestKind, RequestStatus, User
 from models.rules import clean_siret, clean_text
 
 from . import audit, emails, notifications
-from .common import Actor, ServiceError, checked, transactional
+from .common import Actor, ServiceError, checked, transaction
 
 _SALT = "mes-utilisateurs/confirm-attachment"  # binds the token to this purpose only
 
@@ -55,51 +55,51 @@ def enqueue_confirmation(session: Session, request: AccountRequest) -> None:
                    expiry=f"{int(current_app.config['EMAIL_LINK_MAX_AGE'].total_seconds() // 3600)} heures")
 
 
-@transactional
 def confirm(session: Session, request: AccountRequest) -> bool:
     """The holder confirmed from their mailbox: the request becomes pending; False if it no longer waits."""
-    holder = session.scalar(select(User).where(User.email == request.email))
-    if holder is None or not holder.active:
-        return False
-    result = session.execute(
-        update(AccountRequest)
-        .where(AccountRequest.id == request.id, AccountRequest.status == RequestStatus.UNCONFIRMED.value)
-        .values(status=RequestStatus.PENDING.value)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        return False
-    session.expire(request)
-    audit.record(session, Actor(holder), "request.confirm", "request", request.id, _label(request))
-    notifications.notify_new_request(session, request)
-    return True
+    with transaction(session):
+        holder = session.scalar(select(User).where(User.email == request.email))
+        if holder is None or not holder.active:
+            return False
+        result = session.execute(
+            update(AccountRequest)
+            .where(AccountRequest.id == request.id, AccountRequest.status == RequestStatus.UNCONFIRMED.value)
+            .values(status=RequestStatus.PENDING.value)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return False
+        session.expire(request)
+        audit.record(session, Actor(holder), "request.confirm", "request", request.id, _label(request))
+        notifications.notify_new_request(session, request)
+        return True
 
 
-@transactional
 def file_for_oneself(session: Session, holder: User, company_name: str, siret: str, ip: str | None = None) -> AccountRequest:
     """A logged-in holder asks for one more establishment: a confirmed Rattachement from the start."""
-    company_name = checked("company_name", clean_text, company_name, "La raison sociale", 200)
-    siret = checked("siret", clean_siret, siret or "")
-    if any(g.establishment.siret == siret for g in holder.grants):
-        raise ServiceError("Vous êtes déjà rattaché(e) à cet établissement.", field="siret")
-    duplicate = session.scalar(select(AccountRequest.id).where(
-        AccountRequest.email == holder.email, AccountRequest.siret == siret,
-        AccountRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value]),
-    ))
-    if duplicate:
-        raise ServiceError("Une demande pour cet établissement est déjà en cours de traitement.", field="siret")
-    request = AccountRequest(
-        civility=holder.civility, last_name=holder.last_name, first_name=holder.first_name, email=holder.email,
-        phone=holder.phone, job_title=holder.job_title, company_name=company_name, siret=siret,
-        kind=RequestKind.ATTACHMENT.value, status=RequestStatus.PENDING.value,
-    )
-    session.add(request)
-    session.flush()
-    audit.record(session, Actor(holder, ip), "request.create", "request", request.id, _label(request), None,
-                 {"kind": RequestKind.ATTACHMENT.value, "siret": siret, "company_name": company_name, "confirmed": True})
-    emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
-    notifications.notify_new_request(session, request)
-    return request
+    with transaction(session):
+        company_name = checked("company_name", clean_text, company_name, "La raison sociale", 200)
+        siret = checked("siret", clean_siret, siret or "")
+        if any(g.establishment.siret == siret for g in holder.grants):
+            raise ServiceError("Vous êtes déjà rattaché(e) à cet établissement.", field="siret")
+        duplicate = session.scalar(select(AccountRequest.id).where(
+            AccountRequest.email == holder.email, AccountRequest.siret == siret,
+            AccountRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value]),
+        ))
+        if duplicate:
+            raise ServiceError("Une demande pour cet établissement est déjà en cours de traitement.", field="siret")
+        request = AccountRequest(
+            civility=holder.civility, last_name=holder.last_name, first_name=holder.first_name, email=holder.email,
+            phone=holder.phone, job_title=holder.job_title, company_name=company_name, siret=siret,
+            kind=RequestKind.ATTACHMENT.value, status=RequestStatus.PENDING.value,
+        )
+        session.add(request)
+        session.flush()
+        audit.record(session, Actor(holder, ip), "request.create", "request", request.id, _label(request), None,
+                     {"kind": RequestKind.ATTACHMENT.value, "siret": siret, "company_name": company_name, "confirmed": True})
+        emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
+        notifications.notify_new_request(session, request)
+        return request
 
 
 def _label(request: AccountRequest) -> str:

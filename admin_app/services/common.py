@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -50,38 +50,34 @@ class Actor:
 SYSTEM = Actor()
 
 
-def transactional(fn: Callable[P, R]) -> Callable[P, R]:
-    """Run a service in one transaction: commit on success, roll back on any error.
+@contextlib.contextmanager
+def transaction(session: Session) -> Iterator[None]:
+    """Run a service's body as one transaction: commit on success, roll back on any error.
 
-    Services call each other (approving a request creates a user): only the
-    outermost call commits, so the whole operation stays one transaction.
+    Services call each other (approving a request creates a user): only the outermost block commits,
+    so the whole operation stays one transaction. A context manager rather than a decorator, so that
+    the body stays an ordinary function (mutation testing, for one, leaves decorated functions alone).
     """
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        session: Session = args[0]  # type: ignore[assignment]  # a Session or Flask-SQLAlchemy's scoped one
-        if session.info.get("in_service"):
-            return fn(*args, **kwargs)
-        session.info["in_service"] = True
-        try:
-            result = fn(*args, **kwargs)
-            session.commit()
-            return result
-        except (IntegrityError, StaleDataError) as exc:
-            session.rollback()
-            raise ServiceError(conflict_message(exc)) from None
-        except OperationalError as exc:
-            session.rollback()
-            if not lost_a_race(exc):
-                raise
-            raise ServiceError(CONFLICT) from None
-        except BaseException:
-            session.rollback()
+    if session.info.get("in_service"):
+        yield
+        return
+    session.info["in_service"] = True
+    try:
+        yield
+        session.commit()
+    except (IntegrityError, StaleDataError) as exc:
+        session.rollback()
+        raise ServiceError(conflict_message(exc)) from None
+    except OperationalError as exc:
+        session.rollback()
+        if not lost_a_race(exc):
             raise
-        finally:
-            session.info["in_service"] = False
-
-    return wrapper
+        raise ServiceError(CONFLICT) from None
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.info["in_service"] = False
 
 
 EMAIL_TAKEN = "Cette adresse email est déjà utilisée par un autre utilisateur."

@@ -25,7 +25,7 @@ from models import EmailStatus, OutboundEmail, User, utcnow
 from models.accounts import new_session_token
 
 from . import audit
-from .common import SYSTEM, Actor, ServiceError, transactional
+from .common import SYSTEM, Actor, ServiceError, transaction
 from .tokens import Purpose, make_token
 
 PORTAL_NAME = "Mon compte DEFI"
@@ -274,16 +274,16 @@ def deliver_pending(session: Session, worker: str | None = None, limit: int = 50
     return sent, failed
 
 
-@transactional
 def retry_failed(session: Session, actor: Actor, ids: list[int]) -> int:
     """Put failed emails back in the queue ("Renvoyer"); return how many."""
-    emails = list(session.scalars(select(OutboundEmail).where(OutboundEmail.id.in_(ids))))
-    failed = [e for e in emails if e.status == EmailStatus.FAILED.value]
-    if not failed:
-        raise ServiceError("Seuls les emails en échec peuvent être renvoyés.")
-    for email in failed:
-        email.status = EmailStatus.PENDING.value
-        email.attempts = 0
-        email.next_attempt_at = utcnow()
-        audit.record(session, actor, "email.retry", "email", email.id, f"{email.subject} → {email.recipient}")
-    return len(failed)
+    with transaction(session):
+        emails = list(session.scalars(select(OutboundEmail).where(OutboundEmail.id.in_(ids))))
+        failed = [e for e in emails if e.status == EmailStatus.FAILED.value]
+        if not failed:
+            raise ServiceError("Seuls les emails en échec peuvent être renvoyés.")
+        for email in failed:
+            email.status = EmailStatus.PENDING.value
+            email.attempts = 0
+            email.next_attempt_at = utcnow()
+            audit.record(session, actor, "email.retry", "email", email.id, f"{email.subject} → {email.recipient}")
+        return len(failed)

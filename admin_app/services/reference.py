@@ -12,7 +12,7 @@ from models import Company, Establishment, Grant
 from models.rules import clean_siren, clean_siret, clean_text
 
 from . import audit
-from .common import Actor, ServiceError, checked, transactional
+from .common import Actor, ServiceError, checked, transaction
 
 
 def _require_staff(session: Session, actor: Actor) -> None:
@@ -34,29 +34,29 @@ def _clean_company(session: Session, data: dict[str, Any], company_id: int | Non
     return {"name": name, "siren": siren}
 
 
-@transactional
 def save_company(session: Session, actor: Actor, company: Company | None, data: dict[str, Any]) -> Company:
     """Create (company None) or update a company."""
-    _require_staff(session, actor)
-    cleaned = _clean_company(session, data, company.id if company else None)
-    if company is None:
-        company = Company(**cleaned)
-        session.add(company)
-        session.flush()
-        audit.record(session, actor, "company.create", "company", company.id, str(company), None, cleaned)
+    with transaction(session):
+        _require_staff(session, actor)
+        cleaned = _clean_company(session, data, company.id if company else None)
+        if company is None:
+            company = Company(**cleaned)
+            session.add(company)
+            session.flush()
+            audit.record(session, actor, "company.create", "company", company.id, str(company), None, cleaned)
+            return company
+        if cleaned["siren"] != company.siren and company.establishments:
+            raise ServiceError(
+                "Le SIREN ne peut pas changer tant que l'entreprise a des établissements : "
+                "leurs SIRET commencent par ce SIREN.",
+                field="siren",
+            )
+        before = {"name": company.name, "siren": company.siren}
+        company.name, company.siren = cleaned["name"], cleaned["siren"]
+        old, new = audit.changes(before, cleaned)
+        if new:
+            audit.record(session, actor, "company.update", "company", company.id, str(company), old, new)
         return company
-    if cleaned["siren"] != company.siren and company.establishments:
-        raise ServiceError(
-            "Le SIREN ne peut pas changer tant que l'entreprise a des établissements : "
-            "leurs SIRET commencent par ce SIREN.",
-            field="siren",
-        )
-    before = {"name": company.name, "siren": company.siren}
-    company.name, company.siren = cleaned["name"], cleaned["siren"]
-    old, new = audit.changes(before, cleaned)
-    if new:
-        audit.record(session, actor, "company.update", "company", company.id, str(company), old, new)
-    return company
 
 
 def _clean_establishment(session: Session, data: dict[str, Any], establishment_id: int | None) -> dict[str, Any]:
@@ -83,56 +83,56 @@ def _establishment_values(cleaned: dict[str, Any]) -> dict[str, Any]:
     return {**cleaned, "company": str(cleaned["company"])}
 
 
-@transactional
 def save_establishment(
     session: Session, actor: Actor, establishment: Establishment | None, data: dict[str, Any]
 ) -> Establishment:
     """Create (establishment None) or update an establishment."""
-    _require_staff(session, actor)
-    cleaned = _clean_establishment(session, data, establishment.id if establishment else None)
-    if establishment is None:
-        establishment = Establishment(**cleaned)
-        session.add(establishment)
-        session.flush()
-        audit.record(
-            session, actor, "establishment.create", "establishment", establishment.id, establishment.label,
-            None, _establishment_values(cleaned),
+    with transaction(session):
+        _require_staff(session, actor)
+        cleaned = _clean_establishment(session, data, establishment.id if establishment else None)
+        if establishment is None:
+            establishment = Establishment(**cleaned)
+            session.add(establishment)
+            session.flush()
+            audit.record(
+                session, actor, "establishment.create", "establishment", establishment.id, establishment.label,
+                None, _establishment_values(cleaned),
+            )
+            return establishment
+        before = _establishment_values(
+            {name: getattr(establishment, name) for name in ("company", "name", "siret", "postal_code", "city")}
         )
+        for name, value in cleaned.items():
+            setattr(establishment, name, value)
+        old, new = audit.changes(before, _establishment_values(cleaned))
+        if new:
+            audit.record(session, actor, "establishment.update", "establishment", establishment.id, establishment.label, old, new)
         return establishment
-    before = _establishment_values(
-        {name: getattr(establishment, name) for name in ("company", "name", "siret", "postal_code", "city")}
-    )
-    for name, value in cleaned.items():
-        setattr(establishment, name, value)
-    old, new = audit.changes(before, _establishment_values(cleaned))
-    if new:
-        audit.record(session, actor, "establishment.update", "establishment", establishment.id, establishment.label, old, new)
-    return establishment
 
 
-@transactional
 def delete_establishment(session: Session, actor: Actor, establishment: Establishment) -> bool:
     """Delete an establishment nobody is attached to."""
-    _require_staff(session, actor)
-    attached = session.scalar(select(func.count()).select_from(Grant).where(Grant.establishment_id == establishment.id))
-    if attached:
-        raise ServiceError(
-            f"Impossible de supprimer l'établissement « {establishment.name} » : "
-            f"{attached} utilisateur(s) y sont rattachés. Retirez d'abord ces rattachements."
-        )
-    audit.record(session, actor, "establishment.delete", "establishment", establishment.id, establishment.label)
-    session.delete(establishment)
-    return True
+    with transaction(session):
+        _require_staff(session, actor)
+        attached = session.scalar(select(func.count()).select_from(Grant).where(Grant.establishment_id == establishment.id))
+        if attached:
+            raise ServiceError(
+                f"Impossible de supprimer l'établissement « {establishment.name} » : "
+                f"{attached} utilisateur(s) y sont rattachés. Retirez d'abord ces rattachements."
+            )
+        audit.record(session, actor, "establishment.delete", "establishment", establishment.id, establishment.label)
+        session.delete(establishment)
+        return True
 
 
-@transactional
 def delete_company(session: Session, actor: Actor, company: Company) -> bool:
     """Delete a company without establishments."""
-    _require_staff(session, actor)
-    if company.establishments:
-        raise ServiceError(
-            f"Impossible de supprimer l'entreprise « {company.name} » : elle a encore des établissements."
-        )
-    audit.record(session, actor, "company.delete", "company", company.id, str(company))
-    session.delete(company)
-    return True
+    with transaction(session):
+        _require_staff(session, actor)
+        if company.establishments:
+            raise ServiceError(
+                f"Impossible de supprimer l'entreprise « {company.name} » : elle a encore des établissements."
+            )
+        audit.record(session, actor, "company.delete", "company", company.id, str(company))
+        session.delete(company)
+        return True

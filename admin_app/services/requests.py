@@ -22,7 +22,7 @@ from models import (
 from models.rules import clean_siret, clean_text
 
 from . import audit, claims, emails, notifications
-from .common import Actor, ServiceError, checked, transactional
+from .common import Actor, ServiceError, checked, transaction
 from .users import GrantInput, clean_personal_data, create_user, edit_user, save_grants, user_label
 
 REFUSAL_REASONS: dict[str, str] = {
@@ -48,7 +48,6 @@ def request_label(request: AccountRequest) -> str:
 
 # --- the public form ---------------------------------------------------------------------------------
 
-@transactional
 def submit_request(session: Session, data: dict[str, Any], ip: str | None = None) -> AccountRequest:
     """Record a request from the public form; the visitor is told the same thing whatever happens here.
 
@@ -56,35 +55,36 @@ def submit_request(session: Session, data: dict[str, Any], ip: str | None = None
     account: a "Rattachement" that waits for the holder's confirmation (services.claims), asked at the
     account's own address; until then nobody sees it.
     """
-    personal = clean_personal_data(data)
-    company_name = checked("company_name", clean_text, data.get("company_name"), "La raison sociale", 200)
-    siret = checked("siret", clean_siret, data.get("siret") or "")
-    duplicate = session.scalar(
-        select(AccountRequest.id).where(
-            AccountRequest.email == personal["email"],
-            AccountRequest.siret == siret,
-            AccountRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value]),
+    with transaction(session):
+        personal = clean_personal_data(data)
+        company_name = checked("company_name", clean_text, data.get("company_name"), "La raison sociale", 200)
+        siret = checked("siret", clean_siret, data.get("siret") or "")
+        duplicate = session.scalar(
+            select(AccountRequest.id).where(
+                AccountRequest.email == personal["email"],
+                AccountRequest.siret == siret,
+                AccountRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value]),
+            )
         )
-    )
-    if duplicate:
-        raise ServiceError(
-            "Une demande pour cette adresse email et cet établissement est déjà en cours de traitement. "
-            "Vous recevrez un email dès qu'elle aura été traitée."
-        )
-    has_account = session.scalar(select(User.id).where(User.email == personal["email"])) is not None
-    kind = RequestKind.ATTACHMENT if has_account else RequestKind.OPENING
-    status = RequestStatus.UNCONFIRMED if has_account else RequestStatus.PENDING
-    request = AccountRequest(**personal, company_name=company_name, siret=siret, kind=kind.value, status=status.value)
-    session.add(request)
-    session.flush()
-    audit.record(session, Actor(None, ip), "request.create", "request", request.id, request_label(request), None,
-                 {"kind": kind.value, "siret": siret, "company_name": company_name, "status": status.value})
-    if has_account:
-        claims.enqueue_confirmation(session, request)  # the deciders are told once the holder confirms
-    else:
-        emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
-        notifications.notify_new_request(session, request)
-    return request
+        if duplicate:
+            raise ServiceError(
+                "Une demande pour cette adresse email et cet établissement est déjà en cours de traitement. "
+                "Vous recevrez un email dès qu'elle aura été traitée."
+            )
+        has_account = session.scalar(select(User.id).where(User.email == personal["email"])) is not None
+        kind = RequestKind.ATTACHMENT if has_account else RequestKind.OPENING
+        status = RequestStatus.UNCONFIRMED if has_account else RequestStatus.PENDING
+        request = AccountRequest(**personal, company_name=company_name, siret=siret, kind=kind.value, status=status.value)
+        session.add(request)
+        session.flush()
+        audit.record(session, Actor(None, ip), "request.create", "request", request.id, request_label(request), None,
+                     {"kind": kind.value, "siret": siret, "company_name": company_name, "status": status.value})
+        if has_account:
+            claims.enqueue_confirmation(session, request)  # the deciders are told once the holder confirms
+        else:
+            emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
+            notifications.notify_new_request(session, request)
+        return request
 
 
 # --- deciding --------------------------------------------------------------------------------------------
@@ -132,20 +132,19 @@ def _claim(session: Session, actor: Actor, request: AccountRequest, status: Requ
     session.expire(request)
 
 
-@transactional
 def approve_opening(
     session: Session, actor: Actor, request: AccountRequest, data: dict[str, Any], grant_rows: Sequence[GrantInput]
 ) -> User:
     """Approve an "Ouverture": create the user from the (pre-filled) form, with their grants."""
-    _require_decidable(session, perimeter_of(session, actor), request)
-    _claim(session, actor, request, RequestStatus.APPROVED)
-    user = create_user(session, actor, data, grant_rows)
-    session.execute(update(AccountRequest).where(AccountRequest.id == request.id).values(user_id=user.id))
-    audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None, {"user": user_label(user)})
-    return user
+    with transaction(session):
+        _require_decidable(session, perimeter_of(session, actor), request)
+        _claim(session, actor, request, RequestStatus.APPROVED)
+        user = create_user(session, actor, data, grant_rows)
+        session.execute(update(AccountRequest).where(AccountRequest.id == request.id).values(user_id=user.id))
+        audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None, {"user": user_label(user)})
+        return user
 
 
-@transactional
 def approve_attachment(
     session: Session, actor: Actor, request: AccountRequest, user: User, expected_version: int,
     data: dict[str, Any] | None, grant_rows: Sequence[GrantInput],
@@ -154,15 +153,16 @@ def approve_attachment(
 
     `data` (identity fields) is None when the actor may not govern the account: only grants change then.
     """
-    perimeter = perimeter_of(session, actor)
-    _require_decidable(session, perimeter, request)
-    if user.email != request.email:
-        raise ServiceError("Cette demande concerne un autre compte.")
-    _require_claimable(perimeter, user)
-    _claim(session, actor, request, RequestStatus.APPROVED, user_id=user.id)
-    edit_user(session, actor, user, expected_version, data, grant_rows)
-    audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None, {"user": user_label(user)})
-    return user
+    with transaction(session):
+        perimeter = perimeter_of(session, actor)
+        _require_decidable(session, perimeter, request)
+        if user.email != request.email:
+            raise ServiceError("Cette demande concerne un autre compte.")
+        _require_claimable(perimeter, user)
+        _claim(session, actor, request, RequestStatus.APPROVED, user_id=user.id)
+        edit_user(session, actor, user, expected_version, data, grant_rows)
+        audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None, {"user": user_label(user)})
+        return user
 
 
 @dataclass
@@ -180,86 +180,86 @@ def _requests(session: Session, ids: Sequence[int] | Select) -> list[AccountRequ
     return list(session.scalars(query.where(AccountRequest.id.in_([int(i) for i in ids]))))
 
 
-@transactional
 def approve_many(session: Session, actor: Actor, ids: Sequence[int] | Select) -> BulkOutcome:
     """Approve each request with its matched establishment and no habilitation; skip, with the reason, those that can't."""
-    outcome = BulkOutcome()
-    perimeter = perimeter_of(session, actor)
-    for request in _requests(session, ids):
-        who = f"{request.last_name} {request.first_name}"
-        if request.status not in (RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value):
-            outcome.skipped.append((who, "déjà traitée"))
-            continue
-        establishment = matching_establishment(session, request)
-        decision = perimeter.may_decide(request, establishment.id if establishment else None)
-        if not decision:
-            outcome.skipped.append((who, decision.reason.rstrip(".")))
-            continue
-        if establishment is None:
-            outcome.skipped.append((who, f"SIRET {request.siret} inconnu"))
-            continue
-        existing = requester_account(session, request)
-        if existing is not None and not perimeter.may_claim(existing):
-            outcome.skipped.append((who, perimeter.may_claim(existing).reason.rstrip(".")))
-            continue
-        if request.kind == RequestKind.OPENING.value and existing is not None:
-            outcome.skipped.append((who, "adresse email déjà utilisée par un compte"))
-            continue
-        if request.kind == RequestKind.ATTACHMENT.value and existing is None:
-            outcome.skipped.append((who, "le compte à rattacher n'existe plus"))
-            continue
-        savepoint = session.begin_nested()
-        try:
-            _claim(session, actor, request, RequestStatus.APPROVED)
-            if existing is None:
-                data = {name: getattr(request, name) for name in ("civility", "last_name", "first_name", "email", "phone", "job_title")}
-                user = create_user(session, actor, data, [GrantInput(establishment.id, is_primary=True)])
-            else:
-                user = existing
-                if any(g.establishment_id == establishment.id for g in user.grants):
-                    raise ServiceError("déjà rattaché à cet établissement")
-                # The actor sends back the rows they see, unchanged, plus the new one.
-                rows = [GrantInput(g.establishment_id, g.is_primary, {h for h in Habilitation if getattr(g, h.value)})
-                        for g in perimeter.visible_grants(user)]
-                rows.append(GrantInput(establishment.id, is_primary=not user.grants))
-                save_grants(session, actor, user, rows)
-            session.execute(update(AccountRequest).where(AccountRequest.id == request.id).values(user_id=user.id))
-            audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None,
-                         {"user": user_label(user)})
-        except ServiceError as exc:
-            savepoint.rollback()
-            outcome.skipped.append((who, exc.message))
-            continue
-        savepoint.commit()
-        outcome.done.append(who)
-    return outcome
+    with transaction(session):
+        outcome = BulkOutcome()
+        perimeter = perimeter_of(session, actor)
+        for request in _requests(session, ids):
+            who = f"{request.last_name} {request.first_name}"
+            if request.status not in (RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value):
+                outcome.skipped.append((who, "déjà traitée"))
+                continue
+            establishment = matching_establishment(session, request)
+            decision = perimeter.may_decide(request, establishment.id if establishment else None)
+            if not decision:
+                outcome.skipped.append((who, decision.reason.rstrip(".")))
+                continue
+            if establishment is None:
+                outcome.skipped.append((who, f"SIRET {request.siret} inconnu"))
+                continue
+            existing = requester_account(session, request)
+            if existing is not None and not perimeter.may_claim(existing):
+                outcome.skipped.append((who, perimeter.may_claim(existing).reason.rstrip(".")))
+                continue
+            if request.kind == RequestKind.OPENING.value and existing is not None:
+                outcome.skipped.append((who, "adresse email déjà utilisée par un compte"))
+                continue
+            if request.kind == RequestKind.ATTACHMENT.value and existing is None:
+                outcome.skipped.append((who, "le compte à rattacher n'existe plus"))
+                continue
+            savepoint = session.begin_nested()
+            try:
+                _claim(session, actor, request, RequestStatus.APPROVED)
+                if existing is None:
+                    data = {name: getattr(request, name) for name in ("civility", "last_name", "first_name", "email", "phone", "job_title")}
+                    user = create_user(session, actor, data, [GrantInput(establishment.id, is_primary=True)])
+                else:
+                    user = existing
+                    if any(g.establishment_id == establishment.id for g in user.grants):
+                        raise ServiceError("déjà rattaché à cet établissement")
+                    # The actor sends back the rows they see, unchanged, plus the new one.
+                    rows = [GrantInput(g.establishment_id, g.is_primary, {h for h in Habilitation if getattr(g, h.value)})
+                            for g in perimeter.visible_grants(user)]
+                    rows.append(GrantInput(establishment.id, is_primary=not user.grants))
+                    save_grants(session, actor, user, rows)
+                session.execute(update(AccountRequest).where(AccountRequest.id == request.id).values(user_id=user.id))
+                audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None,
+                             {"user": user_label(user)})
+            except ServiceError as exc:
+                savepoint.rollback()
+                outcome.skipped.append((who, exc.message))
+                continue
+            savepoint.commit()
+            outcome.done.append(who)
+        return outcome
 
 
-@transactional
 def refuse_requests(
     session: Session, actor: Actor, ids: Sequence[int] | Select, reason_code: str, details: str = ""
 ) -> BulkOutcome:
     """Refuse pending requests with a reason that is kept and emailed to each requester."""
-    if reason_code not in REFUSAL_REASONS:
-        raise ServiceError("Choisissez un motif de refus.", field="reason")
-    details = checked("details", clean_text, details, "Le motif", 2000, required=False, multiline=True)
-    if reason_code == "other" and not details:
-        raise ServiceError("Précisez le motif du refus.", field="details")
-    reason = details if reason_code == "other" else REFUSAL_REASONS[reason_code] + (f"\n{details}" if details else "")
-    outcome = BulkOutcome()
-    chosen = _requests(session, ids)
-    perimeter = perimeter_of(session, actor)
-    for request in chosen:
-        if request.status != RequestStatus.UNCONFIRMED.value:  # those are told apart below, as never pending
-            _require_decidable(session, perimeter, request)
-    for request in chosen:
-        who = f"{request.last_name} {request.first_name}"
-        if request.status != RequestStatus.PENDING.value:
-            outcome.skipped.append((who, "déjà traitée"))
-            continue
-        _claim(session, actor, request, RequestStatus.REFUSED, refusal_reason=reason)
-        emails.enqueue(session, request.email, "request_refused", "Votre demande de compte n'a pas été acceptée",
-                       request=request, reason=reason)
-        audit.record(session, actor, "request.refuse", "request", request.id, request_label(request), None, {"motif": reason})
-        outcome.done.append(who)
-    return outcome
+    with transaction(session):
+        if reason_code not in REFUSAL_REASONS:
+            raise ServiceError("Choisissez un motif de refus.", field="reason")
+        details = checked("details", clean_text, details, "Le motif", 2000, required=False, multiline=True)
+        if reason_code == "other" and not details:
+            raise ServiceError("Précisez le motif du refus.", field="details")
+        reason = details if reason_code == "other" else REFUSAL_REASONS[reason_code] + (f"\n{details}" if details else "")
+        outcome = BulkOutcome()
+        chosen = _requests(session, ids)
+        perimeter = perimeter_of(session, actor)
+        for request in chosen:
+            if request.status != RequestStatus.UNCONFIRMED.value:  # those are told apart below, as never pending
+                _require_decidable(session, perimeter, request)
+        for request in chosen:
+            who = f"{request.last_name} {request.first_name}"
+            if request.status != RequestStatus.PENDING.value:
+                outcome.skipped.append((who, "déjà traitée"))
+                continue
+            _claim(session, actor, request, RequestStatus.REFUSED, refusal_reason=reason)
+            emails.enqueue(session, request.email, "request_refused", "Votre demande de compte n'a pas été acceptée",
+                           request=request, reason=reason)
+            audit.record(session, actor, "request.refuse", "request", request.id, request_label(request), None, {"motif": reason})
+            outcome.done.append(who)
+        return outcome

@@ -28,7 +28,7 @@ from models import (
 from models.accounts import new_session_token
 
 from . import audit
-from .common import SYSTEM, transactional
+from .common import SYSTEM, transaction
 from .passwords import hash_password
 
 SEED_DATA = Path(__file__).resolve().parent.parent.parent / "seed_data"
@@ -38,146 +38,146 @@ def _load(name: str) -> dict[str, Any]:
     return json.loads((SEED_DATA / name).read_text(encoding="utf-8"))
 
 
-@transactional
 def load_demo(session: Session) -> int:
     """Create whatever part of the demo cast is missing; return how many rows were added."""
-    cast = _load("demo.json")
-    added = 0
-    establishments: dict[str, Establishment] = {}
-    for c in cast["companies"]:
-        company = session.scalar(select(Company).where(Company.siren == c["siren"]))
-        if company is None:
-            company = Company(name=c["name"], siren=c["siren"])
-            session.add(company)
-            added += 1
-        for e in c["establishments"]:
-            establishment = session.scalar(select(Establishment).where(Establishment.siret == e["siret"]))
-            if establishment is None:
-                establishment = Establishment(company=company, **e)
-                session.add(establishment)
+    with transaction(session):
+        cast = _load("demo.json")
+        added = 0
+        establishments: dict[str, Establishment] = {}
+        for c in cast["companies"]:
+            company = session.scalar(select(Company).where(Company.siren == c["siren"]))
+            if company is None:
+                company = Company(name=c["name"], siren=c["siren"])
+                session.add(company)
                 added += 1
-            establishments[e["siret"]] = establishment
-    session.flush()
-    for u in cast["users"]:
-        if session.scalar(select(User.id).where(User.email == u["email"])) is not None:
-            continue
-        user = User(
-            civility=u["civility"],
-            last_name=u["last_name"],
-            first_name=u["first_name"],
-            email=u["email"],
-            phone=u["phone"],
-            job_title=u.get("job_title"),
-            is_staff=u.get("is_staff", False),
-            active=u.get("active", True),
-            email_verified_at=utcnow() if u.get("verified", True) else None,
-            password_hash=hash_password(u["password"]) if u.get("password") else None,
-            last_login_at=datetime.fromisoformat(u["last_login_at"]) if u.get("last_login_at") else None,
-        )
-        for g in u["grants"]:
-            grant = Grant(establishment=establishments[g["siret"]], is_primary=g.get("primary", False))
-            for h in g["habilitations"]:
-                setattr(grant, Habilitation(h).value, True)
-            user.grants.append(grant)
-        session.add(user)
-        added += 1
-    session.flush()
-    for r in cast["requests"]:
-        requested_at = datetime.fromisoformat(r["requested_at"])
-        exists = session.scalar(
-            select(AccountRequest.id).where(AccountRequest.email == r["email"], AccountRequest.siret == r["siret"])
-        )
-        if exists is not None:
-            continue
-        has_account = session.scalar(select(User.id).where(User.email == r["email"])) is not None
-        kind = RequestKind.ATTACHMENT if has_account else RequestKind.OPENING
-        session.add(AccountRequest(**{**r, "requested_at": requested_at}, kind=kind.value))
-        added += 1
-    if added:
-        audit.record(session, SYSTEM, "seed.demo", "database", None, "Données de démonstration", None, {"rows": added})
-    return added
+            for e in c["establishments"]:
+                establishment = session.scalar(select(Establishment).where(Establishment.siret == e["siret"]))
+                if establishment is None:
+                    establishment = Establishment(company=company, **e)
+                    session.add(establishment)
+                    added += 1
+                establishments[e["siret"]] = establishment
+        session.flush()
+        for u in cast["users"]:
+            if session.scalar(select(User.id).where(User.email == u["email"])) is not None:
+                continue
+            user = User(
+                civility=u["civility"],
+                last_name=u["last_name"],
+                first_name=u["first_name"],
+                email=u["email"],
+                phone=u["phone"],
+                job_title=u.get("job_title"),
+                is_staff=u.get("is_staff", False),
+                active=u.get("active", True),
+                email_verified_at=utcnow() if u.get("verified", True) else None,
+                password_hash=hash_password(u["password"]) if u.get("password") else None,
+                last_login_at=datetime.fromisoformat(u["last_login_at"]) if u.get("last_login_at") else None,
+            )
+            for g in u["grants"]:
+                grant = Grant(establishment=establishments[g["siret"]], is_primary=g.get("primary", False))
+                for h in g["habilitations"]:
+                    setattr(grant, Habilitation(h).value, True)
+                user.grants.append(grant)
+            session.add(user)
+            added += 1
+        session.flush()
+        for r in cast["requests"]:
+            requested_at = datetime.fromisoformat(r["requested_at"])
+            exists = session.scalar(
+                select(AccountRequest.id).where(AccountRequest.email == r["email"], AccountRequest.siret == r["siret"])
+            )
+            if exists is not None:
+                continue
+            has_account = session.scalar(select(User.id).where(User.email == r["email"])) is not None
+            kind = RequestKind.ATTACHMENT if has_account else RequestKind.OPENING
+            session.add(AccountRequest(**{**r, "requested_at": requested_at}, kind=kind.value))
+            added += 1
+        if added:
+            audit.record(session, SYSTEM, "seed.demo", "database", None, "Données de démonstration", None, {"rows": added})
+        return added
 
 
 def _valid(prefix: str) -> str:
     return prefix + luhn.calc_check_digit(prefix)
 
 
-@transactional
 def generate_volume(session: Session, users: int) -> dict[str, int]:
     """Insert `users` users with companies, establishments and grants, reproducibly (fixed seed)."""
-    params = _load("volume.json")
-    # Not a secret (B311): reproducible demo data, not security.
-    rng = random.Random(params["seed"])  # nosec B311
-    n_companies = max(1, users // params["users_per_company"])
-    start_company = (session.scalar(select(func.max(Company.id))) or 0) + 1
-    start_establishment = (session.scalar(select(func.max(Establishment.id))) or 0) + 1
-    start_user = (session.scalar(select(func.max(User.id))) or 0) + 1
+    with transaction(session):
+        params = _load("volume.json")
+        # Not a secret (B311): reproducible demo data, not security.
+        rng = random.Random(params["seed"])  # nosec B311
+        n_companies = max(1, users // params["users_per_company"])
+        start_company = (session.scalar(select(func.max(Company.id))) or 0) + 1
+        start_establishment = (session.scalar(select(func.max(Establishment.id))) or 0) + 1
+        start_user = (session.scalar(select(func.max(User.id))) or 0) + 1
 
-    companies, establishments = [], []
-    for i in range(n_companies):
-        company_id = start_company + i
-        siren = _valid(f"9{company_id:07d}")
-        companies.append({"id": company_id, "name": f"Entreprise {company_id:05d} {rng.choice(_WORDS)}", "siren": siren})
-        for n in range(params["establishments_per_company"]):
-            establishment_id = start_establishment + len(establishments)
-            establishments.append({
-                "id": establishment_id,
-                "company_id": company_id,
-                "siren": siren,
-                "name": f"{rng.choice(_WORDS)} {rng.choice(_CITIES)} {n + 1}",
-                "siret": _valid(f"{siren}{n + 1:04d}"),
-                "postal_code": f"{rng.randint(1, 95):02d}{rng.randint(0, 999):03d}",
-                "city": rng.choice(_CITIES),
+        companies, establishments = [], []
+        for i in range(n_companies):
+            company_id = start_company + i
+            siren = _valid(f"9{company_id:07d}")
+            companies.append({"id": company_id, "name": f"Entreprise {company_id:05d} {rng.choice(_WORDS)}", "siren": siren})
+            for n in range(params["establishments_per_company"]):
+                establishment_id = start_establishment + len(establishments)
+                establishments.append({
+                    "id": establishment_id,
+                    "company_id": company_id,
+                    "siren": siren,
+                    "name": f"{rng.choice(_WORDS)} {rng.choice(_CITIES)} {n + 1}",
+                    "siret": _valid(f"{siren}{n + 1:04d}"),
+                    "postal_code": f"{rng.randint(1, 95):02d}{rng.randint(0, 999):03d}",
+                    "city": rng.choice(_CITIES),
+                })
+        session.execute(insert(Company), companies)
+        session.execute(insert(Establishment), establishments)
+
+        now = utcnow()
+        user_rows, grant_rows = [], []
+        flags = [h.value for h in Habilitation if h is not Habilitation.MANAGER]
+        for i in range(users):
+            user_id = start_user + i
+            last, first = rng.choice(_LAST_NAMES).upper(), rng.choice(_FIRST_NAMES)
+            email = f"{search_key(first)}.{search_key(last)}.{user_id}@volume.example.org"
+            never = rng.random() < params["never_logged_in_share"]
+            user_rows.append({
+                "id": user_id,
+                "civility": rng.choice(("M.", "Mme")),
+                "last_name": last,
+                "first_name": first,
+                "email": email,
+                "phone": f"+3361{user_id % 10_000_000:07d}",
+                "job_title": rng.choice(_JOBS),
+                "active": rng.random() >= params["inactive_share"],
+                "is_staff": False,
+                "email_verified_at": None if never else now,
+                "last_login_at": None if never else now - timedelta(minutes=rng.randint(0, 60 * 24 * 700)),
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+                "search_text": search_key(last, first),
+                "session_token": new_session_token(),
+                "link_nonce": new_session_token(),
             })
-    session.execute(insert(Company), companies)
-    session.execute(insert(Establishment), establishments)
-
-    now = utcnow()
-    user_rows, grant_rows = [], []
-    flags = [h.value for h in Habilitation if h is not Habilitation.MANAGER]
-    for i in range(users):
-        user_id = start_user + i
-        last, first = rng.choice(_LAST_NAMES).upper(), rng.choice(_FIRST_NAMES)
-        email = f"{search_key(first)}.{search_key(last)}.{user_id}@volume.example.org"
-        never = rng.random() < params["never_logged_in_share"]
-        user_rows.append({
-            "id": user_id,
-            "civility": rng.choice(("M.", "Mme")),
-            "last_name": last,
-            "first_name": first,
-            "email": email,
-            "phone": f"+3361{user_id % 10_000_000:07d}",
-            "job_title": rng.choice(_JOBS),
-            "active": rng.random() >= params["inactive_share"],
-            "is_staff": False,
-            "email_verified_at": None if never else now,
-            "last_login_at": None if never else now - timedelta(minutes=rng.randint(0, 60 * 24 * 700)),
-            "created_at": now,
-            "updated_at": now,
-            "version": 1,
-            "search_text": search_key(last, first),
-            "session_token": new_session_token(),
-            "link_nonce": new_session_token(),
-        })
-        company = rng.randrange(n_companies)
-        per = params["establishments_per_company"]
-        picks = rng.sample(range(per), 2)
-        chosen = [establishments[company * per + picks[0]]["id"]]
-        if rng.random() < params["second_grant_share"]:
-            chosen.append(establishments[company * per + picks[1]]["id"])
-        for position, establishment_id in enumerate(chosen):
-            row = {"user_id": user_id, "establishment_id": establishment_id, "is_primary": position == 0}
-            manager = rng.random() < params["manager_share"]
-            row["manager"] = manager
-            for flag in flags:
-                row[flag] = manager or rng.random() < params["habilitation_share"]
-            grant_rows.append(row)
-    _insert(session, User, user_rows)
-    _insert(session, Grant, grant_rows)
-    _advance_sequences(session, (Company, Establishment, User))
-    counts = _generate_history(session, rng, params, user_rows, establishments)
-    return {"companies": len(companies), "establishments": len(establishments), "users": users, "grants": len(grant_rows),
-            **counts}
+            company = rng.randrange(n_companies)
+            per = params["establishments_per_company"]
+            picks = rng.sample(range(per), 2)
+            chosen = [establishments[company * per + picks[0]]["id"]]
+            if rng.random() < params["second_grant_share"]:
+                chosen.append(establishments[company * per + picks[1]]["id"])
+            for position, establishment_id in enumerate(chosen):
+                row = {"user_id": user_id, "establishment_id": establishment_id, "is_primary": position == 0}
+                manager = rng.random() < params["manager_share"]
+                row["manager"] = manager
+                for flag in flags:
+                    row[flag] = manager or rng.random() < params["habilitation_share"]
+                grant_rows.append(row)
+        _insert(session, User, user_rows)
+        _insert(session, Grant, grant_rows)
+        _advance_sequences(session, (Company, Establishment, User))
+        counts = _generate_history(session, rng, params, user_rows, establishments)
+        return {"companies": len(companies), "establishments": len(establishments), "users": users, "grants": len(grant_rows),
+                **counts}
 
 
 def _advance_sequences(session: Session, models: tuple[Any, ...]) -> None:

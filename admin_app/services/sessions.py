@@ -11,7 +11,7 @@ from models.accounts import new_session_token
 from models.rules import clean_email
 
 from . import audit
-from .common import Actor, transactional
+from .common import Actor, transaction
 from .passwords import hash_password, needs_rehash, verify_password
 from .users import user_label
 
@@ -36,38 +36,38 @@ def _write_quietly(session: Session, user: User, **values: object) -> None:
         set_committed_value(user, name, value)
 
 
-@transactional
 def authenticate(session: Session, email: str, password: str, ip: str | None = None) -> User | None:
     """Return the user if the credentials open a session, else None (the reason is not told)."""
-    email = login_email(email)
-    user = session.scalar(select(User).where(User.email == email))
-    usable = user is not None and user.active and user.password_hash is not None
-    # Exactly one argon2 verification whatever the account's state (verify_password checks against a
-    # dummy hash when given none): an unknown or inactive address must not answer faster.
-    valid = verify_password(user.password_hash if usable else None, password)
-    if not (usable and valid):
-        if user is not None:
-            audit.record(session, Actor(user, ip), "login.failure", "user", user.id, user_label(user))
-        else:
-            audit.record(session, Actor(None, ip), "login.failure", "user", None, email[:254])
-        return None
-    values: dict[str, object] = {"last_login_at": utcnow()}
-    if needs_rehash(user.password_hash):
-        values["password_hash"] = hash_password(password)  # the same password: whichever login writes last is fine
-    _write_quietly(session, user, **values)
-    audit.record(session, Actor(user, ip), "login.success", "user", user.id, user_label(user))
-    return user
+    with transaction(session):
+        email = login_email(email)
+        user = session.scalar(select(User).where(User.email == email))
+        usable = user is not None and user.active and user.password_hash is not None
+        # Exactly one argon2 verification whatever the account's state (verify_password checks against a
+        # dummy hash when given none): an unknown or inactive address must not answer faster.
+        valid = verify_password(user.password_hash if usable else None, password)
+        if not (usable and valid):
+            if user is not None:
+                audit.record(session, Actor(user, ip), "login.failure", "user", user.id, user_label(user))
+            else:
+                audit.record(session, Actor(None, ip), "login.failure", "user", None, email[:254])
+            return None
+        values: dict[str, object] = {"last_login_at": utcnow()}
+        if needs_rehash(user.password_hash):
+            values["password_hash"] = hash_password(password)  # the same password: whichever login writes last is fine
+        _write_quietly(session, user, **values)
+        audit.record(session, Actor(user, ip), "login.success", "user", user.id, user_label(user))
+        return user
 
 
-@transactional
 def logout(session: Session, user: User, ip: str | None = None) -> None:
     """End every login session of the user: a copy of the session cookie taken before no longer opens one.
 
     The cookie is signed, not stored: forgetting it in this browser leaves any copy valid, so the
     token it carries (the second half of the login id) is renewed instead.
     """
-    _write_quietly(session, user, session_token=new_session_token())
-    audit.record(session, Actor(user, ip), "logout", "user", user.id, user_label(user))
+    with transaction(session):
+        _write_quietly(session, user, session_token=new_session_token())
+        audit.record(session, Actor(user, ip), "logout", "user", user.id, user_label(user))
 
 
 def load_session_user(session: Session, session_id: str) -> User | None:

@@ -17,7 +17,7 @@ from models.queries import in_ids
 from models.rules import clean_email, clean_phone, clean_text
 
 from . import audit, emails
-from .common import EMAIL_TAKEN, Actor, ServiceError, checked, transactional
+from .common import EMAIL_TAKEN, Actor, ServiceError, checked, transaction
 from .passwords import hash_password, password_problem
 
 STALE_FORM = (
@@ -61,69 +61,69 @@ def _check_email_free(session: Session, email: str, user_id: int | None = None) 
         raise ServiceError(EMAIL_TAKEN, field="email")
 
 
-@transactional
 def create_user(
     session: Session, actor: Actor, data: dict[str, Any], grant_rows: Sequence[GrantInput] = (), *, is_staff: bool = False
 ) -> User:
     """Create a user without password, with `grant_rows`, and queue the "Validez votre adresse email" email."""
-    perimeter = perimeter_of(session, actor)
-    decision = perimeter.may_create(staff=is_staff)
-    if not decision:
-        raise ServiceError(decision.reason)
-    if not perimeter.unrestricted and not grant_rows:
-        raise ServiceError("Rattachez le nouvel utilisateur à au moins un de vos établissements.")
-    check_grant_rows(grant_rows)
-    for row in grant_rows:  # before anything is written: a refused row refuses the whole creation
-        _require(perimeter.may_change_grant(None, row.establishment_id, None, row.habilitations))
-    cleaned = clean_personal_data(data)
-    _check_email_free(session, cleaned["email"])
-    user = User(**cleaned, is_staff=is_staff, active=True)
-    session.add(user)
-    session.flush()  # a concurrent creation with the same email: IntegrityError, told as EMAIL_TAKEN
-    audit.record(session, actor, "user.create", "user", user.id, user_label(user), None, {**_personal(user), "is_staff": is_staff})
-    if grant_rows:
-        save_grants(session, actor, user, grant_rows)
-    emails.enqueue_verify_email(session, user)
-    return user
+    with transaction(session):
+        perimeter = perimeter_of(session, actor)
+        decision = perimeter.may_create(staff=is_staff)
+        if not decision:
+            raise ServiceError(decision.reason)
+        if not perimeter.unrestricted and not grant_rows:
+            raise ServiceError("Rattachez le nouvel utilisateur à au moins un de vos établissements.")
+        check_grant_rows(grant_rows)
+        for row in grant_rows:  # before anything is written: a refused row refuses the whole creation
+            _require(perimeter.may_change_grant(None, row.establishment_id, None, row.habilitations))
+        cleaned = clean_personal_data(data)
+        _check_email_free(session, cleaned["email"])
+        user = User(**cleaned, is_staff=is_staff, active=True)
+        session.add(user)
+        session.flush()  # a concurrent creation with the same email: IntegrityError, told as EMAIL_TAKEN
+        audit.record(session, actor, "user.create", "user", user.id, user_label(user), None, {**_personal(user), "is_staff": is_staff})
+        if grant_rows:
+            save_grants(session, actor, user, grant_rows)
+        emails.enqueue_verify_email(session, user)
+        return user
 
 
-@transactional
 def create_staff(session: Session, actor: Actor, data: dict[str, Any], password: str) -> User:
     """Create a verified staff account with a password (the `create-staff` command)."""
-    cleaned = clean_personal_data(data)
-    problem = password_problem(password, cleaned["email"])
-    if problem:
-        raise ServiceError(problem, field="password")
-    _check_email_free(session, cleaned["email"])
-    user = User(**cleaned, is_staff=True, active=True, email_verified_at=utcnow(), password_hash=hash_password(password))
-    session.add(user)
-    session.flush()
-    audit.record(session, actor, "user.create", "user", user.id, user_label(user), None, {**_personal(user), "is_staff": True})
-    return user
+    with transaction(session):
+        cleaned = clean_personal_data(data)
+        problem = password_problem(password, cleaned["email"])
+        if problem:
+            raise ServiceError(problem, field="password")
+        _check_email_free(session, cleaned["email"])
+        user = User(**cleaned, is_staff=True, active=True, email_verified_at=utcnow(), password_hash=hash_password(password))
+        session.add(user)
+        session.flush()
+        audit.record(session, actor, "user.create", "user", user.id, user_label(user), None, {**_personal(user), "is_staff": True})
+        return user
 
 
-@transactional
 def update_user(session: Session, actor: Actor, user: User, expected_version: int, data: dict[str, Any]) -> User:
     """Save personal data, refusing if someone else saved the user since `expected_version`."""
-    _require(perimeter_of(session, actor).may(UserAction.EDIT_IDENTITY, user))
-    if user.version != expected_version:
-        raise ServiceError(STALE_FORM)
-    cleaned = clean_personal_data(data)
-    _check_email_free(session, cleaned["email"], user.id)
-    before = _personal(user)
-    email_changed = cleaned["email"] != user.email
-    for name, value in cleaned.items():
-        setattr(user, name, value)
-    if email_changed:
-        user.email_verified_at = None
-    old, new = audit.changes(before, _personal(user))
-    if not new:
+    with transaction(session):
+        _require(perimeter_of(session, actor).may(UserAction.EDIT_IDENTITY, user))
+        if user.version != expected_version:
+            raise ServiceError(STALE_FORM)
+        cleaned = clean_personal_data(data)
+        _check_email_free(session, cleaned["email"], user.id)
+        before = _personal(user)
+        email_changed = cleaned["email"] != user.email
+        for name, value in cleaned.items():
+            setattr(user, name, value)
+        if email_changed:
+            user.email_verified_at = None
+        old, new = audit.changes(before, _personal(user))
+        if not new:
+            return user
+        session.flush()  # someone saved meanwhile: StaleDataError, told as a conflict by `transaction`
+        audit.record(session, actor, "user.update", "user", user.id, user_label(user), old, new)
+        if email_changed:
+            emails.enqueue_verify_email(session, user, emails.VerifyReason.ADDRESS_CHANGED)
         return user
-    session.flush()  # someone saved meanwhile: StaleDataError, told as a conflict by `transactional`
-    audit.record(session, actor, "user.update", "user", user.id, user_label(user), old, new)
-    if email_changed:
-        emails.enqueue_verify_email(session, user, emails.VerifyReason.ADDRESS_CHANGED)
-    return user
 
 
 # --- the authority model's answers, as refusals ---------------------------------------------------------
@@ -184,74 +184,74 @@ def check_grant_rows(rows: Sequence[GrantInput], primary_elsewhere: bool = False
         raise ServiceError("Choisissez un et un seul établissement principal.")
 
 
-@transactional
 def save_grants(session: Session, actor: Actor, user: User, rows: Sequence[GrantInput]) -> bool:
     """Replace the grants the actor may see by `rows`; return whether anything changed.
 
     A client manager sees and changes only the grants on their own establishments:
     the user's other grants are kept as they are, and count for the primary rule.
     """
-    perimeter = perimeter_of(session, actor)
-    kept = [g for g in user.grants if not perimeter.contains(g.establishment_id)]
-    if not perimeter.unrestricted:
-        # Every grant this save adds, changes (habilitations or primary flag) or removes is asked for.
-        current_held = {g.establishment_id: (grant_habilitations(g), g.is_primary) for g in user.grants if g not in kept}
-        wanted_held = {row.establishment_id: (implied(row.habilitations), row.is_primary) for row in rows}
-        for establishment_id in current_held.keys() | wanted_held.keys():
-            before, after = current_held.get(establishment_id), wanted_held.get(establishment_id)
-            if before != after:
-                _require(perimeter.may_change_grant(
-                    user, establishment_id, before[0] if before else None, after[0] if after else None))
-    kept_primary = any(g.is_primary for g in kept)
-    promote = None
-    if kept and not rows and not kept_primary:
-        # A manager detaching the user from all their establishments: the user's next establishment
-        # (outside the manager's scope) becomes the primary one.
-        promote = min(kept, key=lambda g: g.id)
-        kept_primary = True
-    if kept_primary and any(row.is_primary for row in rows):
-        raise ServiceError(f"L'établissement principal de cet utilisateur est {OUT_OF_PERIMETER} : il ne peut pas changer ici.")
-    check_grant_rows(rows, primary_elsewhere=kept_primary, others=len(kept))
-    wanted = {row.establishment_id: row for row in rows}
-    establishments = {
-        e.id: e for e in session.scalars(select(Establishment).where(Establishment.id.in_(list(wanted))))
-    }
-    missing = set(wanted) - set(establishments)
-    if missing:
-        raise ServiceError("Un des établissements choisis n'existe pas ou plus.")
-    current = {g.establishment_id: g for g in user.grants if g not in kept}
-    before = _grant_snapshot(list(current.values()))
+    with transaction(session):
+        perimeter = perimeter_of(session, actor)
+        kept = [g for g in user.grants if not perimeter.contains(g.establishment_id)]
+        if not perimeter.unrestricted:
+            # Every grant this save adds, changes (habilitations or primary flag) or removes is asked for.
+            current_held = {g.establishment_id: (grant_habilitations(g), g.is_primary) for g in user.grants if g not in kept}
+            wanted_held = {row.establishment_id: (implied(row.habilitations), row.is_primary) for row in rows}
+            for establishment_id in current_held.keys() | wanted_held.keys():
+                before, after = current_held.get(establishment_id), wanted_held.get(establishment_id)
+                if before != after:
+                    _require(perimeter.may_change_grant(
+                        user, establishment_id, before[0] if before else None, after[0] if after else None))
+        kept_primary = any(g.is_primary for g in kept)
+        promote = None
+        if kept and not rows and not kept_primary:
+            # A manager detaching the user from all their establishments: the user's next establishment
+            # (outside the manager's scope) becomes the primary one.
+            promote = min(kept, key=lambda g: g.id)
+            kept_primary = True
+        if kept_primary and any(row.is_primary for row in rows):
+            raise ServiceError(f"L'établissement principal de cet utilisateur est {OUT_OF_PERIMETER} : il ne peut pas changer ici.")
+        check_grant_rows(rows, primary_elsewhere=kept_primary, others=len(kept))
+        wanted = {row.establishment_id: row for row in rows}
+        establishments = {
+            e.id: e for e in session.scalars(select(Establishment).where(Establishment.id.in_(list(wanted))))
+        }
+        missing = set(wanted) - set(establishments)
+        if missing:
+            raise ServiceError("Un des établissements choisis n'existe pas ou plus.")
+        current = {g.establishment_id: g for g in user.grants if g not in kept}
+        before = _grant_snapshot(list(current.values()))
 
-    # Clear every primary flag first: the one-primary index would reject a swap done in one flush.
-    for grant in current.values():
-        if grant.is_primary and not (grant.establishment_id in wanted and wanted[grant.establishment_id].is_primary):
-            grant.is_primary = False
-    session.flush()
-
-    for establishment_id, grant in list(current.items()):
-        if establishment_id not in wanted:
-            user.grants.remove(grant)
-    session.flush()
-    for establishment_id, row in wanted.items():
-        grant = current.get(establishment_id)
-        if grant is None:
-            grant = Grant(establishment=establishments[establishment_id])
-            user.grants.append(grant)
-        flags = implied(row.habilitations)  # Gestionnaire ticks (and locks) every other box
-        for habilitation in Habilitation:
-            setattr(grant, habilitation.value, habilitation in flags)
-        grant.is_primary = row.is_primary
-    session.flush()
-    if promote is not None:
-        promote.is_primary = True
+        # Clear every primary flag first: the one-primary index would reject a swap done in one flush.
+        for grant in current.values():
+            if grant.is_primary and not (grant.establishment_id in wanted and wanted[grant.establishment_id].is_primary):
+                grant.is_primary = False
         session.flush()
 
-    after = _grant_snapshot(sorted((g for g in user.grants if g not in kept), key=lambda g: g.establishment.label))
-    if before == after:
-        return False
-    user.updated_at = utcnow()
-    audit.record(session, actor, "user.grants", "user", user.id, user_label(user), before, after)
-    return True
+        for establishment_id, grant in list(current.items()):
+            if establishment_id not in wanted:
+                user.grants.remove(grant)
+        session.flush()
+        for establishment_id, row in wanted.items():
+            grant = current.get(establishment_id)
+            if grant is None:
+                grant = Grant(establishment=establishments[establishment_id])
+                user.grants.append(grant)
+            flags = implied(row.habilitations)  # Gestionnaire ticks (and locks) every other box
+            for habilitation in Habilitation:
+                setattr(grant, habilitation.value, habilitation in flags)
+            grant.is_primary = row.is_primary
+        session.flush()
+        if promote is not None:
+            promote.is_primary = True
+            session.flush()
+
+        after = _grant_snapshot(sorted((g for g in user.grants if g not in kept), key=lambda g: g.establishment.label))
+        if before == after:
+            return False
+        user.updated_at = utcnow()
+        audit.record(session, actor, "user.grants", "user", user.id, user_label(user), before, after)
+        return True
 
 
 # --- activation, deletion, invitations (set-based, for bulk actions) ---------------------------------
@@ -286,67 +286,66 @@ def _protect_staff(session: Session, actor: Actor, ids: UserIds, verb: str) -> N
         )
 
 
-@transactional
 def set_active(session: Session, actor: Actor, ids: UserIds, active: bool) -> int:
     """Activate or deactivate users; return how many changed.
 
     One UPDATE ... RETURNING, then the audit rows from exactly the ids it returned: under concurrent
     bulk actions a user someone else changed first is not counted, nor audited, twice.
     """
-    verb = "activer" if active else "désactiver"
-    _refuse_ungoverned(session, perimeter_of(session, actor), ids, verb)
-    if not active:
-        _protect_staff(session, actor, ids, "désactiver")
-    values: dict[str, Any] = {"active": active, "version": User.version + 1, "updated_at": utcnow()}
-    if not active:
-        values["session_token"] = new_session_token()  # ends every open session of these users
-    changed = list(session.scalars(
-        update(User).where(User.id.in_(_locked_in_order(_id_filter(ids), User.active.is_not(active)))).values(**values)
-        .returning(User.id).execution_options(synchronize_session=False)
-    ))
-    if changed:
-        action = "user.activate" if active else "user.deactivate"
-        audit.record_for_users(session, actor, action, in_ids(User.id, changed), {"active": not active}, {"active": active})
-    session.expire_all()
-    return len(changed)
+    with transaction(session):
+        verb = "activer" if active else "désactiver"
+        _refuse_ungoverned(session, perimeter_of(session, actor), ids, verb)
+        if not active:
+            _protect_staff(session, actor, ids, "désactiver")
+        values: dict[str, Any] = {"active": active, "version": User.version + 1, "updated_at": utcnow()}
+        if not active:
+            values["session_token"] = new_session_token()  # ends every open session of these users
+        changed = list(session.scalars(
+            update(User).where(User.id.in_(_locked_in_order(_id_filter(ids), User.active.is_not(active)))).values(**values)
+            .returning(User.id).execution_options(synchronize_session=False)
+        ))
+        if changed:
+            action = "user.activate" if active else "user.deactivate"
+            audit.record_for_users(session, actor, action, in_ids(User.id, changed), {"active": not active}, {"active": active})
+        session.expire_all()
+        return len(changed)
 
 
-@transactional
 def delete_users(session: Session, actor: Actor, ids: UserIds) -> int:
     """Delete users (their grants go with them); return how many were deleted.
 
     DELETE ... RETURNING tells which users this very statement deleted: those are the ones audited.
     """
-    _refuse_ungoverned(session, perimeter_of(session, actor), ids, "supprimer")
-    _protect_staff(session, actor, ids, "supprimer")
-    id_filter = User.id.in_(_locked_in_order(_id_filter(ids)))
-    doomed = select(User.id).where(id_filter)
-    session.execute(delete(Grant).where(Grant.user_id.in_(doomed)).execution_options(synchronize_session=False))
-    deleted = session.execute(
-        delete(User).where(id_filter).returning(User.id, User.last_name, User.first_name, User.email)
-        .execution_options(synchronize_session=False)
-    ).all()
-    audit.record_many(session, actor, "user.delete", "user", [(row.id, f"{row.last_name} {row.first_name} <{row.email}>") for row in deleted])
-    session.expire_all()
-    return len(deleted)
+    with transaction(session):
+        _refuse_ungoverned(session, perimeter_of(session, actor), ids, "supprimer")
+        _protect_staff(session, actor, ids, "supprimer")
+        id_filter = User.id.in_(_locked_in_order(_id_filter(ids)))
+        doomed = select(User.id).where(id_filter)
+        session.execute(delete(Grant).where(Grant.user_id.in_(doomed)).execution_options(synchronize_session=False))
+        deleted = session.execute(
+            delete(User).where(id_filter).returning(User.id, User.last_name, User.first_name, User.email)
+            .execution_options(synchronize_session=False)
+        ).all()
+        audit.record_many(session, actor, "user.delete", "user", [(row.id, f"{row.last_name} {row.first_name} <{row.email}>") for row in deleted])
+        session.expire_all()
+        return len(deleted)
 
 
-@transactional
 def resend_invitations(session: Session, actor: Actor, ids: UserIds) -> tuple[int, int]:
     """Queue the verification or password email for users without password; return (sent, skipped)."""
-    _refuse_ungoverned(session, perimeter_of(session, actor), ids, "inviter")
-    users = list(session.scalars(select(User).where(_id_filter(ids)).order_by(User.id)))
-    sent = 0
-    for user in users:
-        if user.password_hash is not None or not user.active:
-            continue
-        email = emails.enqueue_invitation(session, user)
-        audit.record(session, actor, "user.invite", "user", user.id, user_label(user), None, {"email": email.kind})
-        sent += 1
-    return sent, len(users) - sent
+    with transaction(session):
+        _refuse_ungoverned(session, perimeter_of(session, actor), ids, "inviter")
+        users = list(session.scalars(select(User).where(_id_filter(ids)).order_by(User.id)))
+        sent = 0
+        for user in users:
+            if user.password_hash is not None or not user.active:
+                continue
+            email = emails.enqueue_invitation(session, user)
+            audit.record(session, actor, "user.invite", "user", user.id, user_label(user), None, {"email": email.kind})
+            sent += 1
+        return sent, len(users) - sent
 
 
-@transactional
 def edit_user(
     session: Session,
     actor: Actor,
@@ -357,13 +356,14 @@ def edit_user(
 ) -> User:
     """Save the edit page: personal data (None when the actor may only change grants) and, when the
     editor was sent, grants, in one transaction."""
-    # The version as it is now, under a row lock held to the end of this save: a form opened before someone
-    # else's save is refused even when, read afterwards, its grants would change nothing.
-    current = session.scalar(select(User.version).where(User.id == user.id).with_for_update())
-    if current != expected_version:
-        raise ServiceError(STALE_FORM)
-    if data is not None:
-        update_user(session, actor, user, expected_version, data)
-    if grant_rows is not None:
-        save_grants(session, actor, user, grant_rows)
-    return user
+    with transaction(session):
+        # The version as it is now, under a row lock held to the end of this save: a form opened before someone
+        # else's save is refused even when, read afterwards, its grants would change nothing.
+        current = session.scalar(select(User.version).where(User.id == user.id).with_for_update())
+        if current != expected_version:
+            raise ServiceError(STALE_FORM)
+        if data is not None:
+            update_user(session, actor, user, expected_version, data)
+        if grant_rows is not None:
+            save_grants(session, actor, user, grant_rows)
+        return user
