@@ -93,5 +93,5 @@ def test_habilitations_combine_per_establishment():
 
 
 def test_unknown_feature_is_an_error():
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="Piloter le Faucon Millenium"):
         can(make_user({1: {"manager"}}), "Piloter le Faucon Millenium")

@@ -18,7 +18,7 @@ from admin_app.services import ServiceError
 from admin_app.services import requests as request_service
 from admin_app.services import users as user_service
 from admin_app.services.users import GrantInput
-from models import AccountRequest, AuditEvent, Grant, Habilitation, RequestKind, RequestStatus, User
+from models import AccountRequest, AuditEvent, Company, Establishment, Grant, Habilitation, RequestKind, RequestStatus, User
 
 from . import factories as f
 
@@ -186,6 +186,10 @@ def test_governing_table(session, actor_name, action, target_name, expected):
 
 def test_the_sql_and_python_forms_of_the_governing_rule_agree(session):
     world = build(session)
+    world.targets["staff on A"] = f.user(session, [(world.a, [H.REPORTING])], staff=True)
+    world.targets["nowhere"] = f.user(session)  # no grant at all: nobody delegated sees it
+    world.targets["user admin on A"] = f.user(session, [(world.a, f.USER_ADMIN)])
+    session.commit()
     for actor in world.actors.values():
         perimeter = perimeter_of(session, f.actor(actor))
         ungoverned = set(session.scalars(select(User.id).where(perimeter.ungoverned_users())))
@@ -204,3 +208,96 @@ def test_an_inactive_delegated_administrator_administers_nothing(session):
     assert not perimeter.administers_users and not perimeter.governs(world.targets["user on A"])
     with pytest.raises(ServiceError):
         user_service.set_active(session, f.actor(luke), [world.targets["user on A"].id], False)
+
+
+def test_who_decides_which_requests(session):
+    world = build(session)
+
+    def request(siret: str, status: RequestStatus) -> AccountRequest:
+        made = AccountRequest(civility="M.", last_name="Solo", first_name="Han", email=f"han.{siret}.{status}@example.org",
+                              phone="0611223344", company_name="X", siret=siret, kind=RequestKind.OPENING.value,
+                              status=status.value)
+        session.add(made)
+        return made
+
+    on_a, on_c = request(world.a.siret, RequestStatus.PENDING), request(world.c.siret, RequestStatus.PENDING)
+    waiting = request(world.a.siret, RequestStatus.UNCONFIRMED)
+    session.commit()
+
+    def seen_by(name: str) -> set[int]:
+        perimeter = perimeter_of(session, f.actor(world.actors[name]))
+        return set(session.scalars(select(AccountRequest.id).where(perimeter.requests())))
+
+    assert seen_by("staff") == {on_a.id, on_c.id}  # everything but what waits for its holder
+    assert seen_by("manager on A") == seen_by("user admin on A") == {on_a.id}
+    assert seen_by("manager on C") == {on_c.id}
+    assert seen_by("funding on A") == set()
+    staff = perimeter_of(session, f.actor(world.actors["staff"]))
+    assert staff.may_decide(on_c, world.c.id) and not staff.may_decide(waiting, world.a.id)
+    luke = perimeter_of(session, f.actor(world.actors["manager on A"]))
+    assert luke.may_decide(on_a, world.a.id) and not luke.may_decide(on_c, world.c.id) and not luke.may_decide(on_a, None)
+
+
+def test_what_each_perimeter_reaches(session):
+    world = build(session)
+    everyone = {e.id for e in (world.a, world.a2, world.b, world.c)}
+
+    def reach(name: str):
+        perimeter = perimeter_of(session, f.actor(world.actors[name]))
+        establishments = set(session.scalars(select(Establishment.id).where(perimeter.establishments())))
+        companies = set(session.scalars(select(Company.name).where(perimeter.companies())))
+        grants = set(session.scalars(select(Grant.establishment_id).where(perimeter.grants())))
+        return perimeter, establishments, companies, grants
+
+    staff, establishments, companies, grants = reach("staff")
+    assert staff.unrestricted and staff.administers_users and staff.actor_id == world.actors["staff"].id
+    assert establishments == everyone and companies == {"ONE", "OTHER"} and grants == everyone
+    assert staff.may_give(world.c.id, {H.MANAGER}) and staff.may_change_reference_data()
+    luke, establishments, companies, grants = reach("manager on A")
+    assert establishments == grants == {world.a.id, world.a2.id} and companies == {"ONE"}
+    assert luke.establishment_ids == {world.a.id, world.a2.id} and luke.actor_id == world.actors["manager on A"].id
+    assert luke.may_give(world.a.id, {H.MANAGER}) and not luke.may_give(world.b.id, {H.FUNDING})
+    assert not luke.may_change_reference_data()
+    obiwan = reach("user admin on A")[0]
+    assert obiwan.may_give(world.a.id, {H.USER_ADMIN, H.FUNDING}) and not obiwan.may_give(world.a.id, {H.MANAGER})
+    nobody = reach("funding on A")[0]
+    assert not nobody.administers_users and nobody.establishment_ids == frozenset()
+    assert not nobody.may_claim(world.targets["user on A"]) and not nobody.may_create(staff=False)
+    assert not nobody.may_change_grant(world.targets["user on A"], world.a.id, None, {H.FUNDING})
+
+
+def test_what_a_delegated_administrator_sees_of_a_user_from_elsewhere(session):
+    world = build(session)
+    luke = perimeter_of(session, f.actor(world.actors["manager on A"]))
+    shared = world.targets["user on A and C"]
+    assert [g.establishment_id for g in luke.visible_grants(shared)] == [world.a.id]
+    assert luke.hides_grants_of(shared) and not luke.hides_grants_of(world.targets["user on A"])
+    labels = {world.a.label}
+    snapshot = {world.a.label: {"principal": True}, world.c.label: {"principal": False}}
+    assert luke.redact_grant_snapshot(snapshot, labels) == {world.a.label: {"principal": True}}
+    assert luke.redact_grant_snapshot(None, labels) is None
+    staff = perimeter_of(session, f.actor(world.actors["staff"]))
+    assert staff.redact_grant_snapshot(snapshot, labels) == snapshot and not staff.hides_grants_of(shared)
+
+    def listed(perimeter, column) -> dict[int, object]:
+        return dict(session.execute(select(User.id, column)).all())
+
+    managers = listed(luke, luke.is_manager_column())
+    assert managers[world.targets["manager on A"].id] and not managers[world.targets["user on A and C"].id]
+    primaries = listed(luke, luke.primary_establishment_column())
+    assert primaries[world.targets["user on A"].id] == f"A {world.a.siret}"
+    on_c_first = f.user(session, [(world.c, [H.PAYMENTS]), (world.a, [H.REPORTING])])
+    session.commit()
+    assert listed(luke, luke.primary_establishment_column())[on_c_first.id] is None  # another company's: not shown
+    assert listed(staff, staff.primary_establishment_column())[on_c_first.id] == f"C {world.c.siret}"
+
+
+def test_the_perimeter_of_the_system_and_of_an_inactive_or_staff_account(session):
+    world = build(session)
+    system = perimeter_of(session, f.actor(None))
+    assert system.unrestricted and system.actor_id is None
+    gone = world.actors["staff"]
+    gone.active = False
+    session.commit()
+    inactive = perimeter_of(session, f.actor(gone))
+    assert not inactive.unrestricted and not inactive.administers_users and inactive.actor_id == gone.id
