@@ -18,7 +18,17 @@ from admin_app.services import ServiceError
 from admin_app.services import requests as request_service
 from admin_app.services import users as user_service
 from admin_app.services.users import GrantInput
-from models import AccountRequest, AuditEvent, Company, Establishment, Grant, Habilitation, RequestKind, RequestStatus, User
+from models import (
+    AccountRequest,
+    AuditEvent,
+    Company,
+    Establishment,
+    Grant,
+    Habilitation,
+    RequestKind,
+    RequestStatus,
+    User,
+)
 
 from . import factories as f
 
