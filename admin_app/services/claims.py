@@ -15,8 +15,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from models import AccountRequest, RequestKind, RequestStatus, User
-from models.rules import clean_siret, clean_text
+from admin_app.authority import OUT_OF_PERIMETER, perimeter_of
+from models import AccountRequest, Establishment, RequestKind, RequestStatus, User
+from models.rules import clean_email, clean_siret, clean_text
 
 from . import audit, emails, notifications
 from .common import Actor, ServiceError, checked, transaction
@@ -47,11 +48,12 @@ def request_of_token(session: Session, token: str, max_age: timedelta) -> Accoun
     return request
 
 
-def enqueue_confirmation(session: Session, request: AccountRequest) -> None:
-    """Ask the account holder, at the account's own address, whether they filed this request."""
+def enqueue_confirmation(session: Session, request: AccountRequest, asked_by: str | None = None) -> None:
+    """Ask the account holder, at the account's own address, whether they filed (or, when an administrator
+    `asked_by` it, accept) this request."""
     session.flush()
     emails.enqueue(session, request.email, "confirm_attachment", "Confirmez votre demande de rattachement",
-                   request=request, link=confirmation_link(request),
+                   request=request, link=confirmation_link(request), asked_by=asked_by,
                    expiry=f"{int(current_app.config['EMAIL_LINK_MAX_AGE'].total_seconds() // 3600)} heures")
 
 
@@ -99,6 +101,42 @@ def file_for_oneself(session: Session, holder: User, company_name: str, siret: s
                      {"kind": RequestKind.ATTACHMENT.value, "siret": siret, "company_name": company_name, "confirmed": True})
         emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
         notifications.notify_new_request(session, request)
+        return request
+
+
+def file_on_behalf(session: Session, actor: Actor, email: str, establishment_id: int) -> AccountRequest:
+    """An administrator who met an existing account (creating a user whose email has one) asks its holder to
+    be attached to one of their establishments: a claim like any other, waiting for the holder's
+    confirmation from their mailbox; the holder's identity is the account's, the email says who asked."""
+    with transaction(session):
+        perimeter = perimeter_of(session, actor)
+        establishment = session.get(Establishment, establishment_id)
+        if establishment is None or not perimeter.contains(establishment.id) or not perimeter.administers_users:
+            raise ServiceError(f"Cet établissement est {OUT_OF_PERIMETER}.")
+        holder = session.scalar(select(User).where(User.email == checked("email", clean_email, email)))
+        if holder is None:
+            raise ServiceError("Aucun compte n'utilise cette adresse email : créez l'utilisateur.", field="email")
+        decision = perimeter.may_claim(holder)
+        if not decision:
+            raise ServiceError(decision.reason)
+        if any(g.establishment_id == establishment.id for g in holder.grants):
+            raise ServiceError("Ce compte est déjà rattaché à cet établissement.")
+        duplicate = session.scalar(select(AccountRequest.id).where(
+            AccountRequest.email == holder.email, AccountRequest.siret == establishment.siret,
+            AccountRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value]),
+        ))
+        if duplicate:
+            raise ServiceError("Une demande de rattachement de ce compte à cet établissement est déjà en cours.")
+        request = AccountRequest(
+            civility=holder.civility, last_name=holder.last_name, first_name=holder.first_name, email=holder.email,
+            phone=holder.phone, job_title=holder.job_title, company_name=establishment.company.name,
+            siret=establishment.siret, kind=RequestKind.ATTACHMENT.value, status=RequestStatus.UNCONFIRMED.value,
+        )
+        session.add(request)
+        session.flush()
+        audit.record(session, actor, "request.create", "request", request.id, _label(request), None,
+                     {"kind": RequestKind.ATTACHMENT.value, "siret": establishment.siret, "asked_by": actor.label})
+        enqueue_confirmation(session, request, asked_by=actor.label)
         return request
 
 

@@ -331,6 +331,20 @@ def delete_users(session: Session, actor: Actor, ids: UserIds) -> int:
         return len(deleted)
 
 
+def activate_and_send_links(session: Session, actor: Actor, ids: UserIds) -> tuple[int, int]:
+    """The guide's "Désactiver/Activer un utilisateur en cas d'absence ou d'oubli de mot de passe": activate,
+    then send each user the link their state calls for (verify the address, create or renew the password).
+    Return (activated, links sent); one transaction."""
+    with transaction(session):
+        activated = set_active(session, actor, ids, True)
+        sent = 0
+        for user in session.scalars(select(User).where(_id_filter(ids), User.active.is_(True)).order_by(User.id)):
+            email = emails.enqueue_invitation(session, user)
+            audit.record(session, actor, "user.invite", "user", user.id, user_label(user), None, {"email": email.kind})
+            sent += 1
+        return activated, sent
+
+
 def resend_invitations(session: Session, actor: Actor, ids: UserIds) -> tuple[int, int]:
     """Queue the verification or password email for users without password; return (sent, skipped)."""
     with transaction(session):
