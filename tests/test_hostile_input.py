@@ -267,7 +267,7 @@ def test_the_companies_bulk_delete_takes_real_ids_on_every_database(staff_client
     response = staff_client.post("/admin/companies/action/", data={"action": "delete", "rowid": [str(empty.id), str(busy)],
                                                                    "csrf_token": token}, follow_redirects=True)
     html = response.get_data(as_text=True)
-    assert response.status_code == 200 and "1 élément(s) supprimé(s)." in html and "elle a encore des établissements" in html
+    assert response.status_code == 200 and "1 entreprise supprimée." in html and "elle a encore des établissements" in html
     db.session.expire_all()
     assert db.session.scalar(select(Company.id).where(Company.siren == "732829320")) is None
     assert db.session.get(Company, busy) is not None

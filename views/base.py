@@ -3,7 +3,8 @@
 Every admin view derives from `SecureModelView` (or `SecureBaseView`): access
 is closed by default, `get_one` obeys the same scoping as the list, and
 create/update/delete go through services, whose refusals become French flash
-messages with nothing changed.
+messages with nothing changed; each outcome is said once, naming its subject
+(Flask-Admin's own generic messages are dropped).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, session, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.helpers import get_redirect_target
@@ -25,11 +26,27 @@ from admin_app.inputs import MAX_PAGE, parse_db_id, refuse
 from admin_app.services import Actor, ServiceError
 from models import AuditEvent
 
+from .messages import RECORD_NOUNS, UNKNOWN_ACTION, FieldMessages, flask_admin_outcome, waiting_messages
+
 T = TypeVar("T")
 
 
 class SecureForm(FlaskForm):
     """Admin forms share the app's CSRF token system (one token for the whole site)."""
+
+    class Meta:
+        # WTForms' messages in French: Flask-WTF takes them from Flask-Babel's locale in a request, and
+        # `locales` covers forms used without it (WTF_I18N_ENABLED off).
+        locales = ("fr",)
+
+        def get_translations(self, form):
+            return FieldMessages(super().get_translations(form))
+
+    def __init__(self, *args: Any, obj: Any = None, **kwargs: Any) -> None:
+        # Flask-Admin's Unique validator tells the edited record from another one by `_obj`, which its own
+        # form base sets: without it, saving a company unchanged said its SIREN "Existe déjà.".
+        self._obj = obj
+        super().__init__(*args, obj=obj, **kwargs)
 
 
 def current_actor() -> Actor:
@@ -175,14 +192,104 @@ class SecureModelView(AccessMixin, ModelView):
         raise NotImplementedError
 
     def create_model(self, form: FlaskForm):
+        said = waiting_messages()
         model = self.save(form, None)
-        return model if model is not None else False
+        if model is None:
+            return False
+        if waiting_messages() == said:  # the save had nothing particular to say: the usual message
+            flash(self.saved_message(model, created=True), "success")
+        return model
 
     def update_model(self, form: FlaskForm, model: Any) -> bool:
-        return self.save(form, model) is not None
+        said = waiting_messages()
+        if self.save(form, model) is None:
+            return False
+        if waiting_messages() == said:
+            flash(self.saved_message(model, created=False), "success")
+        return True
 
     def delete_model(self, model: Any) -> bool:
-        return bool(self.remove(model))
+        subject = self.record_subject(model)  # read before the row is gone
+        if not self.remove(model):
+            return False
+        flash(f"{subject} {self.agree('supprimé')}.", "success")
+        return True
+
+    # --- one message per outcome, naming its subject ---------------------------------------------------
+    def record_noun(self) -> tuple[str, bool]:
+        return RECORD_NOUNS.get(self.model.__name__, ("Élément", False))
+
+    def agree(self, participle: str) -> str:
+        """`participle` agreeing with this view's record noun: "créé", "créée"."""
+        return participle + ("e" if self.record_noun()[1] else "")
+
+    def record_subject(self, model: Any) -> str:
+        """How a message names one record: "Établissement « Temple JEDI »", "Utilisateur « SKYWALKER Luke »"."""
+        return f"{self.record_noun()[0]} « {getattr(model, 'name', None) or model} »"
+
+    def saved_message(self, model: Any, created: bool) -> str:
+        return f"{self.record_subject(model)} {self.agree('créé' if created else 'enregistré')}."
+
+    def refused_form_message(self, model: Any | None) -> str:
+        """The message of a form sent back with errors on its fields (nothing was saved)."""
+        if model is None:
+            return f"{self.record_noun()[0]} non {self.agree('créé')} : corrigez les champs signalés."
+        return f"{self.record_subject(model)} non {self.agree('enregistré')} : corrigez les champs signalés."
+
+    def say_outcome_once(self, model: Any | None = None) -> None:
+        """Drop Flask-Admin's own outcome messages; where one reported a refused form, say it in French.
+
+        Called before a page is drawn (the messages are read then) and after a view redirects.
+        """
+        waiting = session.get("_flashes") or []
+        outcomes = [flask_admin_outcome(str(message)) for _category, message in waiting]
+        if not any(outcomes):
+            return
+        session["_flashes"] = [message for message, outcome in zip(waiting, outcomes, strict=True) if outcome is None]
+        if "not_created" in outcomes:
+            flash(self.refused_form_message(None), "error")
+        elif "not_saved" in outcomes:
+            flash(self.refused_form_message(model), "error")
+        elif "not_deleted" in outcomes:  # the delete form came without the record's id
+            flash("Rien n'a été supprimé : aucun élément désigné.", "error")
+
+    def render(self, template, **kwargs):
+        self.say_outcome_once(kwargs.get("model"))
+        return super().render(template, **kwargs)
+
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self):
+        response = super().create_view()
+        self.say_outcome_once()
+        return response
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self):
+        response = super().edit_view()
+        self.say_outcome_once()
+        return response
+
+    @expose("/delete/", methods=("POST",))
+    def delete_view(self):
+        response = super().delete_view()
+        self.say_outcome_once()
+        return response
+
+    def handle_action(self, return_view: str | None = None):
+        """Run a bulk action; an unknown one, or a form without one, is said once in French.
+
+        Flask-Admin's says nothing of an unknown action and "Failed to perform action. ..." of the other.
+        """
+        form = self.action_form()
+        name = form.action.data
+        handler = self._actions_data.get(name)
+        if self.validate_form(form) and handler and self.is_action_allowed(name):
+            response = handler[0](request.form.getlist("rowid"))
+            if response is not None:
+                return response
+        else:
+            flash(UNKNOWN_ACTION, "error")
+        return redirect(self.get_url(f".{return_view}") if return_view else get_redirect_target() or self.get_url(".index_view"))
 
 
 class CriteriaListView(SecureModelView):
@@ -226,7 +333,7 @@ class CriteriaListView(SecureModelView):
             if response is not None:
                 return response
         else:
-            flash("Action inconnue : rien n'a été modifié.", "error")
+            flash(UNKNOWN_ACTION, "error")
         return redirect(get_redirect_target() or self.get_url(".index_view"))
 
     def matching_ids(self):

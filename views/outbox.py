@@ -12,6 +12,7 @@ from models import EmailStatus, OutboundEmail
 from models.queries import EmailFilter
 
 from .base import CriteriaListView, ids_to_int
+from .messages import plural
 
 EMAIL_KINDS = dict([  # pairs, not a dict literal: bandit (B105) takes a "set_password" key for a password
     ("verify_email", "Validation de l'adresse"),
@@ -68,6 +69,6 @@ class EmailView(CriteriaListView):
 
     @action("retry", "Renvoyer", "Remettre les emails en échec sélectionnés dans la file d'envoi ?")
     def action_retry(self, ids):
-        done = self.run_service(emails.retry_failed, ids_to_int(ids))
+        done = self.run_service(emails.retry_failed, ids_to_int(ids))  # none failed among them: said by run_service
         if done:
-            flash(f"{done} email(s) remis dans la file d'envoi.", "success")
+            flash(f"{plural(done, 'email remis', 'emails remis')} dans la file d'envoi.", "success")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import flash
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
@@ -11,10 +13,11 @@ from wtforms.validators import InputRequired, Optional
 
 from admin_app.extensions import db
 from admin_app.inputs import MAX_PAGE, parse_db_id
-from admin_app.services import reference
+from admin_app.services import ServiceError, reference
 from models import Company, Establishment
 
-from .base import SecureModelView, ids_to_int
+from .base import SecureModelView, current_actor, ids_to_int
+from .messages import plural
 
 
 class BoundedAjaxLoader(QueryAjaxModelLoader):
@@ -37,7 +40,12 @@ class BoundedAjaxLoader(QueryAjaxModelLoader):
 
 
 class ReferenceView(SecureModelView):
-    """What companies and establishments share: the bulk delete, one service call per row."""
+    """What companies and establishments share: deletion through one service, alone or in bulk."""
+
+    delete_service: Callable[..., bool]  # staticmethod(reference.delete_company), ...
+
+    def remove(self, model):
+        return bool(self.run_service(self.delete_service, model))
 
     # Flask-Admin's own "delete" action sends the ids as strings (PostgreSQL: "integer = character
     # varying", a 500 for any selection) and bypasses the services: replaced, under the same name.
@@ -45,9 +53,20 @@ class ReferenceView(SecureModelView):
     def action_delete(self, ids):
         wanted = ids_to_int(ids)  # a forged or impossible id: the French 400 page, nothing deleted
         rows = self.get_query().filter(self.model.id.in_(wanted)).all()
-        done = sum(1 for row in rows if self.delete_model(row))  # each refusal is flashed by run_service
-        if done:
-            flash(f"{done} élément(s) supprimé(s).", "success")
+        done, refusals = 0, []
+        for row in rows:  # one service call per row; its refusal goes into the one message below
+            try:
+                done += bool(self.delete_service(db.session, current_actor(), row))
+            except ServiceError as exc:
+                refusals.append(exc.message)
+        (noun, feminine), deleted = self.record_noun(), self.agree("supprimé")
+        noun = noun.lower()
+        said = plural(done, f"{noun} {deleted}", f"{noun}s {deleted}s") if done else f"{'Aucune' if feminine else 'Aucun'} {noun} {deleted}"
+        if refusals:
+            more = f" (et {plural(len(refusals) - 3, 'autre refus', 'autres refus')})" if len(refusals) > 3 else ""
+            flash(f"{said}. {' '.join(refusals[:3])}{more}", "warning" if done else "error")
+        else:
+            flash(f"{said}.", "success")
 
 
 class CompanyView(ReferenceView):
@@ -78,8 +97,7 @@ class CompanyView(ReferenceView):
     def save(self, form, model):
         return self.run_service(reference.save_company, model, {"name": form.name.data, "siren": form.siren.data}, form=form)
 
-    def remove(self, model):
-        return bool(self.run_service(reference.delete_company, model))
+    delete_service = staticmethod(reference.delete_company)
 
 
 class EstablishmentView(ReferenceView):
@@ -122,5 +140,4 @@ class EstablishmentView(ReferenceView):
         data = {name: getattr(form, name).data for name in ("company", "name", "siret", "postal_code", "city")}
         return self.run_service(reference.save_establishment, model, data, form=form)
 
-    def remove(self, model):
-        return bool(self.run_service(reference.delete_establishment, model))
+    delete_service = staticmethod(reference.delete_establishment)

@@ -19,6 +19,7 @@ from models.queries import RequestFilter
 from models.rules import format_siret
 
 from .base import CriteriaListView, SecureForm, current_perimeter, ids_to_int
+from .messages import name_list, plural
 
 
 class RefusalForm(SecureForm):
@@ -116,8 +117,8 @@ class AccountRequestView(CriteriaListView):
             abort(400)
         outcome = self.run_service(request_service.approve_many, [account_request.id])
         if outcome is None or not outcome.done:
-            for who, why in (outcome.skipped if outcome else []):
-                flash(f"Demande de {who} non validée : {why}.", "error")
+            if outcome is not None:  # None: run_service said why
+                flash(*decision_message(outcome, "validée"))
             return redirect(url_for(".index_view"))
         user = request_service.requester_account(db.session, account_request)
         flash(f"Demande validée : {user.full_name} est rattaché(e) à votre établissement. Cochez ses accès puis enregistrez.", "success")
@@ -129,14 +130,8 @@ class AccountRequestView(CriteriaListView):
         if targets is None:
             return None
         outcome = self.run_service(request_service.approve_many, targets)
-        if outcome is None:
-            return None
-        if outcome.done:
-            flash(f"{len(outcome.done)} demande(s) validée(s) : {', '.join(outcome.done)}.", "success")
-        for who, why in outcome.skipped:
-            flash(f"Demande de {who} non validée : {why}.", "warning")
-        if not outcome.done and not outcome.skipped:
-            flash("Aucune demande à valider.", "info")
+        if outcome is not None:
+            flash(*decision_message(outcome, "validée"))
         return None
 
     # --- refuse (✖) --------------------------------------------------------------------------------
@@ -166,13 +161,26 @@ class AccountRequestView(CriteriaListView):
         if form.validate_on_submit():
             outcome = self.run_service(request_service.refuse_requests, targets, form.reason.data, form.details.data, form=form)
             if outcome is not None:
-                if outcome.done:
-                    flash(f"{len(outcome.done)} demande(s) refusée(s) ; le motif a été envoyé par email.", "success")
-                for who, why in outcome.skipped:
-                    flash(f"Demande de {who} non refusée : {why}.", "warning")
+                flash(*decision_message(outcome, "refusée", " ; le motif a été envoyé par email"))
                 return redirect(url_for(".index_view"))
+        elif form.is_submitted():
+            flash("Aucune demande refusée : corrigez les champs signalés.", "error")
         return self.render("admin/requests/refuse.html", form=form, chosen=chosen, count=len(chosen) if request.args.get("all") != "1"
                            else self.get_count_query().filter(*self.list_criteria()).scalar())
+
+
+def decision_message(outcome: request_service.BulkOutcome, decided: str, then: str = "") -> tuple[str, str]:
+    """The one message of a decision on requests: those decided ("validée"), then those skipped and why."""
+    said = []
+    if outcome.done:
+        said.append(f"{plural(len(outcome.done), 'demande ' + decided, 'demandes ' + decided + 's')} : {name_list(outcome.done)}{then}.")
+    if outcome.skipped:
+        skipped = name_list([f"{who} ({why})" for who, why in outcome.skipped])
+        said.append(("" if outcome.done else f"Aucune demande {decided}. ")
+                    + f"Non {decided}{'s' if len(outcome.skipped) > 1 else ''} : {skipped}.")
+    if not said:
+        return "Aucune demande à traiter.", "info"
+    return " ".join(said), ("warning" if outcome.done else "error") if outcome.skipped else "success"
 
 
 def visible_requests():

@@ -134,7 +134,7 @@ def test_4_approve_jarjar_then_refuse_boba_with_an_emailed_reason(page, db, smtp
     page.get_by_title("Refuser la demande de Boba FETT").click()
     page.get_by_label("Salarié à la recherche de la plateforme CPF").check()
     page.get_by_role("button", name="Refuser et envoyer le motif").click()
-    expect(page.get_by_text("1 demande(s) refusée(s)")).to_be_visible()
+    expect(page.get_by_text("1 demande refusée : FETT Boba")).to_be_visible()
     assert db.session.scalar(select(AccountRequest.status).where(AccountRequest.last_name == "FETT")) == "refused"
     runner.invoke(args=["send-mail"])
     refusal = next(m for m in smtp.inbox.messages if m["To"] == "boba.fett@example.org")
@@ -205,6 +205,6 @@ def test_8_standard_lists_work_under_the_csp_delete_with_confirmation(page, db):
     db.session.commit()
     log_in(page, *STAFF)
     page.goto("/admin/establishments/?search=Vide")
-    page.get_by_role("button", name="Supprimer l'enregistrement").click()
-    expect(page.get_by_text("L'objet a bien été détruit.")).to_be_visible()
+    page.get_by_role("button", name=re.compile("^Supprimer « Vide")).click()
+    expect(page.get_by_text("Établissement « Vide » supprimé.")).to_be_visible()
     assert db.session.scalar(select(func.count()).select_from(Establishment).where(Establishment.name == "Vide")) == 0

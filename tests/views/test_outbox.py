@@ -52,7 +52,7 @@ def test_renvoyer_puts_failed_emails_back_in_the_queue_with_their_audit(staff_cl
     html = staff_client.post("/admin/emails/action/", data={"csrf_token": token, "action": "retry", "url": "/admin/emails/",
                                                             "rowid": [str(ids["b@example.org"]), str(ids["a@example.org"])]},
                              follow_redirects=True).get_data(as_text=True)
-    assert "1 email(s) remis dans la file d&#39;envoi." in html
+    assert "1 email remis dans la file d&#39;envoi." in html
     db.session.expire_all()
     statuses = dict(db.session.execute(select(OutboundEmail.recipient, OutboundEmail.status)).all())
     assert statuses["b@example.org"] == "pending" and statuses["a@example.org"] == "sent"

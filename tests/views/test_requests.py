@@ -230,8 +230,8 @@ def post_action(client, action, ids=(), query="", all_matching=False):
 def test_bulk_approval_with_mixed_outcomes(staff_client, db):
     ids = [request_id(db, e) for e in ("jar-jar.binks@example.org", "han.solo@example.org", "boba.fett@example.org")]
     html = post_action(staff_client, "approve", ids).get_data(as_text=True)
-    assert "2 demande(s) validée(s) : BINKS Jar-Jar, SOLO Han." in html
-    assert "Demande de FETT Boba non validée : SIRET 73282932000017 inconnu." in html
+    # One message: those approved, then those skipped and why.
+    assert "2 demandes validées : BINKS Jar-Jar, SOLO Han. Non validée : FETT Boba (SIRET 73282932000017 inconnu)." in html
     jarjar = db.session.scalar(select(User).where(User.email == "jar-jar.binks@example.org"))
     assert jarjar.primary_grant.establishment.siret == "40282065800217"
     assert not any(jarjar.primary_grant.flags().values())  # universal features only
@@ -246,8 +246,8 @@ def test_bulk_approval_on_all_matching_skips_an_email_taken_meanwhile(staff_clie
     db.session.add(User(civility="M.", last_name="Binks", first_name="Jar-Jar", email="jar-jar.binks@example.org", phone="0601020304"))
     db.session.commit()
     html = post_action(staff_client, "approve", query="?type=ouverture", all_matching=True).get_data(as_text=True)
-    assert "Demande de BINKS Jar-Jar non validée : adresse email déjà utilisée par un compte." in html
-    assert "Demande de FETT Boba non validée" in html
+    assert ("Non validées : BINKS Jar-Jar (adresse email déjà utilisée par un compte), FETT Boba (SIRET 73282932000017 inconnu)."
+            in html.replace("&#39;", "'"))
 
 
 # --- refuse (✖) -------------------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ def test_refusing_asks_a_reason_emails_it_and_keeps_it(staff_client, db):
     page = staff_client.get(f"/admin/account-requests/refuse/?ids={boba}").get_data(as_text=True)
     assert "Salarié à la recherche de la plateforme CPF" in page and "Autre (préciser)" in page
     html = refuse(staff_client, [boba], "cpf").get_data(as_text=True)
-    assert "1 demande(s) refusée(s)" in html
+    assert "1 demande refusée : FETT Boba ; le motif a été envoyé par email." in html
     refused = db.session.get(AccountRequest, boba)
     assert refused.status == "refused" and "moncompteformation.gouv.fr" in refused.refusal_reason
     email = db.session.scalar(select(OutboundEmail).where(OutboundEmail.recipient == "boba.fett@example.org"))
