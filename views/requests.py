@@ -57,7 +57,7 @@ class AccountRequestView(CriteriaListView):
         "last_name": lambda v, c, m, p: m.last_name.upper(),
         "kind": lambda v, c, m, p: m.kind_label,
         "status": lambda v, c, m, p: m.status_label,
-        "requested_at": lambda v, c, m, p: paris_datetime(m.requested_at, "%d/%m/%Y %H:%M:%S"),
+        "requested_at": lambda v, c, m, p: paris_datetime(m.requested_at),
         "establishment_known": lambda v, c, m, p: yes_no(m.establishment_known),
         "siret": lambda v, c, m, p: format_siret(m.siret),
         "job_title": lambda v, c, m, p: m.job_title or "",

@@ -59,9 +59,9 @@ def test_columns_in_the_guides_order_with_french_values(staff_client):
     ]
     row = re.search(r'aria-label="Sélectionner SKYWALKER Luke"></td>(.*?)<td class="nowrap">', html, re.S).group(1)
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
-    # Paris time: 15-03-2018 14:32:32 was stored as 13:32:32 UTC.
+    # Paris time, the one date format of the app: 15/03/2018 14:32 was stored as 13:32:32 UTC.
     assert cells == ["Oui", "SKYWALKER", "Luke", "Directeur des Ressources Jedi", "Oui", "Temple JEDI 11138540700015",
-                     "15-03-2018 14:32:32"]
+                     "15/03/2018 14:32"]
     assert "Nombre total d&#39;utilisateurs" in html or "Nombre total d'utilisateurs" in html
 
 
@@ -520,7 +520,7 @@ def test_details_page_shows_state_grants_features_and_history(staff_client, db):
     obiwan = user_id(db, "obi-wan.kenobi@example.org")
     post_action(staff_client, "deactivate", [obiwan])
     html = staff_client.get(f"/admin/users/details/?id={obiwan}").get_data(as_text=True)
-    for text in ("obi-wan.kenobi@example.org", "06 23 45 67 89", "Email validé", "Mot de passe créé", "16-02-2018 11:12:32",
+    for text in ("obi-wan.kenobi@example.org", "06 23 45 67 89", "Email validé", "Mot de passe créé", "16/02/2018 11:12",
                  "Temple JEDI – 111385407 00015", "Prise en charge", "Créer un dossier", "Gérer les utilisateurs",
                  "Visualiser les comptes", "Historique", "Désactivation"):
         assert text in html, text
