@@ -59,6 +59,9 @@ def create_app(config: Any = None) -> Flask:
     attachments.init_app(app)
     cli.init_app(app)
     filters.init_app(app)
+    from . import menu
+
+    menu.init_app(app)  # the name menu of every page's top bar, and /favicon.ico
 
     from views import init_admin
 

@@ -8,14 +8,15 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, RadioField, StringField, TelField
+from wtforms import BooleanField, EmailField, PasswordField, RadioField, StringField, TelField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
 
 from models.rules import format_phone
 
+from .authority import perimeter_of
 from .extensions import db, limiter, login_manager
-from .services import ServiceError, accounts, requests, sessions
+from .services import Actor, ServiceError, accounts, requests, sessions
 from .services.tokens import Purpose, TokenProblem, read_token
 
 bp = Blueprint("auth", __name__)
@@ -39,7 +40,14 @@ def safe_next(target: str | None) -> str | None:
 
 
 def home_for(user) -> str:
-    return url_for("admin.index") if user.is_staff else url_for("auth.profile")
+    """Where `user` lands after logging in: staff on the back office, those who administer users (the guide's
+    delegated administrators) on "Mes utilisateurs", anyone else on their profile. The perimeter decides."""
+    perimeter = perimeter_of(db.session, Actor(user, request.remote_addr))
+    if perimeter.unrestricted:
+        return url_for("admin.index")
+    if perimeter.administers_users:
+        return url_for("users.index_view")
+    return url_for("auth.profile")
 
 
 def _login_account_key() -> str:
@@ -171,12 +179,18 @@ class ProfileForm(FlaskForm):
     email = EmailField("Email", validators=[InputRequired("L'adresse email est obligatoire.")])
     phone = TelField("Téléphone", validators=[InputRequired("Le numéro de téléphone est obligatoire.")])
     job_title = StringField("Fonction", validators=[Optional()])
+    notify_requests = BooleanField("Recevoir un email à chaque nouvelle demande de création de compte")
 
 
 class ChangePasswordForm(FlaskForm):
     current = PasswordField("Mot de passe actuel", validators=[InputRequired("Saisissez votre mot de passe actuel.")])
     new = PasswordField("Nouveau mot de passe", validators=[InputRequired("Saisissez un nouveau mot de passe.")])
     confirmation = PasswordField("Confirmez le nouveau mot de passe", validators=[InputRequired("Saisissez-le une seconde fois.")])
+
+
+def decides_requests(user) -> bool:
+    """Whether the profile offers the request-notification setting: to those who decide requests."""
+    return perimeter_of(db.session, Actor(user)).administers_users
 
 
 @bp.route("/account/profile", methods=["GET", "POST"])
@@ -189,7 +203,8 @@ def profile():
         profile_form.phone.data = format_phone(user.phone)
     if request.form.get("form") == "profile" and profile_form.validate_on_submit():
         try:
-            changed = accounts.update_profile(db.session, user, {name: getattr(profile_form, name).data for name in ("email", "phone", "job_title")})
+            fields = ["email", "phone", "job_title"] + (["notify_requests"] if decides_requests(user) else [])
+            changed = accounts.update_profile(db.session, user, {name: getattr(profile_form, name).data for name in fields})
         except ServiceError as exc:
             _show_service_error(profile_form, exc)
         else:
@@ -207,7 +222,8 @@ def profile():
             login_user(user)  # the new password ended every session, this one included: reopen it
             flash("Mot de passe modifié. Vos autres sessions ont été fermées.", "success")
             return redirect(url_for("auth.profile"))
-    return render_template("auth/profile.html", user=user, profile_form=profile_form, password_form=password_form)
+    return render_template("auth/profile.html", user=user, profile_form=profile_form, password_form=password_form,
+                           decides_requests=decides_requests(user))
 
 
 def init_app(app: Flask) -> None:

@@ -72,12 +72,22 @@ def test_anonymous_visitor_is_sent_to_login(client):
         assert response.status_code == 302 and response.location.startswith("/login"), url
 
 
-def test_a_client_user_may_not_enter_the_admin_yet(client, demo):
+def test_a_delegated_administrator_lands_on_his_users_and_may_not_enter_the_reference_data(client, demo):
     response = login(client, *LUKE)
-    assert response.location == "/account/profile"
+    assert response.location == "/admin/users/"  # the guide: "Mes utilisateurs" is a Gestionnaire's home
+    assert client.get("/login").location == "/admin/users/"  # already logged in: the same home
     forbidden = client.get("/admin/companies/")
     assert forbidden.status_code == 403
     assert "Accès refusé" in forbidden.get_data(as_text=True) and "/account/profile" in forbidden.get_data(as_text=True)
+
+
+def test_a_user_who_administers_nobody_lands_on_the_profile_and_gets_the_french_403_in_the_admin(client, demo):
+    response = login(client, *LANDO)
+    assert response.location == "/account/profile"
+    forbidden = client.get("/admin/users/")
+    html = forbidden.get_data(as_text=True)
+    assert forbidden.status_code == 403 and "Accès refusé" in html
+    assert "Mes utilisateurs</a>" not in html  # neither in the name menu nor in the way back
 
 
 def test_logout_is_post_only_and_ends_the_session(client, demo):
@@ -213,7 +223,7 @@ def test_with_redis_unreachable_the_public_forms_still_answer_and_limits_hold_in
         visitor = worker.test_client()
         with caplog.at_level(logging.WARNING, logger="flask-limiter"):
             response = login(visitor, *LUKE)
-        assert response.status_code == 302 and response.location == "/account/profile"
+        assert response.status_code == 302 and response.location == "/admin/users/"
         assert any("falling back to in-memory storage" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 
         anonymous = worker.test_client()
