@@ -55,11 +55,39 @@ def page(browser, live_server, demo):
     page = context.new_page()
     page.set_default_timeout(10_000)
     page.on("dialog", lambda dialog: dialog.accept())  # confirm() of deletions and bulk actions
-    blocked = []
-    page.on("console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None)
+    problems = watch_console(page)
     yield page
     context.close()
-    assert not blocked, f"the CSP blocked something the page needed: {blocked}"
+    assert not problems, f"errors in the browser's console on the pages visited: {problems}"
+
+
+# Run in every page before its own scripts: a refusal of the CSP is also an event, reported whatever the console says.
+REPORT_CSP = """document.addEventListener("securitypolicyviolation", (e) => console.error(
+    `CSP report: ${e.violatedDirective} refused ${e.blockedURI || "inline code"} (${e.sourceFile}:${e.lineNumber})`));"""
+
+
+def watch_console(page) -> list[str]:
+    """Collect what no page may cause: console errors (a CSP refusal is one), CSP reports, uncaught exceptions.
+
+    Every test fails on them (the fixture's teardown). One exception: a document the test opened on purpose
+    that answers 4xx (the 403 and 404 pages): Chromium logs its status, which the test itself asserts.
+    """
+    problems: list[str] = []
+    documents: set[str] = set()
+    page.add_init_script(REPORT_CSP)
+    page.on("response", lambda response: documents.add(response.url) if response.request.resource_type == "document" else None)
+
+    def on_console(message) -> None:
+        if message.type != "error" and "Content Security Policy" not in message.text:
+            return
+        url = message.location.get("url", "")
+        if message.text.startswith("Failed to load resource") and url in documents:
+            return
+        problems.append(f"{message.type}: {message.text} ({url})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+    return problems
 
 
 @pytest.fixture
