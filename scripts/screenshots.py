@@ -24,6 +24,12 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync"]
 
 
+def open_name_menu(page) -> None:
+    """Click the name in the top bar, as the guide says, and wait for its menu."""
+    page.click("#user-menu-button")
+    page.wait_for_selector("#user-menu-list", state="visible")
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp())
@@ -47,19 +53,26 @@ def main() -> None:
         ("staff", "habilitations.png", "/admin/habilitations/", None),
         ("luke", "profile.png", "/account/profile", None),
         (None, "account-request.png", "/account/request", None),
+        ("luke", "luke-landing.png", None, None),  # where the login lands a Gestionnaire: "Mes utilisateurs"
+        ("luke", "name-menu.png", "/account/profile", open_name_menu),
+        ("staff", "name-menu-staff.png", "/admin/", open_name_menu),
     ]
     logins = {"staff": ("staff@example.org", "demo-staff-2026"), "luke": ("luke.skywalker@example.org", "demo-luke-2026")}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        for who, name, path, _ in shots:
+        for who, name, path, then in shots:
             context = browser.new_context(base_url=base, viewport={"width": 1366, "height": 900}, locale="fr-FR")
             page = context.new_page()
             if who:
                 page.goto("/login")
                 page.fill("#email", logins[who][0])
                 page.fill("#password", logins[who][1])
-                page.click("button[type=submit]")
-            page.goto(path)
+                with page.expect_navigation():
+                    page.click("button[type=submit]")
+            if path:
+                page.goto(path)
+            if then:
+                then(page)
             page.screenshot(path=str(OUT / name), full_page=True)
             print(f"docs/screenshots/{name}")
             context.close()
