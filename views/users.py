@@ -2,87 +2,41 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
-from flask import Response, abort, flash, request, url_for
+from flask import Response, abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload, with_expression
 from werkzeug.routing import BuildError
-from wtforms import EmailField, HiddenField, RadioField, StringField, TelField
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Optional, ValidationError
 
 from admin_app.authority import UserAction
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
 from admin_app.inputs import parse_db_id, refuse
+from admin_app.services import claims
 from admin_app.services import requests as request_service
 from admin_app.services import users as user_service
-from admin_app.services.users import GrantInput
+from admin_app.services.common import EMAIL_TAKEN
 from models import (
     AccountRequest,
     Company,
     Establishment,
     Grant,
     Habilitation,
-    InvalidValue,
     RequestStatus,
     User,
 )
 from models.habilitations import HABILITATION_LABELS
 from models.queries import UserFilter, name_or_email
-from models.rules import clean_email, clean_phone, format_phone
+from models.rules import format_phone
 
 from .base import CriteriaListView, SecureForm, current_perimeter
 from .exports import csv_response
 from .requests import pending_request_count, visible_requests
-
-# The grant editor's checkboxes, in the guide's order ("Accès Gestionnaire" first, it implies the rest).
-EDITOR_HABILITATIONS = [
-    Habilitation.MANAGER,
-    Habilitation.FUNDING,
-    Habilitation.APPRENTICESHIP,
-    Habilitation.REPORTING,
-    Habilitation.PAYMENTS,
-    Habilitation.SENSITIVE_DATA,
-    Habilitation.USER_ADMIN,
-]
-LOOKUP_LIMIT = 20
+from .user_forms import EDITOR_HABILITATIONS, LOOKUP_LIMIT, PERSONAL, GrantEditorMixin, UserEditForm, UserForm
 
 
-def _model_rule(rule):
-    """Turn a models.rules cleaner into a WTForms validator with its French message."""
-
-    def validator(form, field):
-        if field.data:
-            try:
-                rule(field.data)
-            except InvalidValue as exc:
-                raise ValidationError(str(exc)) from None
-
-    return validator
-
-
-class UserForm(SecureForm):
-    civility = RadioField("Civilité", choices=[SelectChoice("M.", "M."), SelectChoice("Mme", "Mme")],
-                          validators=[InputRequired("Choisissez la civilité (M. ou Mme).")])
-    last_name = StringField("Nom", validators=[InputRequired("Le nom est obligatoire.")])
-    first_name = StringField("Prénom", validators=[InputRequired("Le prénom est obligatoire.")])
-    email = EmailField("Email", validators=[InputRequired("L'adresse email est obligatoire."), _model_rule(clean_email)])
-    phone = TelField("Téléphone", validators=[InputRequired("Le numéro de téléphone est obligatoire."), _model_rule(clean_phone)])
-    job_title = StringField("Fonction", validators=[Optional()])
-
-
-class UserEditForm(UserForm):
-    version = HiddenField()
-
-
-PERSONAL = ("civility", "last_name", "first_name", "email", "phone", "job_title")
-
-
-class UserView(CriteriaListView):
+class UserView(GrantEditorMixin, CriteriaListView):
     """The guide's "Mes utilisateurs" screen."""
 
     open_to_managers = True
@@ -210,6 +164,8 @@ class UserView(CriteriaListView):
                     flash(f"Demande validée : le compte de {user.full_name} est créé et un email de validation lui a été envoyé.", "success")
                 return user
             user = self.run_service(user_service.create_user, data, self._posted_grants() or [], form=form)
+            if user is None and EMAIL_TAKEN in (form.email.errors or []):
+                g.existing_account_email = form.email.data  # the create page then offers the way forward
             if user is not None:
                 flash(f"Utilisateur {user.full_name} créé : un email de validation lui a été envoyé.", "success")
             return user
@@ -252,6 +208,43 @@ class UserView(CriteriaListView):
             "can_create_establishment": current_perimeter().unrestricted,
         }
 
+    def existing_account_offer(self) -> dict | None:
+        """After "email déjà utilisée": what the creator may do instead (ask the holder to join, or open the
+        account when they may see it)."""
+        email = g.get("existing_account_email")
+        if not email:
+            return None
+        perimeter = current_perimeter()
+        holder = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+        if holder is None:
+            return None
+        establishments = list(db.session.scalars(
+            select(Establishment).where(perimeter.establishments()).order_by(Establishment.name).limit(500)
+        )) if perimeter.administers_users and not perimeter.unrestricted else []
+        posted = {row.establishment_id for row in (self._posted_grants() or [])}
+        return {
+            "email": holder.email,
+            "user_url": self.get_url(".edit_view", id=holder.id) if perimeter.sees(holder) else None,
+            "establishments": establishments,
+            "chosen": next((e.id for e in establishments if e.id in posted), None),
+            "form": SecureForm(),
+        }
+
+    @expose("/claim-existing/", methods=("POST",))
+    def claim_existing_view(self):
+        """Ask an existing account's holder to join one of the actor's establishments (they confirm by email)."""
+        if not SecureForm().validate_on_submit():
+            refuse()
+        establishment_id = parse_db_id(request.form.get("establishment", ""))
+        if establishment_id is None:
+            flash("Choisissez l'établissement auquel rattacher ce compte.", "error")
+            return redirect(self.get_url(".create_view"))
+        claim = self.run_service(claims.file_on_behalf, request.form.get("email", ""), establishment_id)
+        if claim is not None:
+            flash(f"Demande envoyée à {claim.email} : dès que le titulaire du compte l'aura confirmée depuis sa "
+                  "messagerie, elle apparaîtra dans « Demandes de création de compte ».", "success")
+        return redirect(self.get_url(".index_view"))
+
     def create_context(self) -> dict:
         approval = self.approval_context()
         rows = []
@@ -261,59 +254,11 @@ class UserView(CriteriaListView):
             rows = self._rows_from_post()
         return {
             "approval": approval,
+            "existing_account": self.existing_account_offer(),
             "single_company": self.single_company(),
             "grant_rows": rows,
             "editor_habilitations": [(h.value, HABILITATION_LABELS[h]) for h in EDITOR_HABILITATIONS],
         }
-
-    def single_company(self):
-        """When the current user administers one company only, its establishments (the first step is skipped)."""
-        perimeter = current_perimeter()
-        if perimeter.unrestricted:
-            return None
-        establishments = list(db.session.scalars(
-            select(Establishment).where(perimeter.establishments()).order_by(Establishment.name)
-        ))
-        if len({e.company_id for e in establishments}) != 1:
-            return None
-        return SimpleNamespace(establishments=establishments)
-
-    def _posted_grants(self) -> list[GrantInput] | None:
-        """Read the grant editor's rows from the form; None when the editor was not sent."""
-        if request.form.get("grants-present") != "1":
-            return None
-        primary = request.form.get("grants-primary", "")
-        rows = []
-        for raw in request.form.getlist("grants-establishment"):
-            establishment_id = parse_db_id(raw)
-            if establishment_id is None:
-                refuse()
-            held = {h for h in Habilitation if request.form.get(f"grants-{raw}-{h.value}")}
-            rows.append(GrantInput(establishment_id, is_primary=(raw == primary), habilitations=held))
-        return rows
-
-    def _rows_from_post(self) -> list[dict]:
-        posted = self._posted_grants() or []
-        ids = [row.establishment_id for row in posted]
-        by_id = {e.id: e for e in db.session.scalars(select(Establishment).where(Establishment.id.in_(ids)))}
-        return [
-            {"establishment": by_id[row.establishment_id], "primary": row.is_primary, "held": {h.value for h in row.habilitations}}
-            for row in posted
-            if row.establishment_id in by_id
-        ]
-
-    def editor_rows(self, user: User, approval: dict | None = None) -> list[dict]:
-        """The rows the grant editor shows: as posted after a refused save, else as stored (+ the request's)."""
-        if request.method == "POST" and request.form.get("grants-present") == "1":
-            return self._rows_from_post()
-        rows = [
-            {"establishment": g.establishment, "primary": g.is_primary, "held": {h.value for h in Habilitation if getattr(g, h.value)}}
-            for g in sorted(current_perimeter().visible_grants(user), key=lambda g: (not g.is_primary, g.establishment.name))
-        ]
-        wanted = approval["establishment"] if approval else None
-        if wanted is not None and all(row["establishment"].id != wanted.id for row in rows):
-            rows.append({"establishment": wanted, "primary": not rows, "held": set()})
-        return rows
 
     def edit_context(self, user: User) -> dict:
         approval = self.approval_context()
@@ -395,6 +340,16 @@ class UserView(CriteriaListView):
         done = self._run_bulk(ids, user_service.set_active, True)
         if done is not None:
             flash(_plural(done, "utilisateur activé", "utilisateurs activés"), "success")
+
+    @action("activate_links", "Activer et envoyer un lien de mot de passe")
+    def action_activate_links(self, ids):
+        """The guide's "Activer un utilisateur en cas d'absence ou d'oubli de mot de passe": activate, and send
+        each one the link their state calls for (validate the address, create or renew the password)."""
+        result = self._run_bulk(ids, user_service.activate_and_send_links)
+        if result is not None:
+            activated, sent = result
+            flash(f"{_plural(activated, 'utilisateur activé', 'utilisateurs activés')} ; "
+                  f"{_plural(sent, 'lien envoyé', 'liens envoyés')} par email.", "success")
 
     @action("deactivate", "Désactiver")
     def action_deactivate(self, ids):

@@ -1,0 +1,115 @@
+"""The users screen's forms and its grant editor (rows posted, rows shown), apart from the view itself."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from flask import request
+from sqlalchemy import select
+from wtforms import EmailField, HiddenField, RadioField, StringField, TelField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Optional, ValidationError
+
+from admin_app.extensions import db
+from admin_app.inputs import parse_db_id, refuse
+from admin_app.services.users import GrantInput
+from models import Establishment, Habilitation, InvalidValue, User
+from models.rules import clean_email, clean_phone
+
+from .base import SecureForm, current_perimeter
+
+# The grant editor's checkboxes, in the guide's order ("Accès Gestionnaire" first, it implies the rest).
+EDITOR_HABILITATIONS = [
+    Habilitation.MANAGER,
+    Habilitation.FUNDING,
+    Habilitation.APPRENTICESHIP,
+    Habilitation.REPORTING,
+    Habilitation.PAYMENTS,
+    Habilitation.SENSITIVE_DATA,
+    Habilitation.USER_ADMIN,
+]
+LOOKUP_LIMIT = 20
+
+
+def _model_rule(rule):
+    """Turn a models.rules cleaner into a WTForms validator with its French message."""
+
+    def validator(form, field):
+        if field.data:
+            try:
+                rule(field.data)
+            except InvalidValue as exc:
+                raise ValidationError(str(exc)) from None
+
+    return validator
+
+
+class UserForm(SecureForm):
+    civility = RadioField("Civilité", choices=[SelectChoice("M.", "M."), SelectChoice("Mme", "Mme")],
+                          validators=[InputRequired("Choisissez la civilité (M. ou Mme).")])
+    last_name = StringField("Nom", validators=[InputRequired("Le nom est obligatoire.")])
+    first_name = StringField("Prénom", validators=[InputRequired("Le prénom est obligatoire.")])
+    email = EmailField("Email", validators=[InputRequired("L'adresse email est obligatoire."), _model_rule(clean_email)])
+    phone = TelField("Téléphone", validators=[InputRequired("Le numéro de téléphone est obligatoire."), _model_rule(clean_phone)])
+    job_title = StringField("Fonction", validators=[Optional()])
+
+
+class UserEditForm(UserForm):
+    version = HiddenField()
+
+
+PERSONAL = ("civility", "last_name", "first_name", "email", "phone", "job_title")
+
+
+class GrantEditorMixin:
+    """The grant editor's rows: read from a post, or shown from the stored grants the viewer may see."""
+
+    def single_company(self):
+        """When the current user administers one company only, its establishments (the first step is skipped)."""
+        perimeter = current_perimeter()
+        if perimeter.unrestricted:
+            return None
+        establishments = list(db.session.scalars(
+            select(Establishment).where(perimeter.establishments()).order_by(Establishment.name)
+        ))
+        if len({e.company_id for e in establishments}) != 1:
+            return None
+        return SimpleNamespace(establishments=establishments)
+
+    def _posted_grants(self) -> list[GrantInput] | None:
+        """Read the grant editor's rows from the form; None when the editor was not sent."""
+        if request.form.get("grants-present") != "1":
+            return None
+        primary = request.form.get("grants-primary", "")
+        rows = []
+        for raw in request.form.getlist("grants-establishment"):
+            establishment_id = parse_db_id(raw)
+            if establishment_id is None:
+                refuse()
+            held = {h for h in Habilitation if request.form.get(f"grants-{raw}-{h.value}")}
+            rows.append(GrantInput(establishment_id, is_primary=(raw == primary), habilitations=held))
+        return rows
+
+    def _rows_from_post(self) -> list[dict]:
+        posted = self._posted_grants() or []
+        ids = [row.establishment_id for row in posted]
+        by_id = {e.id: e for e in db.session.scalars(select(Establishment).where(Establishment.id.in_(ids)))}
+        return [
+            {"establishment": by_id[row.establishment_id], "primary": row.is_primary, "held": {h.value for h in row.habilitations}}
+            for row in posted
+            if row.establishment_id in by_id
+        ]
+
+    def editor_rows(self, user: User, approval: dict | None = None) -> list[dict]:
+        """The rows the grant editor shows: as posted after a refused save, else as stored (+ the request's)."""
+        if request.method == "POST" and request.form.get("grants-present") == "1":
+            return self._rows_from_post()
+        rows = [
+            {"establishment": g.establishment, "primary": g.is_primary, "held": {h.value for h in Habilitation if getattr(g, h.value)}}
+            for g in sorted(current_perimeter().visible_grants(user), key=lambda g: (not g.is_primary, g.establishment.name))
+        ]
+        wanted = approval["establishment"] if approval else None
+        if wanted is not None and all(row["establishment"].id != wanted.id for row in rows):
+            rows.append({"establishment": wanted, "primary": not rows, "held": set()})
+        return rows
+
