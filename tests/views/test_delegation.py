@@ -339,3 +339,23 @@ def test_the_audit_trail_cannot_be_changed_from_the_app(as_user, db):
     staff.post("/admin/audit/action/", data={"csrf_token": token, "action": "delete", "rowid": [str(event_id)], "url": "/"})
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)) >= count
     assert db.session.get(AuditEvent, event_id) is not None
+
+
+def test_a_details_page_shows_a_manager_only_the_grants_of_their_perimeter(as_user, db, ahsoka):
+    """Ahsoka works at Temple JEDI (Luke's) and at the Cantina (another company): Luke sees the first only."""
+    html = as_user(LUKE).get(f"/admin/users/details/?id={ahsoka}").get_data(as_text=True)
+    assert "Temple JEDI" in html and "hors de votre périmètre" in html
+    assert "Cantina" not in html and "Collecte" not in html  # the Cantina grant and its habilitation
+    assert "552203358" not in html  # not even its SIREN
+    staff = as_user(STAFF).get(f"/admin/users/details/?id={ahsoka}").get_data(as_text=True)
+    assert "Cantina" in staff and "hors de votre périmètre" not in staff
+
+
+def test_a_managers_view_of_the_history_leaves_out_other_companies_grants(as_user, db, ahsoka):
+    chewie = as_user(CHEWIE)
+    cantina = eid(db, CANTINA)
+    response = grants_post(chewie, db, ahsoka, [(cantina, ["payments", "reporting"])], None)
+    assert response.status_code == 302
+    html = as_user(LUKE).get(f"/admin/users/details/?id={ahsoka}").get_data(as_text=True)
+    history = html.split("Historique", 1)[1]
+    assert "Cantina" not in history and "552203358" not in history
