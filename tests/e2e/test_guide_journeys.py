@@ -210,3 +210,15 @@ def test_the_open_menu_has_no_serious_accessibility_violation(page, axe, who, na
     open_menu(page, name)
     violations = axe(page)
     assert not violations, [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in violations]
+
+
+@pytest.mark.parametrize("typed, found", [("luke skywalker", ["SKYWALKER"]), ("obi wan", ["KENOBI"]),
+                                          ("Obi Wan Kenobi", ["KENOBI"])])
+def test_the_name_filter_finds_people_however_their_name_is_typed(page, typed, found):
+    log_in(page, *STAFF)
+    page.locator("#admin-navbar-collapse a.nav-link", has_text="Mes utilisateurs").click()
+    expect(page).to_have_url(USERS_LIST)
+    page.get_by_label("Nom / Prénom").fill(typed)
+    page.get_by_role("button", name="Filtrer").click()
+    expect(page.locator("td.col-last_name")).to_have_text(found)
+    expect(page.get_by_label("Nom / Prénom")).to_have_value(typed)  # the filter stays in the URL and the field
