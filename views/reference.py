@@ -15,6 +15,7 @@ from admin_app.extensions import db
 from admin_app.inputs import MAX_PAGE, parse_db_id
 from admin_app.services import ServiceError, reference
 from models import Company, Establishment
+from models.rules import format_siret
 
 from .base import SecureModelView, current_actor, ids_to_int
 from .messages import plural
@@ -114,6 +115,8 @@ class EstablishmentView(ReferenceView):
         "user_count": "Utilisateurs",
     }
     column_searchable_list = ("name", "siret", "postal_code", "city")
+    column_formatters = {"siret": lambda v, c, m, p: format_siret(m.siret)}  # SIREN NIC, as the guide writes it
+    column_formatters_detail = column_formatters
     column_sortable_list = ("name", "siret", ("company", "company.name"), "postal_code", "city", "user_count")
     column_default_sort = "name"
     column_details_list = ("name", "siret", "company", "postal_code", "city", "user_count")

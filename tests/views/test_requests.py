@@ -42,7 +42,7 @@ def test_a_valid_request_is_recorded_and_acknowledged_by_email(client, demo, db)
     assert (saved.kind, saved.status, saved.siret, saved.phone, saved.company_name) == (
         "opening", "pending", "11138540700015", "+33611223344", "Temple JEDI")
     email = db.session.scalar(select(OutboundEmail).where(OutboundEmail.recipient == "ahsoka@example.org"))
-    assert email.subject == "Demande reçue" and "11138540700015" in email.body_text
+    assert email.subject == "Demande reçue" and "111385407 00015" in email.body_text
 
 
 def test_a_request_for_an_existing_account_is_a_rattachement_and_the_answer_does_not_tell(client, demo, db):
