@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, url_for
+from markupsafe import Markup
 
 from models.rules import format_phone, format_siret
 
@@ -67,20 +68,124 @@ def audit_action(action: str) -> str:
     return AUDIT_ACTIONS.get(action, action)
 
 
-def audit_values(values: dict | None) -> str:
-    """Show an audit entry's before/after values as short "key: value" text (escaped by Jinja)."""
-    if not values:
+def thousands(value: int | None) -> str:
+    """A count the French way, thousands apart by a narrow no-break space: 100\u202f001."""
+    if value is None:
         return ""
-    parts = []
-    for key, value in values.items():
-        if isinstance(value, str) and _ISO_AWARE_DATETIME.fullmatch(value):
-            value = paris_datetime(datetime.fromisoformat(value))  # stored as ISO text: shown like every other date
-        elif isinstance(value, dict):
-            value = ", ".join(f"{k}: {v}" for k, v in value.items())
-        elif isinstance(value, list):
-            value = ", ".join(str(v) for v in value)
-        parts.append(f"{key} : {value}")
-    return " ; ".join(parts)
+    return f"{value:,}".replace(",", "\u202f")
+
+
+# The screen label of every field an audit entry records (a list of pairs, as AUDIT_ACTIONS).
+AUDIT_FIELDS = dict([
+    ("civility", "Civilité"),
+    ("last_name", "Nom"),
+    ("first_name", "Prénom"),
+    ("email", "Email"),
+    ("phone", "Téléphone"),
+    ("job_title", "Fonction"),
+    ("is_staff", "Compte du personnel"),
+    ("active", "Actif"),
+    ("notify_requests", "Être prévenu(e) des nouvelles demandes"),
+    ("kind", "Type de demande"),
+    ("status", "Statut"),
+    ("siret", "SIRET"),
+    ("siren", "SIREN"),
+    ("company_name", "Raison sociale"),
+    ("company", "Entreprise"),
+    ("name", "Nom"),
+    ("postal_code", "Code postal"),
+    ("city", "Ville"),
+    ("confirmed", "Confirmée par le titulaire du compte"),
+    ("asked_by", "Demandée par"),
+    ("user", "Utilisateur"),
+    ("motif", "Motif"),
+    ("destinataires", "Destinataires"),
+    ("rows", "Lignes ajoutées"),
+    ("principal", "Établissement principal"),
+    ("habilitations", "Habilitations"),
+])
+NOTHING = "(vide)"
+
+
+def _value_labels(key: str) -> dict[str, str]:
+    """The French words of the coded values a field stores (habilitations, request kinds and statuses, email kinds)."""
+    from models.habilitations import HABILITATION_LABELS
+    from models.requests import RequestKind, RequestStatus
+
+    if key == "habilitations":
+        return {h.value: label for h, label in HABILITATION_LABELS.items()}
+    if key == "kind":
+        return {k.value: k.label for k in RequestKind}
+    if key == "status":
+        return {s.value: s.label for s in RequestStatus}
+    if key == "email":
+        from views.outbox import EMAIL_KINDS  # an invitation records the kind of email it sent
+
+        return EMAIL_KINDS
+    return {}
+
+
+def audit_value(key: str, value) -> str:
+    """One recorded value in French: Oui/Non, dates in Paris time, codes as their names."""
+    if value is None or value == "" or value == []:
+        return "aucune" if key == "habilitations" else NOTHING
+    if isinstance(value, bool):
+        return yes_no(value)
+    if isinstance(value, str) and _ISO_AWARE_DATETIME.fullmatch(value):
+        return paris_datetime(datetime.fromisoformat(value))  # stored as ISO text: shown like every other date
+    if isinstance(value, list):
+        return ", ".join(audit_value(key, v) for v in value)
+    if isinstance(value, dict):
+        return " ; ".join(f"{AUDIT_FIELDS.get(k, k)} : {audit_value(k, v)}" for k, v in value.items())
+    if isinstance(value, str):
+        return _value_labels(key).get(value, value)
+    return thousands(value) if isinstance(value, int) else str(value)
+
+
+def _is_grant_snapshot(values: dict | None) -> bool:
+    return bool(values) and all(isinstance(v, dict) and "habilitations" in v for v in values.values())
+
+
+def audit_lines(before: dict | None, after: dict | None) -> list[str]:
+    """An audit entry's change as French lines: "Actif : Non → Oui", "Fonction : Pilote"."""
+    before, after = before or {}, after or {}
+    if _is_grant_snapshot(before) or _is_grant_snapshot(after):
+        return _grant_lines(before, after)
+    lines = []
+    for key in [*after, *(k for k in before if k not in after)]:
+        label = AUDIT_FIELDS.get(key, key)
+        if key in before and key in after:
+            lines.append(f"{label} : {audit_value(key, before[key])} → {audit_value(key, after[key])}")
+        elif key in after:
+            lines.append(f"{label} : {audit_value(key, after[key])}")
+        else:
+            lines.append(f"{label} : {audit_value(key, before[key])} → {NOTHING}")
+    return lines
+
+
+def _grant_lines(before: dict, after: dict) -> list[str]:
+    lines = []
+    for establishment in [*after, *(e for e in before if e not in after)]:
+        old, new = before.get(establishment), after.get(establishment)
+        if old is None:
+            lines.append(f"Rattaché(e) à {establishment} ({audit_value('', new)})")
+        elif new is None:
+            lines.append(f"Détaché(e) de {establishment}")
+        elif old != new:
+            changed = [f"{AUDIT_FIELDS.get(k, k)} : {audit_value(k, old.get(k))} → {audit_value(k, new.get(k))}"
+                       for k in new if old.get(k) != new.get(k)]
+            lines.append(f"{establishment} : {' ; '.join(changed)}")
+    return lines
+
+
+def audit_changes(event) -> Markup:
+    """An audit event's change for a screen, one line each (escaped)."""
+    return Markup("<br>").join(audit_lines(event.before, event.after))
+
+
+def audit_values(values: dict | None) -> str:
+    """Show an audit entry's before or after values as French "Label : valeur" text (escaped by Jinja)."""
+    return " ; ".join(audit_lines(None, values))
 
 
 def init_app(app: Flask) -> None:
@@ -90,6 +195,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["phone"] = format_phone
     app.jinja_env.filters["audit_action"] = audit_action
     app.jinja_env.filters["audit_values"] = audit_values
+    app.jinja_env.filters["audit_changes"] = audit_changes
+    app.jinja_env.filters["thousands"] = thousands
     _register_globals(app)
 
 

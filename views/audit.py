@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from flask import flash, request
 from flask_admin.actions import action
 
-from admin_app.filters import AUDIT_ACTIONS, audit_action, audit_values, paris_datetime
+from admin_app.filters import AUDIT_ACTIONS, audit_action, audit_changes, paris_datetime
 from admin_app.inputs import parse_db_id
 from models import AuditEvent
 from models.queries import AuditFilter
@@ -26,15 +27,14 @@ class AuditView(CriteriaListView):
     can_view_details = False
     page_size = 50
     page_size_options = (20, 50, 100)
-    column_list = ("created_at", "actor_label", "action", "target_type", "target_label", "before", "after", "ip")
+    column_list = ("created_at", "actor_label", "action", "target_type", "target_label", "changes", "ip")
     column_labels = {
         "created_at": "Date",
         "actor_label": "Par",
         "action": "Action",
         "target_type": "Type",
         "target_label": "Sur",
-        "before": "Avant",
-        "after": "Après",
+        "changes": "Modifications",
         "ip": "Adresse IP",
     }
     column_sortable_list = ("created_at", "actor_label", "action", "target_type", "target_label")
@@ -42,8 +42,7 @@ class AuditView(CriteriaListView):
     column_formatters = {
         "created_at": lambda v, c, m, p: paris_datetime(m.created_at),
         "action": lambda v, c, m, p: audit_action(m.action),
-        "before": lambda v, c, m, p: audit_values(m.before),
-        "after": lambda v, c, m, p: audit_values(m.after),
+        "changes": lambda v, c, m, p: audit_changes(m),
         "target_type": lambda v, c, m, p: TARGET_TYPES.get(m.target_type, m.target_type),
     }
 
@@ -74,11 +73,19 @@ class AuditView(CriteriaListView):
         )
         return csv_response(
             "historique.csv",
-            [self.column_labels[c] for c in self.column_list],
+            EXPORT_HEADER,
             query.statement,
             lambda r: (paris_datetime(r[0]), r[1], audit_action(r[2]), TARGET_TYPES.get(r[3], r[3]), r[4],
-                       audit_values(r[5]), audit_values(r[6]), r[7] or ""),
+                       _raw(r[5]), _raw(r[6]), r[7] or ""),
         )
+
+
+# The export keeps the recorded values as they are (JSON), for whoever processes them further.
+EXPORT_HEADER = ["Date", "Par", "Action", "Type", "Sur", "Avant", "Après", "Adresse IP"]
+
+
+def _raw(values: dict | None) -> str:
+    return "" if values is None else json.dumps(values, ensure_ascii=False)
 
 
 TARGET_TYPES = {"user": "Utilisateur", "request": "Demande", "company": "Entreprise", "establishment": "Établissement",

@@ -317,7 +317,7 @@ def test_audit_trail_records_who_did_what_and_is_filterable_and_exportable(app, 
     staff = as_user(STAFF)
     html = staff.get("/admin/audit/?action=user.deactivate").get_data(as_text=True)
     assert "Nombre d&#39;évènements : 1" in html or "Nombre d'évènements : 1" in html
-    assert "SKYWALKER Luke &lt;luke.skywalker@example.org&gt;" in html and "KENOBI Obi-Wan" in html and "active : True" in html
+    assert "SKYWALKER Luke &lt;luke.skywalker@example.org&gt;" in html and "KENOBI Obi-Wan" in html and "Actif : Oui → Non" in html
     assert "Échec de connexion" in staff.get("/admin/audit/?action=login.failure").get_data(as_text=True)
     assert "Nombre d'évènements : 0" in staff.get("/admin/audit/?par=nobody").get_data(as_text=True)
     token = csrf_token(staff, "/admin/audit/")
