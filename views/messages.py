@@ -9,10 +9,12 @@ from flask import session
 from flask_admin.babel import gettext as admin_gettext
 from flask_admin.babel import ngettext as admin_ngettext
 
+from admin_app.filters import thousands
+
 
 def plural(count: int, singular: str, plural_form: str) -> str:
-    """"1 demande refusée", "3 demandes refusées": the number as it is, the words agreeing with it."""
-    return f"{count} {singular if count == 1 else plural_form}"
+    """"1 demande refusée", "13\u202f555 demandes refusées": the number the French way, the words agreeing with it."""
+    return f"{thousands(count)} {singular if count == 1 else plural_form}"
 
 
 def name_list(names: list[str], shown: int = 5) -> str:

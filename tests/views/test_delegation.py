@@ -58,7 +58,7 @@ def snapshot(db):
 
 def listed(client, query=""):
     html = client.get(f"/admin/users/{query}").get_data(as_text=True)
-    return int(re.search(r"Nombre total d'utilisateurs : (\d+)", html).group(1)), re.findall(r'<td class="col-last_name">([^<]*)</td>', html)
+    return int(re.search(r"Nombre total d'utilisateurs : ([\d\u202f]+)", html).group(1).replace("\u202f", "")), re.findall(r'<td class="col-last_name">([^<]*)</td>', html)
 
 
 # --- who sees what ------------------------------------------------------------------------------------

@@ -100,3 +100,9 @@ def test_values_and_grant_snapshots_read_as_french():
 
 def test_thousands_use_a_narrow_no_break_space():
     assert thousands(100001) == "100\u202f001" and thousands(13555) == "13\u202f555" and thousands(7) == "7"
+
+
+def test_bulk_messages_count_the_french_way():
+    from views.messages import plural
+
+    assert plural(13555, "utilisateur désactivé", "utilisateurs désactivés") == "13\u202f555 utilisateurs désactivés"

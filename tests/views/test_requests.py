@@ -15,7 +15,7 @@ from ..conftest import STAFF, csrf_token
 
 FORM = {"civility": "Mme", "last_name": "Tano", "first_name": "Ahsoka", "email": "ahsoka@example.org",
         "phone": "06 11 22 33 44", "job_title": "Responsable RH", "company_name": "Temple JEDI", "siret": "111 385 407 00015"}
-COUNT = re.compile(r"Nombre de demande\(s\) : (\d+)")
+COUNT = re.compile(r"Nombre de demande\(s\) : ([\d\u202f]+)")
 
 
 def submit(client, **changes):
@@ -94,7 +94,7 @@ def test_the_form_requires_its_csrf_token(client, demo, db):
 
 def rows(client, query=""):
     html = client.get(f"/admin/account-requests/{query}").get_data(as_text=True)
-    return int(COUNT.search(html).group(1)), re.findall(r'<td class="col-last_name">([^<]*)</td>', html), html
+    return int(COUNT.search(html).group(1).replace("\u202f", "")), re.findall(r'<td class="col-last_name">([^<]*)</td>', html), html
 
 
 def test_the_tab_lists_pending_requests_oldest_first_with_the_guides_columns(staff_client):
