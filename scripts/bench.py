@@ -188,7 +188,7 @@ def users_list_cases(app, client, runs: int, quick: bool) -> list[Case]:
         with StatementCounter(engine) as counter:
             html = client.get(url).get_data(as_text=True)
         case.statements = counter.count
-        shown = int(re.search(r"Nombre total d'utilisateurs : (\d+)", html).group(1))
+        shown = int(re.search(r"Nombre total d'utilisateurs : ([\d\u202f]+)", html).group(1).replace("\u202f", ""))
         with engine.connect() as conn:
             expected = conn.execute(count_sql, {"siren": siren}).scalar()
             rows = len(conn.execute(page_sql, {"siren": siren, "size": size}).fetchall())
