@@ -1,0 +1,110 @@
+"""Refusing account requests as the deciding person and the requester meet it: the French message and field
+of each refusal of the form, the free text's 2000-character limit and its line breaks, the email the
+requester receives and the history entry."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from admin_app.services import ServiceError
+from admin_app.services import requests as request_service
+from admin_app.services.requests import REFUSAL_REASONS
+from models import AccountRequest, AuditEvent, OutboundEmail, RequestKind, RequestStatus
+
+from . import factories as f
+
+
+@pytest.fixture
+def cast(session):
+    one = f.company(session, "ONE")
+    a = f.establishment(session, one, "A")
+    staff = f.user(session, staff=True)
+    request = AccountRequest(civility="M.", last_name="Skywalker", first_name="Luke", email="luke@example.org",
+                             phone="+33611223344", company_name="ONE", siret=a.siret, kind=RequestKind.OPENING.value,
+                             status=RequestStatus.PENDING.value)
+    session.add(request)
+    session.commit()
+    return SimpleNamespace(a=a, staff=f.actor(staff), request=request)
+
+
+def refuse(session, cast, code: str, details: str = ""):
+    return request_service.refuse_requests(session, cast.staff, [cast.request.id], code, details)
+
+
+def refused(call) -> ServiceError:
+    with pytest.raises(ServiceError) as caught:
+        call()
+    return caught.value
+
+
+def nothing_changed(session, cast) -> bool:
+    session.expire_all()
+    stored = session.get(AccountRequest, cast.request.id)
+    return (stored.status == "pending" and stored.refusal_reason is None
+            and session.scalars(select(AuditEvent)).all() == [] and session.scalars(select(OutboundEmail)).all() == [])
+
+
+def stored_reason(session, cast) -> str:
+    session.expire_all()
+    return session.get(AccountRequest, cast.request.id).refusal_reason
+
+
+@pytest.mark.parametrize("code", ["", "autre", "Other"])
+def test_an_unknown_reason_asks_to_choose_one(session, cast, code):
+    error = refused(lambda: refuse(session, cast, code, "x"))
+    assert (error.message, error.field) == ("Choisissez un motif de refus.", "reason")
+    assert nothing_changed(session, cast)
+
+
+@pytest.mark.parametrize("details", ["", "  \n  "])
+def test_other_without_details_asks_for_them(session, cast, details):
+    error = refused(lambda: refuse(session, cast, "other", details))
+    assert (error.message, error.field) == ("Précisez le motif du refus.", "details")
+    assert nothing_changed(session, cast)
+
+
+def test_the_details_may_have_2000_characters_not_2001(session, cast):
+    error = refused(lambda: refuse(session, cast, "other", "m" * 2001))
+    assert (error.message, error.field) == ("Le motif ne doit pas dépasser 2000 caractères.", "details")
+    assert nothing_changed(session, cast)
+    refuse(session, cast, "other", "m" * 2000)
+    assert stored_reason(session, cast) == "m" * 2000
+
+
+def test_the_details_refuse_invisible_characters_on_their_field(session, cast):
+    error = refused(lambda: refuse(session, cast, "other", "Motif\u202eesrever"))
+    assert (error.message, error.field) == ("Le motif contient des caractères invisibles ou de contrôle non autorisés.", "details")
+
+
+def test_the_details_keep_their_line_breaks(session, cast):
+    refuse(session, cast, "other", "Première ligne.\n  Deuxième   ligne.\n")
+    assert stored_reason(session, cast) == "Première ligne.\nDeuxième ligne."
+    (email,) = session.scalars(select(OutboundEmail)).all()
+    assert "Motif : Première ligne.\nDeuxième ligne." in email.body_text
+
+
+def test_a_preset_reason_and_its_details_are_kept_on_two_lines(session, cast):
+    refuse(session, cast, "not_client", "Voir avec le siège.")
+    assert stored_reason(session, cast) == REFUSAL_REASONS["not_client"] + "\nVoir avec le siège."
+
+
+def test_the_requester_is_told_by_email_with_their_name_establishment_and_reason(session, cast):
+    refuse(session, cast, "cpf")
+    (email,) = session.scalars(select(OutboundEmail)).all()
+    assert (email.recipient, email.kind, email.subject) == (
+        "luke@example.org", "request_refused", "Votre demande de compte n'a pas été acceptée")
+    assert email.body_text.startswith("Bonjour Luke SKYWALKER,")
+    assert f"pour l'établissement ONE (SIRET {cast.a.siret[:9]} {cast.a.siret[9:]}) n'a pas été acceptée" in email.body_text
+    assert f"Motif : {REFUSAL_REASONS['cpf']}" in email.body_text
+
+
+def test_the_refusal_is_written_in_the_history_against_the_request(session, cast):
+    refuse(session, cast, "duplicate")
+    session.expire_all()
+    (row,) = session.scalars(select(AuditEvent)).all()
+    assert (row.action, row.target_type, row.target_id, row.target_label) == (
+        "request.refuse", "request", cast.request.id, f"SKYWALKER Luke <luke@example.org> – {cast.a.siret}")
+    assert (row.before, row.after) == (None, {"motif": REFUSAL_REASONS["duplicate"]})
