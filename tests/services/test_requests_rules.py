@@ -9,10 +9,13 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
+from admin_app.authority import REFUSED_STAFF
 from admin_app.services import ServiceError
 from admin_app.services import requests as request_service
+from admin_app.services import users as user_service
 from admin_app.services.requests import REFUSAL_REASONS
-from models import AccountRequest, AuditEvent, OutboundEmail, RequestKind, RequestStatus
+from admin_app.services.users import GrantInput
+from models import AccountRequest, AuditEvent, Habilitation, OutboundEmail, RequestKind, RequestStatus, User
 
 from . import factories as f
 
@@ -108,3 +111,65 @@ def test_the_refusal_is_written_in_the_history_against_the_request(session, cast
     assert (row.action, row.target_type, row.target_id, row.target_label) == (
         "request.refuse", "request", cast.request.id, f"SKYWALKER Luke <luke@example.org> – {cast.a.siret}")
     assert (row.before, row.after) == (None, {"motif": REFUSAL_REASONS["duplicate"]})
+
+
+# --- approving --------------------------------------------------------------------------------------
+
+def a_claim(session, siret: str, email: str) -> AccountRequest:
+    request = AccountRequest(civility="M.", last_name="Solo", first_name="Han", email=email, phone="+33611223344",
+                             company_name="ONE", siret=siret, kind=RequestKind.ATTACHMENT.value,
+                             status=RequestStatus.PENDING.value)
+    session.add(request)
+    session.commit()
+    return request
+
+
+def identity(user, **over) -> dict:
+    return {name: getattr(user, name) for name in user_service.PERSONAL_FIELDS} | over
+
+
+def test_an_approved_opening_is_written_against_the_request_naming_the_new_user(session, cast):
+    data = {"civility": "M.", "last_name": "Skywalker", "first_name": "Luke", "email": "luke@example.org",
+            "phone": "06 11 22 33 44", "job_title": ""}
+    user = request_service.approve_opening(session, cast.staff, cast.request, data, [GrantInput(cast.a.id, True)])
+    session.expire_all()
+    (row,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "request.approve")).all()
+    assert (row.target_type, row.target_id, row.target_label, row.after) == (
+        "request", cast.request.id, f"SKYWALKER Luke <luke@example.org> – {cast.a.siret}",
+        {"user": "SKYWALKER Luke <luke@example.org>"})
+    assert user_service.user_label(user) == "SKYWALKER Luke <luke@example.org>"
+
+
+def test_approving_a_claim_saves_the_identity_typed_on_the_edit_page(session, cast):
+    holder = f.user(session, [(f.establishment(session), [Habilitation.REPORTING])], name="Solo")
+    session.commit()
+    request = a_claim(session, cast.a.siret, holder.email)
+    rows = [GrantInput(holder.grants[0].establishment_id, True, {Habilitation.REPORTING}), GrantInput(cast.a.id, False)]
+    request_service.approve_attachment(session, cast.staff, request, holder, holder.version,
+                                       identity(holder, job_title="Pilote"), rows)
+    session.expire_all()
+    assert session.get(User, holder.id).job_title == "Pilote"
+    (row,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "request.approve")).all()
+    assert (row.target_type, row.target_id, row.target_label) == (
+        "request", request.id, f"SOLO Han <{holder.email}> – {cast.a.siret}")  # the request as it was filed
+
+
+def test_a_claim_for_another_account_is_refused_in_those_words(session, cast):
+    holder, stranger = f.user(session), f.user(session)
+    session.commit()
+    request = a_claim(session, cast.a.siret, holder.email)
+    error = refused(lambda: request_service.approve_attachment(session, cast.staff, request, stranger, stranger.version, None,
+                                                               [GrantInput(cast.a.id, True)]))
+    assert error.message == "Cette demande concerne un autre compte."
+
+
+def test_an_administrator_may_not_attach_a_staff_account_and_is_told_why(session, cast):
+    manager = f.user(session, [(cast.a, f.MANAGER)])
+    staff_holder = f.user(session, staff=True)
+    session.commit()
+    request = a_claim(session, cast.a.siret, staff_holder.email)
+    error = refused(lambda: request_service.approve_attachment(session, f.actor(manager), request, staff_holder,
+                                                               staff_holder.version, None, [GrantInput(cast.a.id, True)]))
+    assert error.message == REFUSED_STAFF.reason
+    session.expire_all()
+    assert session.get(AccountRequest, request.id).status == "pending"
