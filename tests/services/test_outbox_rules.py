@@ -129,3 +129,28 @@ def test_without_mail_ca_file_only_the_system_authorities_are_trusted(ca_file, c
     context = emails._tls_context(config)
     assert "relais-prive.example" not in subjects(context)
     assert context.check_hostname is True
+
+
+# --- retrying and naming workers --------------------------------------------------------------------
+
+def test_the_wait_before_a_retry_doubles_from_two_minutes_and_never_exceeds_an_hour(app, session, monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_MAX_ATTEMPTS", 10)
+    (email,) = queue(session, "a@example.org")
+    failing_for(monkeypatch, "a@example.org", ConnectionRefusedError("refused"))
+    waits = []
+    for _ in range(7):
+        session.execute(update(OutboundEmail).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+        emails.deliver_pending(session, worker="w1")
+        waits.append(round((stored(session, email.id).next_attempt_at - utcnow()).total_seconds() / 60))
+    assert waits == [2, 4, 8, 16, 32, 60, 60]
+
+
+def test_a_worker_s_name_fits_its_column_and_tells_workers_apart(monkeypatch):
+    monkeypatch.setattr(emails.socket, "gethostname", lambda: "h" * 100)
+    first, second = emails.worker_name(), emails.worker_name()
+    host, pid, suffix = first.split(":")
+    assert (host, pid) == ("h" * 32, str(emails.os.getpid()))
+    assert len(suffix) == 8 and int(suffix, 16) >= 0
+    assert first != second
+    assert len(first) <= OutboundEmail.__table__.c.claimed_by.type.length
