@@ -83,7 +83,7 @@ def _work(s: Session, index: int, user_ids: list[int], deadline: float, result: 
         raise RuntimeError(f"login failed ({status})")
     edits: dict[int, str] = result["edits"]  # the last title this session saved, per user
     saved = refused = 0
-    filters = ["?actif=oui", "?habilitation=user_admin&actif=oui", "?entreprise=Entreprise+00012", "?search=martin",
+    filters = ["?actif=oui", "?habilitation=user_admin&actif=oui", "?entreprise=garage", "?search=martin",
                "?connexion=jamais&page_size=50", "?sort=6&desc=1", "?nom=camille&page_size=100"]
     n = 0
     while time.time() < deadline:
