@@ -46,6 +46,8 @@
     var status = document.getElementById("selection-status");
     var boxes = Array.prototype.slice.call(document.querySelectorAll(".row-select"));
 
+    // Counts as the page writes them: French thousands separated by a narrow no-break space.
+    var french = function (n) { return n.toLocaleString("fr-FR").replace(/\s/g, "\u202f"); };
     var selectedCount = function () {
       return allMatching.value === "1" ? total : boxes.filter(function (b) { return b.checked; }).length;
     };
@@ -54,8 +56,8 @@
       if (checked < boxes.length) { allMatching.value = "0"; }
       var n = selectedCount();
       status.textContent = allMatching.value === "1"
-        ? "Les " + total + " " + noun + " correspondant aux filtres sont sélectionné(e)s."
-        : (n ? n + " " + noun + " sélectionné(e)s." : "");
+        ? "Les " + french(total) + " " + noun + " correspondant aux filtres sont sélectionné(e)s."
+        : (n ? french(n) + " " + noun + " sélectionné(e)s." : "");
       if (selectAll) { selectAll.hidden = !(boxes.length && checked === boxes.length && allMatching.value !== "1"); }
       if (selectPage) { selectPage.checked = boxes.length > 0 && checked === boxes.length; }
     };
@@ -81,8 +83,10 @@
         return;
       }
       var label = select.options[select.selectedIndex].text;
+      // An action that opens its own form ("Refuser…", the reason form) is confirmed there: ask once only.
+      if (/…$/.test(label)) { return; }
       var verb = select.value === "delete" ? "Supprimer définitivement" : label;
-      if (!window.confirm(verb + " : " + n + " " + noun + ". Confirmer ?")) { event.preventDefault(); }
+      if (!window.confirm(verb + " : " + french(n) + " " + noun + ". Confirmer ?")) { event.preventDefault(); }
     });
     refresh();
   }

@@ -222,3 +222,15 @@ def test_the_name_filter_finds_people_however_their_name_is_typed(page, typed, f
     page.get_by_role("button", name="Filtrer").click()
     expect(page.locator("td.col-last_name")).to_have_text(found)
     expect(page.get_by_label("Nom / Prénom")).to_have_value(typed)  # the filter stays in the URL and the field
+
+
+def test_refusing_in_bulk_asks_once_the_reason_form_being_the_confirmation(page):
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    log_in(page, *STAFF)
+    page.locator("#admin-navbar-collapse a.nav-link", has_text="Demandes de création de compte").click()
+    page.locator(".row-select").first.check()
+    page.locator("#bulk-action").select_option(label="Refuser…")
+    page.locator("#bulk-form button[type=submit]").click()
+    expect(page.get_by_role("button", name="Refuser et envoyer le motif")).to_be_visible()
+    assert dialogs == []
