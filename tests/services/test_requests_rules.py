@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
+from stdnum import luhn
 
 from admin_app.authority import REFUSED_STAFF
 from admin_app.services import ServiceError
@@ -173,3 +174,16 @@ def test_an_administrator_may_not_attach_a_staff_account_and_is_told_why(session
     assert error.message == REFUSED_STAFF.reason
     session.expire_all()
     assert session.get(AccountRequest, request.id).status == "pending"
+
+
+def test_staff_refuse_a_request_whose_siret_matches_no_establishment(session, cast):
+    siret = cast.a.siret[:9] + "9999" + luhn.calc_check_digit(cast.a.siret[:9] + "9999")  # no such establishment
+    request = AccountRequest(civility="Mme", last_name="Erso", first_name="Jyn", email="jyn@example.org",
+                             phone="+33611223344", company_name="ONE", siret=siret, kind=RequestKind.OPENING.value,
+                             status=RequestStatus.PENDING.value)
+    session.add(request)
+    session.commit()
+    outcome = request_service.refuse_requests(session, cast.staff, [request.id], "not_client")
+    assert outcome.done == ["ERSO Jyn"]
+    session.expire_all()
+    assert session.get(AccountRequest, request.id).status == "refused"
