@@ -160,6 +160,16 @@ LUKE = ("luke.skywalker@example.org", "demo-luke-2026")
 
 
 @pytest.fixture
+def as_user(app, demo):
+    """A new test client logged in with `credentials` (demo data), for each person a test needs."""
+    def make(credentials):
+        client = app.test_client()
+        assert login(client, *credentials).status_code == 302
+        return client
+    return make
+
+
+@pytest.fixture
 def staff_client(client: FlaskClient, demo) -> FlaskClient:
     response = login(client, *STAFF)
     assert response.status_code == 302 and response.location == "/admin/"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from argon2 import PasswordHasher
 
 from admin_app.extensions import db as _db
 
@@ -14,3 +15,17 @@ def session(app):
         yield _db.session
         _db.session.rollback()
         _db.session.remove()
+
+
+@pytest.fixture
+def argon2_checks(monkeypatch):
+    """The hashes argon2 verified a password against, in order (the real verification still runs)."""
+    checked = []
+    original = PasswordHasher.verify
+
+    def spy(self, hash, password):
+        checked.append(hash)
+        return original(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", spy)
+    return checked

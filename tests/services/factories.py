@@ -9,11 +9,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from stdnum import luhn
 
 from admin_app.services import Actor
-from models import Company, Establishment, Grant, Habilitation, User, utcnow
+from models import AuditEvent, Company, Establishment, Grant, Habilitation, OutboundEmail, User, utcnow
 
 _counter = itertools.count(1)
 
@@ -83,6 +84,26 @@ def user(
         made.grants.append(grant)
     session.flush()
     return made
+
+
+# --- reading back what a service wrote ---------------------------------------------------------------
+
+def events(session, action: str | None = None) -> list[AuditEvent]:
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    return list(session.scalars(query))
+
+
+def outbox(session, kind: str | None = None) -> list[OutboundEmail]:
+    query = select(OutboundEmail).order_by(OutboundEmail.id)
+    if kind is not None:
+        query = query.where(OutboundEmail.kind == kind)
+    return list(session.scalars(query))
+
+
+def count(session, model, *where) -> int:
+    return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def actor(who: User | None) -> Actor:

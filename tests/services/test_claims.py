@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from flask import current_app
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from admin_app.authority import perimeter_of
 from admin_app.services import ServiceError, claims
@@ -20,23 +20,9 @@ from admin_app.services.tokens import Purpose, make_token
 from models import AccountRequest, AuditEvent, Habilitation, OutboundEmail, RequestKind, RequestStatus
 
 from . import factories as f
+from .factories import count, events, outbox
 
 H = Habilitation
-
-
-def events(session, action: str | None = None) -> list[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.id)
-    if action is not None:
-        query = query.where(AuditEvent.action == action)
-    return list(session.scalars(query))
-
-
-def outbox(session) -> list[OutboundEmail]:
-    return list(session.scalars(select(OutboundEmail).order_by(OutboundEmail.id)))
-
-
-def count(session, model, *where) -> int:
-    return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def status_of(session, request_id: int) -> str:

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
 
 from admin_app.services import passwords
 
 PASSWORD = "un long mot de passe sûr"
-
-
-@pytest.fixture
-def argon2_checks(monkeypatch):
-    """The hashes argon2 verified a password against, in order (the real verification still runs)."""
-    checked = []
-    original = PasswordHasher.verify
-
-    def spy(self, hash, password):
-        checked.append(hash)
-        return original(self, hash, password)
-
-    monkeypatch.setattr(PasswordHasher, "verify", spy)
-    return checked
 
 
 @pytest.fixture

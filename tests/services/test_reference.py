@@ -6,24 +6,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from stdnum import luhn
 
 from admin_app.services import SYSTEM_ACTOR, ServiceError, reference
 from models import AuditEvent, Company, Establishment, Habilitation
 
 from . import factories as f
-
-
-def events(session, action: str | None = None) -> list[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.id)
-    if action is not None:
-        query = query.where(AuditEvent.action == action)
-    return list(session.scalars(query))
-
-
-def count(session, model, *where) -> int:
-    return session.scalar(select(func.count()).select_from(model).where(*where))
+from .factories import count, events
 
 
 def siret_of(company: Company, nic: str) -> str:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 from stdnum import luhn
 
 from admin_app.authority import REFUSED_STAFF, perimeter_of
@@ -30,6 +30,7 @@ from models import (
 )
 
 from . import factories as f
+from .factories import count, events, outbox
 
 H = Habilitation
 DECIDED_ELSEWHERE = "a déjà été traitée par quelqu'un d'autre"
@@ -51,24 +52,6 @@ def filed(session, siret: str, *, email: str = "luke@example.org", name: str = "
     session.add(request)
     session.flush()
     return request
-
-
-def events(session, action: str | None = None) -> list[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.id)
-    if action is not None:
-        query = query.where(AuditEvent.action == action)
-    return list(session.scalars(query))
-
-
-def outbox(session, kind: str | None = None) -> list[OutboundEmail]:
-    query = select(OutboundEmail).order_by(OutboundEmail.id)
-    if kind is not None:
-        query = query.where(OutboundEmail.kind == kind)
-    return list(session.scalars(query))
-
-
-def count(session, model, *where) -> int:
-    return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def status_of(session, request_id: int) -> str:

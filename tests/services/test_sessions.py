@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from admin_app.services import passwords, sessions
@@ -12,20 +11,6 @@ from models import AuditEvent, User
 from . import factories
 
 PASSWORD = "un long mot de passe sûr"
-
-
-@pytest.fixture
-def argon2_checks(monkeypatch):
-    """The hashes argon2 verified a password against, in order (the real verification still runs)."""
-    checked = []
-    original = PasswordHasher.verify
-
-    def spy(self, hash, password):
-        checked.append(hash)
-        return original(self, hash, password)
-
-    monkeypatch.setattr(PasswordHasher, "verify", spy)
-    return checked
 
 
 def member(session, **kwargs) -> User:

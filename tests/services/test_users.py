@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from admin_app.authority import REFUSED_NOT_ADMIN, REFUSED_STAFF_CREATION
@@ -26,6 +26,7 @@ from models import AuditEvent, Grant, Habilitation, OutboundEmail, User
 from models.habilitations import grant_habilitations
 
 from . import factories as f
+from .factories import count, events, outbox
 
 H = Habilitation
 ONE_PRIMARY = "Choisissez un et un seul établissement principal."
@@ -43,24 +44,6 @@ def person(**over) -> dict:
 def identity(user: User, **over) -> dict:
     """The personal fields of an existing user, as the edit form sends them back."""
     return {name: getattr(user, name) for name in user_service.PERSONAL_FIELDS} | over
-
-
-def events(session, action: str | None = None) -> list[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.id)
-    if action is not None:
-        query = query.where(AuditEvent.action == action)
-    return list(session.scalars(query))
-
-
-def outbox(session, kind: str | None = None) -> list[OutboundEmail]:
-    query = select(OutboundEmail).order_by(OutboundEmail.id)
-    if kind is not None:
-        query = query.where(OutboundEmail.kind == kind)
-    return list(session.scalars(query))
-
-
-def count(session, model, *where) -> int:
-    return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def grants_of(session, user_id: int) -> dict[int, tuple[bool, dict[str, bool]]]:

@@ -18,15 +18,6 @@ LANDO = ("lando.calrissian@example.org", "demo-lando-2026")  # no user managemen
 TEMPLE, ANNEXE, CANTINA, ANCHORHEAD = "11138540700015", "11138540700023", "55220335800015", "55220335800023"
 
 
-@pytest.fixture
-def as_user(app, demo):
-    def make(credentials):
-        client = app.test_client()
-        assert login(client, *credentials).status_code == 302
-        return client
-    return make
-
-
 def uid(db, email):
     return db.session.scalar(select(User.id).where(User.email == email))
 

@@ -5,24 +5,14 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
 from models import AccountRequest, OutboundEmail, RequestStatus, User
 
-from ..conftest import csrf_token, login
+from ..conftest import csrf_token
 from .test_delegation import LUKE, TEMPLE, eid
 
 LANDO = "lando.calrissian@example.org"  # works for another company (OPCA DEFI)
-
-
-@pytest.fixture
-def as_user(app, demo):
-    def make(credentials):
-        client = app.test_client()
-        assert login(client, *credentials).status_code == 302
-        return client
-    return make
 
 
 def create_post(client, **changes):
