@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
-from flask_admin.actions import action
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload, with_expression
 from werkzeug.routing import BuildError
 
@@ -19,7 +18,6 @@ from admin_app.services import users as user_service
 from admin_app.services.common import EMAIL_TAKEN
 from models import (
     AccountRequest,
-    Company,
     Establishment,
     Grant,
     Habilitation,
@@ -31,12 +29,13 @@ from models.queries import UserFilter, name_or_email
 from models.rules import format_phone
 
 from .base import CriteriaListView, SecureForm, current_perimeter
-from .exports import csv_response
 from .requests import pending_request_count, visible_requests
-from .user_forms import EDITOR_HABILITATIONS, LOOKUP_LIMIT, PERSONAL, GrantEditorMixin, UserEditForm, UserForm
+from .user_actions import UserActionsMixin
+from .user_forms import EDITOR_HABILITATIONS, PERSONAL, GrantEditorMixin, UserEditForm, UserForm
+from .user_lookups import UserLookupsMixin
 
 
-class UserView(GrantEditorMixin, CriteriaListView):
+class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaListView):
     """The guide's "Mes utilisateurs" screen."""
 
     open_to_managers = True
@@ -288,121 +287,6 @@ class UserView(GrantEditorMixin, CriteriaListView):
 
     def remove(self, model):
         return bool(self.run_service(user_service.delete_users, [model.id]))
-
-    # --- details ----------------------------------------------------------------------------------
-    # --- lookups for the filters and the grant editor ----------------------------------------------
-    def company_choices(self, term: str) -> list[dict]:
-        term = term.strip()
-        query = select(Company.id, Company.name, Company.siren).where(current_perimeter().companies())
-        query = query.order_by(Company.name).limit(LOOKUP_LIMIT)
-        if term:
-            digits = term.replace(" ", "")
-            query = query.where(
-                or_(func.lower(Company.name).contains(term.lower(), autoescape=True), Company.siren.startswith(digits, autoescape=True))
-            )
-        return [{"id": r.id, "label": f"{r.name} – {r.siren}", "value": r.siren} for r in db.session.execute(query)]
-
-    def establishment_choices(self, term: str, company_id: int | None) -> list[dict]:
-        query = select(Establishment).order_by(Establishment.name).limit(LOOKUP_LIMIT if company_id is None else 500)
-        if company_id is not None:
-            query = query.where(Establishment.company_id == company_id)
-        query = query.where(current_perimeter().establishments())
-        term = term.strip()
-        if term:
-            digits = term.replace(" ", "")
-            query = query.where(
-                or_(func.lower(Establishment.name).contains(term.lower(), autoescape=True), Establishment.siret.startswith(digits, autoescape=True))
-            )
-        return [{"id": e.id, "label": e.label, "value": e.siret} for e in db.session.scalars(query)]
-
-    @expose("/lookup/companies")
-    def lookup_companies(self):
-        return {"results": self.company_choices(request.args.get("q", ""))}
-
-    @expose("/lookup/establishments")
-    def lookup_establishments(self):
-        company = request.args.get("company", "")
-        company_id = parse_db_id(company)
-        return {"results": self.establishment_choices(request.args.get("q", ""), company_id)}
-
-    # --- actions: per row and in bulk, on the selection or on every matching user ------------------
-    def _action_targets(self, ids):
-        return self.action_targets(ids, "Sélectionnez au moins un utilisateur.")
-
-    def _run_bulk(self, ids, service, *args):
-        targets = self._action_targets(ids)
-        if targets is None:
-            return None
-        return self.run_service(service, targets, *args)
-
-    @action("activate", "Activer")
-    def action_activate(self, ids):
-        done = self._run_bulk(ids, user_service.set_active, True)
-        if done is not None:
-            flash(_plural(done, "utilisateur activé", "utilisateurs activés"), "success")
-
-    @action("activate_links", "Activer et envoyer un lien de mot de passe")
-    def action_activate_links(self, ids):
-        """The guide's "Activer un utilisateur en cas d'absence ou d'oubli de mot de passe": activate, and send
-        each one the link their state calls for (validate the address, create or renew the password)."""
-        result = self._run_bulk(ids, user_service.activate_and_send_links)
-        if result is not None:
-            activated, sent = result
-            flash(f"{_plural(activated, 'utilisateur activé', 'utilisateurs activés')} ; "
-                  f"{_plural(sent, 'lien envoyé', 'liens envoyés')} par email.", "success")
-
-    @action("deactivate", "Désactiver")
-    def action_deactivate(self, ids):
-        done = self._run_bulk(ids, user_service.set_active, False)
-        if done is not None:
-            flash(_plural(done, "utilisateur désactivé", "utilisateurs désactivés"), "success")
-
-    @action("invite", "Renvoyer l'invitation")
-    def action_invite(self, ids):
-        result = self._run_bulk(ids, user_service.resend_invitations)
-        if result is not None:
-            sent, skipped = result
-            message = _plural(sent, "invitation renvoyée", "invitations renvoyées")
-            if skipped:
-                message += f" ; {skipped} ignoré(s) (mot de passe déjà créé ou compte inactif)"
-            flash(message + ".", "success")
-
-    @action("delete", "Supprimer")
-    def action_delete(self, ids):
-        done = self._run_bulk(ids, user_service.delete_users)
-        if done is not None:
-            flash(_plural(done, "utilisateur supprimé", "utilisateurs supprimés"), "success")
-
-    @action("export", "Exporter (CSV)")
-    def action_export(self, ids):
-        if request.form.get("all_matching") == "1":
-            # The list's own criteria rather than `id IN (...)`: the rows then come straight off the
-            # (last_name, first_name, id) index, in order, without sorting the whole table first.
-            return self.csv_response(self.list_criteria(request.args.get("search") or None))
-        targets = self._action_targets(ids)
-        if targets is None:
-            return None
-        return self.csv_response([User.id.in_(targets)])
-
-    def csv_response(self, criteria) -> Response:
-        """The users as CSV: the list's columns plus email and phone, in the list's order."""
-        perimeter = current_perimeter()
-        statement = (
-            self.get_query()
-            .filter(*criteria)
-            .with_entities(User.active, User.last_name, User.first_name, User.job_title, perimeter.is_manager_column(),
-                           perimeter.primary_establishment_column(), User.last_login_at, User.email, User.phone)
-            .order_by(User.last_name, User.first_name, User.id)
-            .statement
-        )
-        header = [self.column_labels[c] for c in self.column_list] + ["Email", "Téléphone"]
-        return csv_response(
-            "utilisateurs.csv",
-            header,
-            statement,
-            lambda r: (yes_no(r[0]), r[1], r[2], r[3] or "", yes_no(r[4]), r[5] or "", paris_datetime(r[6]), r[7], format_phone(r[8])),
-        )
-
 
 def _url_or_none(endpoint: str) -> str | None:
     try:
