@@ -4,6 +4,7 @@ from .accounts import Civility, Grant, User, search_key
 from .audit import AuditEvent
 from .base import Base, utcnow
 from .habilitations import FEATURES, HABILITATION_LABELS, Habilitation, can
+from .operations import Operation, OperationItem, OperationKind
 from .outbox import EmailStatus, OutboundEmail
 from .reference import Company, Establishment
 from .requests import AccountRequest, RequestKind, RequestStatus
@@ -22,6 +23,9 @@ __all__ = [
     "Grant",
     "Habilitation",
     "InvalidValue",
+    "Operation",
+    "OperationItem",
+    "OperationKind",
     "OutboundEmail",
     "RequestKind",
     "RequestStatus",
