@@ -68,12 +68,25 @@ def holding(habilitation: Habilitation) -> ColumnElement[bool]:
     return select(Grant.id).where(Grant.user_id == User.id, condition).exists()
 
 
-def in_company(term: str) -> ColumnElement[bool]:
-    """Users attached to a company given by SIREN (9 digits) or by a part of its name."""
+# The label the company pickers show, "Name – SIREN": its SIREN is what it designates.
+_LABEL_SIREN = re.compile(r"[–—-]\s*(\d{3}\s?\d{3}\s?\d{3})\s*$")
+
+
+def company_siren(term: str) -> str:
+    """The SIREN a company term designates without doubt: a SIREN, a SIRET (its first 9 digits) or a picker's
+    label "Name – SIREN"; "" for a part of a name."""
     digits = _NOT_DIGITS.sub("", term)
+    if digits.isascii() and digits.isdigit() and len(digits) in (9, 14):
+        return digits[:9]
+    found = _LABEL_SIREN.search(term)
+    return _NOT_DIGITS.sub("", found.group(1)) if found else ""
+
+
+def in_company(term: str) -> ColumnElement[bool]:
+    """Users attached to a company given by SIREN (or SIRET, or the pickers' "Name – SIREN") or by a part of its name."""
     establishments = select(Establishment.id)
-    if digits.isdigit() and len(digits) == 9:
-        establishments = establishments.where(Establishment.siren == digits)
+    if siren := company_siren(term):
+        establishments = establishments.where(Establishment.siren == siren)
     else:
         companies = select(Company.id).where(_contains(func.lower(Company.name), term.strip().lower()))
         establishments = establishments.where(Establishment.company_id.in_(companies))
@@ -341,5 +354,5 @@ class EmailFilter(UrlFilter):
         return out
 
 
-__all__ = ["AuditFilter", "EmailFilter", "RequestFilter", "UserFilter", "holding", "in_company", "in_establishment",
+__all__ = ["AuditFilter", "EmailFilter", "RequestFilter", "UserFilter", "company_siren", "holding", "in_company", "in_establishment",
            "in_ids", "name_or_email", "searched_first"]
