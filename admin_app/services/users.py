@@ -10,14 +10,15 @@ from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from admin_app.authority import OUT_OF_PERIMETER, Perimeter, UserAction, perimeter_of
-from models import Establishment, Grant, Habilitation, User, utcnow
+from models import Establishment, Grant, Habilitation, OperationKind, User, utcnow
 from models.accounts import Civility, new_session_token
 from models.habilitations import grant_habilitations, implied
 from models.queries import in_ids
 from models.rules import clean_email, clean_phone, clean_text
 
-from . import audit, emails
+from . import audit, emails, operations
 from .common import EMAIL_TAKEN, Actor, ServiceError, checked, transaction
+from .operations import OperationResult
 from .passwords import hash_password, password_problem
 
 STALE_FORM = (
@@ -286,63 +287,104 @@ def _protect_staff(session: Session, actor: Actor, ids: UserIds, verb: str) -> N
         )
 
 
-def set_active(session: Session, actor: Actor, ids: UserIds, active: bool) -> int:
-    """Activate or deactivate users; return how many changed.
+def _requested(session: Session, ids: UserIds) -> int:
+    """How many existing users a batch names (ids of users gone, or never there, are not counted)."""
+    return session.scalar(select(func.count()).select_from(User).where(_id_filter(ids))) or 0
 
-    One UPDATE ... RETURNING, then the audit rows from exactly the ids it returned: under concurrent
-    bulk actions a user someone else changed first is not counted, nor audited, twice.
+
+def _flip(session: Session, actor: Actor, ids: UserIds, active: bool) -> list[int]:
+    """Set `active` on the batch's users not already so; return the ids this very statement changed.
+
+    One UPDATE ... RETURNING over rows locked in id order: under concurrent bulk actions a user someone
+    else changed first is not counted, nor recorded, twice.
+    """
+    verb = "activer" if active else "désactiver"
+    _refuse_ungoverned(session, perimeter_of(session, actor), ids, verb)
+    if not active:
+        _protect_staff(session, actor, ids, "désactiver")
+    values: dict[str, Any] = {"active": active, "version": User.version + 1, "updated_at": utcnow()}
+    if not active:
+        values["session_token"] = new_session_token()  # ends every open session of these users
+    changed = list(session.scalars(
+        update(User).where(User.id.in_(_locked_in_order(_id_filter(ids), User.active.is_not(active)))).values(**values)
+        .returning(User.id).execution_options(synchronize_session=False)
+    ))
+    session.expire_all()
+    return changed
+
+
+def set_active(session: Session, actor: Actor, ids: UserIds, active: bool, *, scope: str | None = None) -> OperationResult:
+    """Activate or deactivate users: one operation (its counts, one item per user changed, one audit
+    entry), so that the message can say what was already so and the operation can be taken back.
+
+    `scope` says in French what was asked ("filtre : …"); by default the selection's size.
     """
     with transaction(session):
-        verb = "activer" if active else "désactiver"
-        _refuse_ungoverned(session, perimeter_of(session, actor), ids, verb)
-        if not active:
-            _protect_staff(session, actor, ids, "désactiver")
-        values: dict[str, Any] = {"active": active, "version": User.version + 1, "updated_at": utcnow()}
-        if not active:
-            values["session_token"] = new_session_token()  # ends every open session of these users
-        changed = list(session.scalars(
-            update(User).where(User.id.in_(_locked_in_order(_id_filter(ids), User.active.is_not(active)))).values(**values)
-            .returning(User.id).execution_options(synchronize_session=False)
-        ))
-        if changed:
-            action = "user.activate" if active else "user.deactivate"
-            audit.record_for_users(session, actor, action, in_ids(User.id, changed), {"active": not active}, {"active": active})
-        session.expire_all()
-        return len(changed)
+        requested = _requested(session, ids)
+        changed = _flip(session, actor, ids, active)
+        kind = OperationKind.ACTIVATE if active else OperationKind.DEACTIVATE
+        if not changed:
+            return OperationResult(None, kind, requested, 0, requested)
+        operation = operations.record(session, actor, kind, scope or operations.default_scope(session, ids),
+                                      requested=requested, changed=len(changed), unchanged=max(requested - len(changed), 0))
+        operations.record_state_items(session, operation, changed, active)
+        return OperationResult(operation.id, kind, requested, len(changed), operation.unchanged)
 
 
-def delete_users(session: Session, actor: Actor, ids: UserIds) -> int:
-    """Delete users (their grants go with them); return how many were deleted.
+def delete_users(session: Session, actor: Actor, ids: UserIds, *, scope: str | None = None) -> OperationResult:
+    """Delete users (their grants go with them): one operation, definitive (no undo), whose items keep
+    each deleted user's name and email.
 
-    DELETE ... RETURNING tells which users this very statement deleted: those are the ones audited.
+    DELETE ... RETURNING tells which users this very statement deleted: those are the ones recorded.
     """
     with transaction(session):
         _refuse_ungoverned(session, perimeter_of(session, actor), ids, "supprimer")
         _protect_staff(session, actor, ids, "supprimer")
+        scope = scope or operations.default_scope(session, ids)  # before the rows are gone
+        requested = _requested(session, ids)
         id_filter = User.id.in_(_locked_in_order(_id_filter(ids)))
         doomed = select(User.id).where(id_filter)
         session.execute(delete(Grant).where(Grant.user_id.in_(doomed)).execution_options(synchronize_session=False))
         deleted = session.execute(
-            delete(User).where(id_filter).returning(User.id, User.last_name, User.first_name, User.email)
+            delete(User).where(id_filter).returning(User.id, User.last_name, User.first_name, User.email, User.active)
             .execution_options(synchronize_session=False)
         ).all()
-        audit.record_many(session, actor, "user.delete", "user", [(row.id, f"{row.last_name} {row.first_name} <{row.email}>") for row in deleted])
         session.expire_all()
-        return len(deleted)
+        if not deleted:
+            return OperationResult(None, OperationKind.DELETE, requested, 0, requested)
+        operation = operations.record(session, actor, OperationKind.DELETE, scope, requested=requested,
+                                      changed=len(deleted), unchanged=max(requested - len(deleted), 0))
+        operations.record_items(session, operation, [
+            {"user_id": row.id, "user_label": f"{row.last_name} {row.first_name} <{row.email}>"[:300], "active_before": row.active}
+            for row in deleted
+        ])
+        return OperationResult(operation.id, OperationKind.DELETE, requested, len(deleted), operation.unchanged)
 
 
-def activate_and_send_links(session: Session, actor: Actor, ids: UserIds) -> tuple[int, int]:
+def activate_and_send_links(session: Session, actor: Actor, ids: UserIds, *, scope: str | None = None) -> OperationResult:
     """The guide's "Désactiver/Activer un utilisateur en cas d'absence ou d'oubli de mot de passe": activate,
     then send each user the link their state calls for (verify the address, create or renew the password).
-    Return (activated, links sent); one transaction."""
+    One transaction, one operation: `changed` users activated, `emails` links sent (to the already active too)."""
     with transaction(session):
-        activated = set_active(session, actor, ids, True)
-        sent = 0
+        requested = _requested(session, ids)
+        activated = set(_flip(session, actor, ids, True))
+        items = []
         for user in session.scalars(select(User).where(_id_filter(ids), User.active.is_(True)).order_by(User.id)):
             email = emails.enqueue_invitation(session, user)
-            audit.record(session, actor, "user.invite", "user", user.id, user_label(user), None, {"email": email.kind})
-            sent += 1
-        return activated, sent
+            items.append((user, email.kind))
+        session.flush()  # a new link renews the user's nonce: the version the items keep is the one after it
+        kind = OperationKind.ACTIVATE_LINKS
+        if not items and not activated:
+            return OperationResult(None, kind, requested, 0, requested)
+        operation = operations.record(session, actor, kind, scope or operations.default_scope(session, ids),
+                                      requested=requested, changed=len(activated),
+                                      unchanged=max(requested - len(activated), 0), emails=len(items))
+        operations.record_items(session, operation, [
+            {"user_id": user.id, "user_label": user_label(user)[:300], "active_before": user.id not in activated,
+             "active_after": True, "version_after": user.version, "email_kind": email_kind}
+            for user, email_kind in items
+        ])
+        return OperationResult(operation.id, kind, requested, len(activated), operation.unchanged, len(items))
 
 
 def resend_invitations(session: Session, actor: Actor, ids: UserIds) -> tuple[int, int]:

@@ -1,0 +1,238 @@
+"""Bulk actions as operations: record one per bulk action, and take one back exactly.
+
+An operation says what a person did once (« Désactivation de 13 555 utilisateurs — filtre : … »), with
+its counts; its items say, user by user, the state before and after and the user's version it left.
+Undoing restores exactly the users it changed that nobody changed since (their version is still the
+one it left), among those the undoer still governs; the undo is an operation of its own, audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Boolean, ColumnElement, Integer, exists, func, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from admin_app.authority import perimeter_of
+from models import Operation, OperationItem, OperationKind, User, utcnow
+from models.accounts import new_session_token
+from models.queries import in_ids
+
+from . import audit
+from .common import Actor, ServiceError, transaction
+
+DEFAULT_UNDO_WINDOW = timedelta(hours=24)
+
+# The audit action of each kind's one Historique line (admin_app.filters.AUDIT_ACTIONS names them).
+AUDIT_ACTIONS = {
+    OperationKind.ACTIVATE: "user.activate",
+    OperationKind.DEACTIVATE: "user.deactivate",
+    OperationKind.ACTIVATE_LINKS: "user.activate_links",
+    OperationKind.DELETE: "user.delete",
+    OperationKind.UNDO: "operation.undo",
+}
+
+NOT_FOUND = "Cette opération n'existe pas."
+NOT_YOURS = "Seul son auteur, ou le staff, peut annuler cette opération. Aucun utilisateur n'a été modifié."
+ALREADY_UNDONE = "Cette opération a déjà été annulée. Aucun utilisateur n'a été modifié."
+DEFINITIVE = "Une suppression est définitive : elle ne peut pas être annulée."
+UNDO_OF_UNDO = "Une annulation ne peut pas être annulée à son tour : refaites plutôt l'action voulue."
+NOTHING_TO_UNDO = "Cette opération n'a modifié aucun utilisateur : il n'y a rien à annuler."
+
+
+def expired_message(window: timedelta) -> str:
+    return (f"Cette opération date de plus de {_hours(window)} : elle ne peut plus être annulée. "
+            "Aucun utilisateur n'a été modifié.")
+
+
+@dataclass(frozen=True)
+class OperationResult:
+    """What a bulk action did: `changed` users, `unchanged` ones already in that state, links sent."""
+
+    operation_id: int | None  # None when nothing happened (nothing recorded)
+    kind: OperationKind
+    requested: int
+    changed: int
+    unchanged: int
+    emails: int = 0
+
+    def __bool__(self) -> bool:
+        # Truthy when it changed something, as the count it replaces was.
+        return self.changed > 0
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    """What undoing did: users `restored`; left alone because `changed_since` or now `out_of_scope`."""
+
+    operation_id: int  # the undo operation
+    undone_id: int  # the operation taken back
+    restored: int
+    changed_since: int
+    out_of_scope: int
+
+
+def _thousands(value: int) -> str:
+    return f"{value:,}".replace(",", "\u202f")  # as admin_app.filters.thousands, without importing Flask
+
+
+def _hours(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return f"{hours:g} h"
+
+
+def users_phrase(count: int) -> str:
+    return f"{_thousands(count)} utilisateur{'s' if count > 1 else ''}"
+
+
+def summary(operation: Operation) -> str:
+    """The operation's one line in Historique: « Désactivation de 13 555 utilisateurs — filtre : … »."""
+    kind = operation.operation_kind
+    if kind is OperationKind.UNDO:
+        return f"Annulation de l'opération n° {operation.undo_of_id} : {users_phrase(operation.changed)} rétabli{'s' if operation.changed > 1 else ''}"
+    text = f"{kind.label} de {users_phrase(operation.changed)}"
+    if kind is OperationKind.ACTIVATE_LINKS:
+        text = f"Activation de {users_phrase(operation.changed)} et envoi de {_thousands(operation.emails)} lien{'s' if operation.emails > 1 else ''}"
+    return f"{text} — {operation.scope}" if operation.scope else text
+
+
+def default_scope(session: Session, ids: Sequence[int] | Any) -> str:
+    """The scope in words when the caller gave none: the one user's name, or the selection's size."""
+    if not isinstance(ids, Sequence):
+        return "tous les utilisateurs correspondants"
+    if len(ids) == 1:
+        label = session.scalar(select(_label()).where(User.id == int(ids[0])))
+        if label:
+            return label
+    return f"sélection de {users_phrase(len(ids))}"
+
+
+def _label() -> ColumnElement[str]:
+    return User.last_name + literal(" ") + User.first_name + literal(" <") + User.email + literal(">")
+
+
+def record(
+    session: Session, actor: Actor, kind: OperationKind, scope: str, *, requested: int, changed: int,
+    unchanged: int, emails: int = 0, refused: int = 0, undo_of: Operation | None = None,
+) -> Operation:
+    """Add the operation and its one audit entry (committed with the change it describes)."""
+    operation = Operation(
+        actor_id=actor.id, actor_label=actor.label, ip=actor.ip, kind=kind.value, scope=scope[:500],
+        requested=requested, changed=changed, unchanged=unchanged, emails=emails, refused=refused,
+        undo_of_id=undo_of.id if undo_of is not None else None,
+    )
+    session.add(operation)
+    session.flush()  # its id, for the items and the audit entry
+    if kind is OperationKind.UNDO:
+        counts = {"restored": changed, "changed_since": unchanged, "out_of_scope": refused}
+    else:
+        counts = {"requested": requested, "changed": changed, "unchanged": unchanged}
+        if kind is OperationKind.ACTIVATE_LINKS:
+            counts["emails"] = emails
+    audit.record(session, actor, AUDIT_ACTIONS[kind], "operation", operation.id, summary(operation)[:300], None, counts)
+    return operation
+
+
+def record_state_items(session: Session, operation: Operation, user_ids: Iterable[int], active_after: bool) -> None:
+    """One item per user whose `active` flag this operation flipped, written by the database in one
+    INSERT ... SELECT (set-based: 13,000 users go through no Python loop), with the version it left."""
+    rows = select(
+        literal(operation.id, Integer()), User.id, _label(), literal(not active_after, Boolean()),
+        literal(active_after, Boolean()), User.version, literal(False, Boolean()),
+    ).where(in_ids(User.id, list(user_ids)))
+    columns = ["operation_id", "user_id", "user_label", "active_before", "active_after", "version_after", "undone"]
+    session.execute(insert(OperationItem).from_select(columns, rows))
+
+
+def record_items(session: Session, operation: Operation, items: list[dict[str, Any]]) -> None:
+    """Items given row by row (deletions, invitations): one multi-row INSERT."""
+    if items:
+        session.execute(insert(OperationItem), [{"operation_id": operation.id, "undone": False, **item} for item in items])
+
+
+# --- undo -------------------------------------------------------------------------------------------
+
+def undo_problem(session: Session, actor: Actor, operation: Operation, window: timedelta = DEFAULT_UNDO_WINDOW) -> str | None:
+    """Why `actor` may not undo `operation` now (French), or None if they may."""
+    kind = operation.operation_kind
+    if kind is OperationKind.DELETE:
+        return DEFINITIVE
+    if kind is OperationKind.UNDO:
+        return UNDO_OF_UNDO
+    if operation.undone_at is not None:
+        return ALREADY_UNDONE
+    if not (operation.actor_id is not None and operation.actor_id == actor.id) and not perimeter_of(session, actor).unrestricted:
+        return NOT_YOURS
+    if operation.created_at + window < utcnow():
+        return expired_message(window)
+    if operation.changed == 0:
+        return NOTHING_TO_UNDO
+    return None
+
+
+def undo_deadline(operation: Operation, window: timedelta = DEFAULT_UNDO_WINDOW):
+    return operation.created_at + window
+
+
+def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = DEFAULT_UNDO_WINDOW) -> UndoResult:
+    """Take back `operation_id`: restore the users it changed that nobody changed since and that the
+    actor still governs; count the others. Refused whole (nothing changed) when not allowed."""
+    from .users import _locked_in_order, _protect_staff  # users records operations: imported when called
+
+    with transaction(session):
+        # The operation row locked to the end: two undos of the same operation run one after the other,
+        # and the second sees the first's mark.
+        operation = session.scalar(
+            select(Operation).where(Operation.id == operation_id).with_for_update().execution_options(populate_existing=True)
+        )
+        if operation is None:
+            raise ServiceError(NOT_FOUND)
+        problem = undo_problem(session, actor, operation, window)
+        if problem:
+            raise ServiceError(problem)
+        restore_to = operation.operation_kind is OperationKind.DEACTIVATE  # what `active` was before it
+        item = OperationItem
+        changed_items = (item.operation_id == operation.id, item.active_before != item.active_after, item.undone.is_(False))
+        # Still as the operation left them: nobody changed them since (their version would have moved).
+        untouched = exists().where(*changed_items, item.user_id == User.id, item.version_after == User.version)
+        perimeter = perimeter_of(session, actor)
+        governed = ~perimeter.ungoverned_users()
+        total = session.scalar(select(func.count()).select_from(item).where(*changed_items)) or 0
+        out_of_scope = 0
+        if not perimeter.unrestricted:
+            out_of_scope = session.scalar(select(func.count()).select_from(User).where(untouched, ~governed)) or 0
+        if not restore_to:
+            _protect_staff(session, actor, select(User.id).where(untouched, governed), "désactiver")
+        values: dict[str, Any] = {"active": restore_to, "version": User.version + 1, "updated_at": utcnow()}
+        if not restore_to:
+            values["session_token"] = new_session_token()  # deactivated again: their sessions end
+        restored = list(session.scalars(
+            update(User).where(User.id.in_(_locked_in_order(untouched, governed)), untouched)
+            .values(**values).returning(User.id).execution_options(synchronize_session=False)
+        ))
+        if restored:
+            session.execute(update(item).where(item.operation_id == operation.id, in_ids(item.user_id, restored))
+                            .values(undone=True).execution_options(synchronize_session=False))
+        undo_op = record(session, actor, OperationKind.UNDO, f"annulation de l'opération n° {operation.id} ({summary(operation)})",
+                         requested=total, changed=len(restored), unchanged=total - len(restored) - out_of_scope,
+                         refused=out_of_scope, undo_of=operation)
+        record_state_items(session, undo_op, restored, restore_to)
+        operation.undone_at = utcnow()
+        operation.undone_by_id = actor.id
+        operation.undone_by_label = actor.label
+        session.flush()
+        session.expire_all()
+        return UndoResult(undo_op.id, operation.id, len(restored), total - len(restored) - out_of_scope, out_of_scope)
+
+
+def user_items(session: Session, user_id: int, limit: int = 50) -> list[tuple[Operation, OperationItem]]:
+    """The operations that touched one user, newest first (for that user's own history)."""
+    rows = session.execute(
+        select(Operation, OperationItem).join(OperationItem, OperationItem.operation_id == Operation.id)
+        .where(OperationItem.user_id == user_id)
+        .order_by(Operation.created_at.desc(), Operation.id.desc()).limit(limit)
+    ).all()
+    return [(op, it) for op, it in rows]
