@@ -11,28 +11,192 @@
     };
   }
 
+  // Counts as the pages write them: French thousands separated by a narrow no-break space.
+  function frenchNumber(n) { return n.toLocaleString("fr-FR").replace(/\s/g, "\u202f"); }
+
   function fetchJson(url) {
     return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : { results: [] }; });
   }
 
-  /* Autocomplete of the company and establishment filters: a datalist filled as one types. */
+  /* A type-ahead (ARIA combobox with a listbox popup): suggestions from a lookup URL, at most 20, with
+     "N autres résultats : précisez" below them and a live region that says what came back. Arrow keys move,
+     Enter chooses, Escape closes. A lookup's `exact` (a full SIREN/SIRET, an exact name) counts as a choice. */
+  var pickerCount = 0;
+  function Picker(input, options) {
+    var self = this;
+    pickerCount += 1;
+    this.input = input;
+    this.options = options;
+    this.items = [];
+    this.active = -1;
+    this.chosen = null;
+    this.sequence = 0;  // answers may come back out of order: only the latest is shown
+    // The popup holds the listbox and, under it, "N autres résultats : précisez" or "Aucun … ne correspond".
+    this.list = document.getElementById(input.getAttribute("aria-controls") || "") || document.createElement("ul");
+    this.list.id = this.list.id || "picker-" + pickerCount + "-list";
+    this.list.className = "picker-list";
+    this.list.setAttribute("role", "listbox");
+    this.popup = this.list.parentNode && this.list.parentNode.classList.contains("picker-popup") ? this.list.parentNode : null;
+    if (!this.popup) {
+      this.popup = document.createElement("div");
+      this.popup.className = "picker-popup";
+      input.parentNode.insertBefore(this.popup, input.nextSibling);
+      this.popup.appendChild(this.list);
+      if (!this.list.hasAttribute("aria-labelledby") && input.labels && input.labels[0]) {
+        this.list.setAttribute("aria-label", input.labels[0].textContent.trim());
+      }
+    }
+    input.parentNode.classList.add("picker");
+    this.more = this.popup.querySelector(".picker-more") || this.popup.appendChild(document.createElement("p"));
+    this.more.className = "picker-more small";
+    this.status = document.createElement("p");
+    this.status.className = "sr-only";
+    this.popup.parentNode.insertBefore(this.status, this.popup.nextSibling);
+    this.status.setAttribute("role", "status");
+    this.status.setAttribute("aria-live", "polite");
+    input.setAttribute("role", "combobox");
+    input.setAttribute("aria-autocomplete", "list");
+    input.setAttribute("aria-expanded", "false");
+    input.setAttribute("aria-controls", this.list.id);
+    input.setAttribute("autocomplete", "off");
+    this.search = debounce(function () { self.fetch(); }, 200);  // one timer per field
+    this.close();
+    input.addEventListener("input", function () {
+      self.chosen = null;
+      if (self.options.onType) { self.options.onType(input.value); }
+      self.search();
+    });
+    input.addEventListener("keydown", function (event) { self.key(event); });
+    input.addEventListener("focus", function () { if (self.options.openOnFocus && !self.chosen) { self.fetch(); } });
+    input.addEventListener("blur", function () { setTimeout(function () { self.close(); }, 150); });
+    this.popup.addEventListener("mousedown", function (event) { event.preventDefault(); });  // keep the focus in the field
+    this.list.addEventListener("click", function (event) {
+      var option = event.target.closest("[role='option']");
+      if (option) { self.pick(self.items[parseInt(option.dataset.index, 10)], false); }
+    });
+  }
+  Picker.prototype.fetch = function () {
+    var self = this, q = this.input.value.trim(), ticket = ++this.sequence;
+    if (this.input.disabled || q.length < (this.options.minChars || 0)) { this.close(); return; }
+    fetchJson(this.options.url(q)).then(function (data) {
+      if (ticket !== self.sequence) { return; }
+      self.show(data);
+      if (data.exact && !self.chosen && self.input.value.trim() === q) { self.pick(data.exact, true, data); }
+    });
+  };
+  Picker.prototype.show = function (data) {
+    var self = this;
+    this.items = data.results || [];
+    this.active = -1;
+    this.list.textContent = "";
+    this.items.forEach(function (item, index) {
+      var li = document.createElement("li");
+      li.id = self.list.id + "-" + index;
+      li.setAttribute("role", "option");
+      li.setAttribute("aria-selected", "false");
+      li.className = "picker-option";
+      li.dataset.index = index;
+      var main = document.createElement("span");
+      main.className = "picker-main";
+      main.textContent = item.name || item.label;
+      li.appendChild(main);
+      if (item.siren) {
+        var id = document.createElement("span");
+        id.className = "picker-id";
+        id.textContent = " SIREN " + item.siren;
+        li.appendChild(id);
+      }
+      if (item.detail) {
+        var detail = document.createElement("span");
+        detail.className = "picker-detail";
+        detail.textContent = item.detail;
+        li.appendChild(document.createTextNode(" "));  // read as two phrases, shown on two lines
+        li.appendChild(detail);
+      }
+      self.list.appendChild(li);
+    });
+    this.more.textContent = this.items.length ? (data.more_text || "") : (data.summary || this.options.none);
+    this.more.hidden = !this.more.textContent;
+    this.status.textContent = data.summary || "";
+    this.list.hidden = !this.items.length;
+    this.popup.hidden = this.list.hidden && this.more.hidden;
+    this.input.setAttribute("aria-expanded", this.items.length ? "true" : "false");
+    this.input.removeAttribute("aria-activedescendant");
+  };
+  Picker.prototype.close = function () {
+    this.popup.hidden = true;
+    this.active = -1;
+    this.input.setAttribute("aria-expanded", "false");
+    this.input.removeAttribute("aria-activedescendant");
+  };
+  Picker.prototype.move = function (step) {
+    if (this.popup.hidden || !this.items.length) { this.fetch(); return; }
+    var options = this.list.querySelectorAll("[role='option']");
+    if (this.active >= 0) { options[this.active].setAttribute("aria-selected", "false"); }
+    this.active = (this.active + step + this.items.length) % this.items.length;
+    var option = options[this.active];
+    option.setAttribute("aria-selected", "true");
+    option.scrollIntoView({ block: "nearest" });
+    this.input.setAttribute("aria-activedescendant", option.id);
+  };
+  Picker.prototype.key = function (event) {
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      this.move(event.key === "ArrowDown" ? 1 : -1);
+    } else if (event.key === "Enter") {
+      if (!this.popup.hidden && this.active >= 0) {
+        event.preventDefault();
+        this.pick(this.items[this.active], false);
+      } else if (!this.options.enterSubmits) {
+        event.preventDefault();  // inside the user form, Enter would save it half-filled
+        if (this.options.onEnter) { this.options.onEnter(); }
+      }
+    } else if (event.key === "Escape") {
+      if (!this.popup.hidden) { event.preventDefault(); this.close(); }
+    }
+  };
+  Picker.prototype.pick = function (item, automatic, data) {
+    this.chosen = item;
+    if (!automatic) {
+      this.input.value = item.label;
+      this.close();
+    }
+    this.status.textContent = (automatic ? "Reconnu : " : "Choisi : ") + item.label;
+    if (this.options.onPick) { this.options.onPick(item, automatic, data || {}); }
+  };
+  Picker.prototype.reset = function (disabled) {
+    this.sequence += 1;
+    this.chosen = null;
+    this.input.value = "";
+    this.input.disabled = disabled;
+    this.items = [];
+    this.close();
+  };
+
+  /* The list's company and establishment filters: the field shows "Name – SIREN", the URL keeps the SIREN
+     (or SIRET) in a hidden field that takes over the field's name. */
   document.querySelectorAll("input[data-lookup]").forEach(function (input) {
-    var list = document.getElementById(input.getAttribute("list"));
-    input.addEventListener("input", debounce(function () {
-      var q = input.value.trim();
-      if (q.length < 2) { return; }
-      fetchJson(input.dataset.lookup + "?q=" + encodeURIComponent(q)).then(function (data) {
-        list.innerHTML = "";
-        data.results.forEach(function (item) {
-          var option = document.createElement("option");
-          option.value = item.value;
-          option.label = item.label;
-          option.textContent = item.label;
-          list.appendChild(option);
-        });
-      });
-    }, 200));
+    var hidden = document.createElement("input");
+    hidden.type = "hidden";
+    hidden.name = input.name;
+    hidden.value = input.value;
+    input.removeAttribute("name");
+    input.removeAttribute("list");
+    input.parentNode.insertBefore(hidden, input);
+    var picker = new Picker(input, {
+      url: function (q) { return input.dataset.lookup + "?q=" + encodeURIComponent(q); },
+      minChars: 2,
+      enterSubmits: true,
+      none: "Aucun résultat",
+      onType: function (typed) { hidden.value = typed; },
+      onPick: function (item) { hidden.value = item.value; }
+    });
+    var heading = document.getElementById("filter-heading");
+    if (input.id === "f-entreprise" && heading && heading.dataset.companyLabel) {
+      input.value = heading.dataset.companyLabel;
+      picker.chosen = { label: heading.dataset.companyLabel, value: hidden.value };
+    }
   });
 
   /* Selection of rows, of the page, and of every matching user. */
@@ -46,8 +210,7 @@
     var status = document.getElementById("selection-status");
     var boxes = Array.prototype.slice.call(document.querySelectorAll(".row-select"));
 
-    // Counts as the page writes them: French thousands separated by a narrow no-break space.
-    var french = function (n) { return n.toLocaleString("fr-FR").replace(/\s/g, "\u202f"); };
+    var french = frenchNumber;
     var selectedCount = function () {
       return allMatching.value === "1" ? total : boxes.filter(function (b) { return b.checked; }).length;
     };
@@ -91,53 +254,58 @@
     refresh();
   }
 
-  /* The grant editor: company, then one of its establishments, "+" adds a row. */
+  /* The grant editor: a company (type-ahead), then one of its establishments (type-ahead within it), "+" adds a row. */
   var editor = document.getElementById("grant-editor");
   if (!editor) { return; }
   var rowsBox = document.getElementById("grant-rows");
   var template = document.getElementById("grant-row-template");
   var companyInput = document.getElementById("grant-company");
-  var companyList = document.getElementById("grant-company-list");
-  var establishmentSelect = document.getElementById("grant-establishment");
+  var companyChosen = document.getElementById("grant-company-chosen");
+  var establishmentInput = document.getElementById("grant-establishment");
+  var establishmentHint = document.getElementById("grant-establishment-hint");
   var addButton = document.getElementById("grant-add");
   var message = document.getElementById("grant-message");
+  var companyId = editor.dataset.company || "";  // set when the viewer administers one company only
 
-  var loadEstablishments = function (companyId) {
-    establishmentSelect.innerHTML = "<option value=\"\">Choisissez un établissement</option>";
-    if (!companyId) { establishmentSelect.disabled = true; return; }
-    fetchJson(editor.dataset.establishments + "?company=" + encodeURIComponent(companyId)).then(function (data) {
-      data.results.forEach(function (item) {
-        var option = document.createElement("option");
-        option.value = item.id;
-        option.textContent = item.label;
-        establishmentSelect.appendChild(option);
-      });
-      establishmentSelect.disabled = false;
-      establishmentSelect.focus();
-    });
+  var establishments = new Picker(establishmentInput, {
+    url: function (q) {
+      return editor.dataset.establishments + "?company=" + encodeURIComponent(companyId) + "&q=" + encodeURIComponent(q);
+    },
+    openOnFocus: true,
+    none: "Aucun établissement ne correspond",
+    onEnter: function () { if (establishments.chosen) { addButton.click(); } },
+    onPick: function (item) {
+      establishmentHint.textContent = "Établissement choisi : " + item.label + ". Ajoutez-le avec « + » (ou Entrée).";
+    }
+  });
+
+  var chooseCompany = function (item, automatic, data) {
+    companyId = String(item.id);
+    companyChosen.textContent = "Entreprise choisie : " + item.name + " (SIREN " + item.siren + ")" + (item.detail ? " – " + item.detail : "");
+    establishments.reset(false);
+    establishmentHint.textContent = "Tapez une partie du nom, le SIRET, le code postal ou la ville parmi " +
+      (item.establishments === 1 ? "l'établissement" : "les " + frenchNumber(item.establishments || 0) + " établissements") +
+      " de " + item.name + ".";
+    if (data && data.exact_establishment) {  // a SIRET typed in the company field chooses that establishment too
+      establishmentInput.value = data.exact_establishment.label;
+      establishments.pick(data.exact_establishment, true);
+    }
+    if (!automatic) { establishmentInput.focus(); }
   };
-
-  if (companyInput && companyInput.tagName === "SELECT") {
-    companyInput.addEventListener("change", function () { loadEstablishments(companyInput.value); });
-  } else if (companyInput) {
-    var companyIds = {};
-    companyInput.addEventListener("input", debounce(function () {
-      var typed = companyInput.value.trim();
-      if (companyIds[typed]) { loadEstablishments(companyIds[typed]); return; }
-      if (typed.length < 2) { return; }
-      fetchJson(editor.dataset.companies + "?q=" + encodeURIComponent(typed)).then(function (data) {
-        companyList.innerHTML = "";
-        data.results.forEach(function (item) {
-          companyIds[item.label] = item.id;
-          var option = document.createElement("option");
-          option.value = item.label;
-          companyList.appendChild(option);
-        });
-        if (companyIds[typed]) { loadEstablishments(companyIds[typed]); }
-      });
-    }, 200));
-  } else {
-    establishmentSelect.disabled = false;  // one company only: its establishments are already listed
+  if (companyInput) {
+    new Picker(companyInput, {
+      url: function (q) { return editor.dataset.companies + "?q=" + encodeURIComponent(q); },
+      minChars: 1,
+      none: "Aucune entreprise ne correspond",
+      onType: function () {
+        if (!companyId) { return; }
+        companyId = "";
+        companyChosen.textContent = "Tapez une partie du nom, ou le SIREN complet.";
+        establishments.reset(true);
+        establishmentHint.textContent = "Choisissez d'abord une entreprise.";
+      },
+      onPick: chooseCompany
+    });
   }
 
   var lockManager = function (row) {
@@ -162,23 +330,28 @@
   rowsBox.querySelectorAll(".grant-row").forEach(wireRow);
 
   addButton.addEventListener("click", function () {
-    var id = establishmentSelect.value;
-    if (!id) { message.textContent = "Choisissez d'abord un établissement."; return; }
+    var chosen = establishments.chosen;
+    if (!chosen) {
+      message.textContent = companyId ? "Choisissez d'abord un établissement dans la liste." : "Choisissez d'abord une entreprise, puis un de ses établissements.";
+      (companyId || !companyInput ? establishmentInput : companyInput).focus();
+      return;
+    }
+    var id = String(chosen.id);
     if (rowsBox.querySelector(".grant-row[data-establishment='" + id + "']")) {
       message.textContent = "Cet établissement est déjà dans la liste.";
       return;
     }
-    var label = establishmentSelect.options[establishmentSelect.selectedIndex].textContent;
-    var html = template.innerHTML.split("__ID__").join(id);
+    var html = template.innerHTML.split("__ID__").join(id).split("__COMPANY__").join(String(chosen.company_id));
     var holder = document.createElement("div");
     holder.innerHTML = html.trim();
     var row = holder.firstChild;
-    row.querySelector(".establishment-label").textContent = label;
+    row.querySelector(".establishment-label").textContent = chosen.label;
     rowsBox.appendChild(row);
     if (!rowsBox.querySelector("input[name='grants-primary']:checked")) {
       row.querySelector("input[name='grants-primary']").checked = true;  // the first one added is primary
     }
     wireRow(row);
-    message.textContent = "Établissement ajouté : cochez les accès puis enregistrez.";
+    establishments.reset(false);
+    message.textContent = "Établissement ajouté : " + chosen.label + ". Cochez les accès puis enregistrez.";
   });
 })();
