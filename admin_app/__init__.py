@@ -66,6 +66,9 @@ def create_app(config: Any = None) -> Flask:
     from views import init_admin
 
     init_admin(app)
+    from . import jobs
+
+    jobs.init_app(app)  # embedded mode: the job runner thread starts with the first request
 
     @app.get("/")
     def index():

@@ -82,7 +82,47 @@ def send_mail(loop: bool, interval: float) -> None:
         time.sleep(interval)
 
 
+jobs_cli = AppGroup("jobs", help="Background jobs (long exports and bulk actions).")
+
+
+@jobs_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Stop once the queue is empty (tests, one-off runs).")
+def jobs_worker(burst: bool) -> None:
+    """Run jobs from the RQ queue on REDIS_URL, and resume those a dead worker left."""
+    import threading
+
+    from flask import current_app
+    from rq import Queue, SimpleWorker
+
+    from .jobs import backends
+
+    app = current_app._get_current_object()
+    connection = backends.redis_connection(app)
+    stop = threading.Event()
+    backends.reap(app, connection)  # first, what was left when every worker was down
+    backends.start_reaper(app, stop, connection)
+    # SimpleWorker runs each job in this process (no fork): the app, its engine and the reaper stay one process,
+    # and killing the worker kills its job, which the next worker resumes after its last committed chunk.
+    worker = SimpleWorker([Queue(app.config["JOBS_QUEUE"], connection=connection)], connection=connection)
+    click.echo(f"Worker des tâches sur la file « {app.config['JOBS_QUEUE']} ».")
+    try:
+        worker.work(burst=burst, with_scheduler=False)
+    finally:
+        stop.set()
+
+
+@jobs_cli.command("run")
+@click.argument("job_id", type=int)
+def jobs_run(job_id: int) -> None:
+    """Run (or resume) one job here, in the foreground."""
+    from .jobs import runner
+
+    status = runner.run_job(job_id)
+    click.echo(f"Tâche {job_id} : {status or 'tenue par un autre worker'}.")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(jobs_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(create_staff)
     app.cli.add_command(send_mail)

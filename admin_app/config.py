@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -71,6 +72,19 @@ class Config:
         self.RATELIMIT_STORAGE_URI = redis_url or "memory://"
         self.RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "mes-utilisateurs")
         self.RATELIMIT_STORAGE_OPTIONS = _limit_storage_options(self.RATELIMIT_KEY_PREFIX)
+        # Background jobs (docs/jobs.md): RQ workers on REDIS_URL in production; without Redis (`make run`),
+        # or with JOBS_INLINE=1, a thread of the web process runs the very same jobs.
+        inline = _env_bool("JOBS_INLINE", False) or not redis_url
+        self.JOBS_BACKEND = os.environ.get("JOBS_BACKEND") or ("thread" if inline else "rq")
+        self.JOBS_REDIS_URL = os.environ.get("JOBS_REDIS_URL") or redis_url
+        self.JOBS_QUEUE = os.environ.get("JOBS_QUEUE", "mes-utilisateurs-jobs")
+        self.JOB_CHUNK_SIZE = int(os.environ.get("JOB_CHUNK_SIZE", "5000"))
+        # A worker silent for this long is taken for dead: another one resumes its job after the last chunk.
+        self.JOB_LEASE_SECONDS = float(os.environ.get("JOB_LEASE_SECONDS", "30"))
+        self.EXPORT_DIR = os.environ.get("EXPORT_DIR") or str(INSTANCE / "exports")
+        # "Exporter (CSV)" of every matching user: streamed below this many users, a background job above.
+        self.EXPORT_JOB_THRESHOLD = int(os.environ.get("EXPORT_JOB_THRESHOLD", "10000"))
+        self.EXPORT_RETENTION = timedelta(hours=float(os.environ.get("EXPORT_RETENTION_HOURS", "24")))
         self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", self.BASE_URL.startswith("https://"))
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=float(os.environ.get("SESSION_LIFETIME_HOURS", "12")))
         self.SESSION_IDLE_TIMEOUT = timedelta(minutes=float(os.environ.get("SESSION_IDLE_MINUTES", "60")))
@@ -112,6 +126,9 @@ class TestingConfig(Config):
         self.RATELIMIT_KEY_PREFIX = self.RUN_PREFIX
         self.RATELIMIT_STORAGE_OPTIONS = _limit_storage_options(self.RUN_PREFIX)
         self.SESSION_COOKIE_SECURE = False
+        # Jobs are recorded but run only when a test runs them (or switches on the thread or RQ backend).
+        self.JOBS_BACKEND = "off"
+        self.EXPORT_DIR = tempfile.mkdtemp(prefix="exports-")
 
     TESTING = True
     RUN_PREFIX = f"test-{secrets.token_hex(6)}"

@@ -5,6 +5,7 @@ from .audit import AuditEvent
 from .base import Base, utcnow
 from .habilitations import FEATURES, HABILITATION_LABELS, Habilitation, can
 from .operations import Operation, OperationItem, OperationKind
+from .jobs import Job, JobKind, JobStatus
 from .outbox import EmailStatus, OutboundEmail
 from .reference import Company, Establishment
 from .requests import AccountRequest, RequestKind, RequestStatus
@@ -26,6 +27,9 @@ __all__ = [
     "Operation",
     "OperationItem",
     "OperationKind",
+    "Job",
+    "JobKind",
+    "JobStatus",
     "OutboundEmail",
     "RequestKind",
     "RequestStatus",

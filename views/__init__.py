@@ -11,6 +11,7 @@ from models import AccountRequest, AuditEvent, Company, Establishment, OutboundE
 
 from .audit import AuditView
 from .home import HomeView
+from .jobs import JobView
 from .matrix import HabilitationMatrixView
 from .outbox import EmailView
 from .reference import CompanyView, EstablishmentView
@@ -37,4 +38,5 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(HabilitationMatrixView(name="Habilitations", endpoint="habilitations", url="/admin/habilitations"))
     admin.add_view(AuditView(AuditEvent, name="Historique", endpoint="audit", url="/admin/audit", category="Suivi"))
     admin.add_view(EmailView(OutboundEmail, name="Emails", endpoint="emails", url="/admin/emails", category="Suivi"))
+    admin.add_view(JobView(name="Tâches", endpoint="jobs", url="/admin/jobs"))
     return admin

@@ -1,0 +1,45 @@
+"""Background jobs: long actions run in chunks by a worker, with their progress in the database.
+
+`start_export_job` (the users list's export of every matching user) records a job and hands it to the
+configured backend (admin_app.jobs.backends); `runner.run_job` does the work; views/jobs.py shows it.
+docs/jobs.md says how it fits together and how production runs the workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from models import Job, JobKind
+
+from ..authority import perimeter_of
+from ..services.common import Actor
+from . import backends, bulk, export, runner
+
+runner.register(JobKind.EXPORT_USERS, export.ExportUsers())
+runner.register(JobKind.BULK_USERS, bulk.BulkUsers())
+
+
+def start_export_job(session: Session, actor: Actor, filter_args: Mapping[str, str], search: str | None = None) -> Job:
+    """Export every user the list shows `actor` for these filters, as a job; returns it, queued."""
+    export.refuse_unless_admin(perimeter_of(session, actor))
+    job = runner.create(session, actor, JobKind.EXPORT_USERS, export.parameters(filter_args, search))
+    backends.enqueue(job)
+    return job
+
+
+def start_bulk_job(session: Session, actor: Actor, action: str, filter_args: Mapping[str, str], search: str | None = None) -> Job:
+    """Apply a registered bulk action (bulk.register_action) to every matching user, as a job."""
+    export.refuse_unless_admin(perimeter_of(session, actor))
+    job = runner.create(session, actor, JobKind.BULK_USERS, bulk.parameters(action, filter_args, search))
+    backends.enqueue(job)
+    return job
+
+
+def init_app(app: Flask) -> None:
+    backends.init_app(app)
+
+
+__all__ = ["backends", "bulk", "export", "init_app", "runner", "start_bulk_job", "start_export_job"]

@@ -1,0 +1,159 @@
+"""The users list's CSV export of every matching user, as a job: a file written chunk by chunk.
+
+The file only grows by whole chunks that the database knows of: each chunk truncates the file to the
+length the job row committed (`cursor["bytes"]`), appends its rows, syncs them to disk, then commits the
+new length and keyset position with the job's progress. A worker killed between the write and the commit
+leaves bytes that the next worker cuts off before writing the same rows again: every row once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from admin_app.filters import paris_datetime, yes_no
+from models import Job, JobStatus, User, utcnow
+from models.queries import UserFilter, name_or_email
+from models.rules import format_phone
+
+from ..authority import REFUSED_NOT_ADMIN, Perimeter
+from ..services.common import Actor, ServiceError
+
+# The synchronous export's columns (views/user_actions.py's csv_response): the list's, then email and phone.
+HEADER = ["Actif", "Nom", "Prénom", "Fonction", "Gestionnaire", "Établissement principal", "Dernière connexion",
+          "Email", "Téléphone"]
+NO_LONGER_ADMIN = "Vous n'administrez plus les utilisateurs d'aucun établissement : la tâche a été arrêtée."
+SCOPE_CHANGED = ("Vos établissements ont changé pendant la tâche : elle a été arrêtée, pour que rien ne sorte de "
+                 "votre périmètre actuel. Relancez-la.")
+FILE_LOST = "Le fichier de l'export en cours a disparu du serveur : relancez l'export."
+
+
+def parameters(filter_args: Mapping[str, str], search: str | None = None) -> dict:
+    """What an export job keeps of the list's URL: its filters, tidied as the list reads them, and its search."""
+    return {"filter": UserFilter.from_args(filter_args).as_args(), "search": " ".join((search or "").split())[:200]}
+
+
+def criteria(job_parameters: Mapping, perimeter: Perimeter) -> list[ColumnElement[bool]]:
+    """The users the list shows for these parameters, to this perimeter (the same clauses as the list's)."""
+    out = [perimeter.users(), *UserFilter.from_args(job_parameters.get("filter") or {}).clauses()]
+    if search := job_parameters.get("search"):
+        out.append(name_or_email(search))
+    return out
+
+
+def scope_of(perimeter: Perimeter) -> str | list[int]:
+    """What decides which rows and columns the export shows: everything, or these establishments."""
+    return "all" if perimeter.unrestricted else sorted(perimeter.establishment_ids)
+
+
+def export_dir() -> Path:
+    path = Path(current_app.config["EXPORT_DIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def file_of(job: Job) -> Path | None:
+    """The export's file on disk (None before the job created it or after it expired)."""
+    return export_dir() / job.result_path if job.result_path else None
+
+
+def _lines(rows) -> bytes:
+    # The synchronous export's formula guard, imported here: the views import this package.
+    from views.exports import csv_safe
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";")
+    for r in rows:
+        values = (yes_no(r[0]), r[1], r[2], r[3] or "", yes_no(r[4]), r[5] or "", paris_datetime(r[6]), r[7],
+                  format_phone(r[8]))
+        writer.writerow([csv_safe(v) for v in values])
+    return buffer.getvalue().encode("utf-8")
+
+
+def _write_at(path: Path, offset: int, data: bytes) -> None:
+    """Cut the file at `offset` (what the database knows of), append `data`, and sync it before the commit."""
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.truncate()
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class ExportUsers:
+    """The runner's handler for JobKind.EXPORT_USERS."""
+
+    def refusal(self, perimeter: Perimeter) -> str | None:
+        return None if perimeter.administers_users else NO_LONGER_ADMIN
+
+    def prepare(self, session: Session, job: Job, actor: Actor, perimeter: Perimeter) -> None:
+        job.total = session.scalar(select(func.count()).select_from(User).where(*criteria(job.parameters, perimeter))) or 0
+        job.result_path = f"utilisateurs-{job.id}.csv"  # one name per job: a restarted prepare overwrites it
+        path = export_dir() / job.result_path
+        path.write_bytes(b"")
+        header = io.StringIO()
+        csv.writer(header, delimiter=";").writerow(HEADER)
+        data = ("\ufeff" + header.getvalue()).encode("utf-8")
+        _write_at(path, 0, data)
+        job.cursor = {"after": None, "bytes": len(data), "scope": scope_of(perimeter)}
+
+    def chunk(self, session: Session, job: Job, actor: Actor, perimeter: Perimeter, size: int) -> bool:
+        cursor = dict(job.cursor or {})
+        if cursor.get("scope") != scope_of(perimeter):
+            raise ServiceError(SCOPE_CHANGED)
+        path = file_of(job)
+        if path is None or not path.exists():
+            raise ServiceError(FILE_LOST)
+        statement = (
+            select(User.active, User.last_name, User.first_name, User.job_title, perimeter.is_manager_column(),
+                   perimeter.primary_establishment_column(), User.last_login_at, User.email, User.phone, User.id)
+            .where(*criteria(job.parameters, perimeter))
+            .order_by(User.last_name, User.first_name, User.id)  # keyset on the list's index: no OFFSET
+            .limit(size)
+        )
+        if cursor.get("after"):
+            statement = statement.where(tuple_(User.last_name, User.first_name, User.id) > tuple_(*cursor["after"]))
+        rows = session.execute(statement).all()
+        if not rows:
+            return False
+        data = _lines(rows)
+        _write_at(path, cursor["bytes"], data)
+        last = rows[-1]
+        cursor.update(after=[last.last_name, last.first_name, last.id], bytes=cursor["bytes"] + len(data))
+        job.cursor = cursor
+        job.done += len(rows)
+        return True
+
+    def finish(self, session: Session, job: Job) -> None:
+        job.total = job.done  # users added or removed meanwhile: the bar ends at what was written
+        job.result_expires_at = utcnow() + current_app.config["EXPORT_RETENTION"]
+
+    def discard(self, job: Job) -> None:
+        if (path := file_of(job)) is not None:
+            path.unlink(missing_ok=True)
+
+
+def refuse_unless_admin(perimeter: Perimeter) -> None:
+    if not perimeter.administers_users:
+        raise ServiceError(REFUSED_NOT_ADMIN.reason)
+
+
+def expired_files(session: Session) -> int:
+    """Delete the export files past their expiry (their jobs stay, without a download). Returns how many."""
+    removed = 0
+    for job in session.scalars(select(Job).where(Job.status == JobStatus.DONE.value, Job.result_path.is_not(None),
+                                                 Job.result_expires_at < utcnow())):
+        if (path := file_of(job)) is not None:
+            path.unlink(missing_ok=True)
+        job.result_path = None
+        removed += 1
+    session.commit()
+    return removed
+

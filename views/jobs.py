@@ -1,0 +1,171 @@
+"""Tâches: a long action's progress page (bar, rate, time left), its cancel button and its result.
+
+A job is shown to whoever started it, and to staff; to anyone else it does not exist (404, as an
+out-of-scope record). The page polls `progress` every second (static/jobs.js: the CSP allows no inline
+script); without JavaScript it still shows where the job stood when loaded, and a link to reload.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Response, abort, current_app, flash, redirect, request, send_file, url_for
+from flask_admin import expose
+from flask_login import current_user
+from sqlalchemy import select
+
+from admin_app.extensions import db
+from admin_app.filters import paris_datetime, thousands
+from admin_app.inputs import parse_db_id, refuse
+from admin_app.jobs import export, runner, start_export_job
+from admin_app.services import ServiceError
+from models import Job, JobStatus, utcnow
+
+from .base import SecureBaseView, SecureForm, current_actor, current_perimeter
+
+FILE_GONE = "Le fichier de cet export n'est plus disponible (il est conservé 24 heures) : relancez l'export."
+NOT_READY = "L'export n'est pas encore terminé : le fichier sera téléchargeable à la fin."
+ALREADY_OVER = "Cette tâche est déjà terminée : il n'y a plus rien à annuler."
+CANCEL_ASKED = "Annulation demandée : la tâche s'arrête à la fin du paquet en cours."
+
+
+def may_see(job: Job) -> bool:
+    """The job's author, and staff (the back office sees every job); nobody else."""
+    return current_perimeter().unrestricted or (job.actor_id is not None and job.actor_id == current_user.id)
+
+
+def progress_of(job: Job, now: datetime | None = None) -> dict:
+    """Where a job stands, for the page and its JSON: counts, rate, time left, outcome (French texts)."""
+    now = now or utcnow()
+    end = job.finished_at or now
+    elapsed = (end - job.started_at).total_seconds() if job.started_at else 0.0
+    rate = job.done / elapsed if elapsed > 0 and job.done else 0.0
+    left = max(job.total - job.done, 0)
+    eta = left / rate if rate and not job.is_finished else None
+    percent = min(100, int(job.done * 100 / job.total)) if job.total else (100 if job.status == JobStatus.DONE.value else 0)
+    return {
+        "id": job.id,
+        "status": job.status,
+        "status_label": job.status_label,
+        "finished": job.is_finished,
+        "done": job.done,
+        "total": job.total,
+        "percent": percent,
+        "rate": round(rate, 1),
+        "eta_seconds": None if eta is None else round(eta),
+        "text": f"{thousands(job.done)} / {thousands(job.total)} utilisateurs ({percent} %)",
+        "rate_text": f"{thousands(round(rate))} utilisateurs par seconde" if rate else "",
+        "eta_text": _duration(eta) if eta is not None else "",
+        "error": job.error or "",
+        "cancel_requested": job.cancel_requested and not job.is_finished,
+        "download_url": url_for("jobs.download_view", job_id=job.id) if job.status == JobStatus.DONE.value and job.result_path else None,
+        "outcome": _outcome(job),
+    }
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"environ {max(seconds, 1)} s restantes"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"environ {minutes} min {seconds:02d} s restantes"
+    hours, minutes = divmod(minutes, 60)
+    return f"environ {hours} h {minutes:02d} min restantes"
+
+
+def _outcome(job: Job) -> str:
+    """What the live region says once the job is over."""
+    if job.status == JobStatus.DONE.value:
+        return f"Terminé : {thousands(job.done)} utilisateurs exportés." + (" Le fichier est prêt." if job.result_path else "")
+    if job.status == JobStatus.FAILED.value:
+        return f"Échec : {job.error or ''}"
+    if job.status == JobStatus.CANCELLED.value:
+        return f"Annulé après {thousands(job.done)} utilisateurs."
+    return ""
+
+
+def export_job_or_none(count: int) -> Response | None:
+    """The users screen's hand-off: above EXPORT_JOB_THRESHOLD matching users, start the export as a job
+    (the list's filters are this request's arguments) and send the browser to its progress page."""
+    if count <= current_app.config["EXPORT_JOB_THRESHOLD"]:
+        return None
+    return _start_export()
+
+
+def _start_export() -> Response:
+    try:
+        job = start_export_job(db.session, current_actor(), request.args, request.args.get("search"))
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("users.index_view"))
+    flash("L'export a démarré : suivez sa progression ci-dessous, le fichier sera téléchargeable à la fin.", "info")
+    return redirect(url_for("jobs.job_view", job_id=job.id))
+
+
+class JobView(SecureBaseView):
+    """Tâches: not in the menu; reached from the action that started the job, and from /admin/jobs/."""
+
+    open_to_managers = True
+
+    def is_visible(self) -> bool:
+        return False
+
+    def _job(self, raw: str) -> Job:
+        job_id = parse_db_id(raw)
+        job = db.session.get(Job, job_id) if job_id is not None else None
+        if job is None or not may_see(job):
+            abort(404)  # someone else's job is as unknown as a missing one
+        return job
+
+    @expose("/")
+    def index_view(self):
+        statement = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(50)
+        if not current_perimeter().unrestricted:
+            statement = statement.where(Job.actor_id == current_user.id)
+        jobs = list(db.session.scalars(statement))
+        return self.render("admin/jobs/list.html", jobs=jobs, progress=[progress_of(j) for j in jobs],
+                           paris_datetime=paris_datetime)
+
+    @expose("/<job_id>/")
+    def job_view(self, job_id: str):
+        job = self._job(job_id)
+        return self.render("admin/jobs/job.html", job=job, progress=progress_of(job), form=SecureForm(),
+                           paris_datetime=paris_datetime)
+
+    @expose("/<job_id>/progress")
+    def progress_view(self, job_id: str):
+        return progress_of(self._job(job_id))
+
+    @expose("/<job_id>/cancel", methods=("POST",))
+    def cancel_view(self, job_id: str):
+        job = self._job(job_id)
+        if not SecureForm().validate_on_submit():
+            refuse()
+        if runner.request_cancel(db.session, job):
+            flash(CANCEL_ASKED, "info")
+        else:
+            flash(ALREADY_OVER, "error")
+        return redirect(url_for(".job_view", job_id=job.id))
+
+    @expose("/<job_id>/download")
+    def download_view(self, job_id: str):
+        job = self._job(job_id)
+        if job.status != JobStatus.DONE.value:
+            flash(NOT_READY if not job.is_finished else FILE_GONE, "error")
+            return redirect(url_for(".job_view", job_id=job.id))
+        path = export.file_of(job)
+        expired = job.result_expires_at is not None and job.result_expires_at < utcnow()
+        if path is None or expired or not path.is_file():
+            flash(FILE_GONE, "error")
+            return redirect(url_for(".job_view", job_id=job.id))
+        # Streamed from the disk by the server (constant memory); the name says when it was made.
+        name = f"utilisateurs-{paris_datetime(job.finished_at, '%Y%m%d-%H%M')}.csv"
+        return send_file(path, mimetype="text/csv; charset=utf-8", as_attachment=True, download_name=name, max_age=0)
+
+    @expose("/export-users", methods=("POST",))
+    def export_users_view(self):
+        """Start the export of every user the list shows for its filters (the URL's arguments), as a job."""
+        if not SecureForm().validate_on_submit():
+            refuse()
+        return _start_export()
