@@ -83,6 +83,15 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
         perimeter = current_perimeter()
         return tuple(with_expression(getattr(User, name), column(perimeter)) for name, column in self.perimeter_columns.items())
 
+    def list_row_columns(self):
+        """What a row of the list shows (templates/admin/users/list.html), and nothing else."""
+        perimeter = current_perimeter()
+        return (
+            User.id, User.active, User.last_name, User.first_name, User.email, User.job_title,
+            *(column(perimeter).label(name) for name, column in self.perimeter_columns.items()),
+            User.last_login_at, User.password_hash.is_not(None).label("has_password"),
+        )
+
     def _apply_sorting(self, query, joins, sort_column, sort_desc):
         column = self.perimeter_columns.get(sort_column)
         if column is None:
