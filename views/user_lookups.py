@@ -61,7 +61,7 @@ def _page(query, none_text: str) -> tuple[list, dict]:
         else:
             info["more"] = total - LOOKUP_LIMIT
             info["more_text"] = f"{_plural(info['more'], 'autre résultat', 'autres résultats')} : précisez"
-        info["summary"] = f"{LOOKUP_LIMIT} premiers résultats ; {info['more_text']}"
+        info["summary"] = f"{LOOKUP_LIMIT} premiers résultats ; {info['more_text'][0].lower()}{info['more_text'][1:]}"
     return shown, info
 
 
