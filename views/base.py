@@ -301,6 +301,19 @@ class CriteriaListView(SecureModelView):
 
     list_load_options: tuple = ()  # e.g. undefer() of computed columns shown in the list
 
+    # --- the list page builds only what its template draws ------------------------------------------
+    def _drawing_the_list(self) -> bool:
+        return request.endpoint == f"{self.endpoint}.index_view"
+
+    def delete_form(self):
+        """None for the list page: its rows post to `row_action_view` through the page's one form, so
+        Flask-Admin's delete form (built on every list page, a CSRF token and translations) is never drawn."""
+        return None if self._drawing_the_list() else super().delete_form()
+
+    def action_form(self, obj=None):
+        """None for the list page: admin/_bulk_form.html writes its own fields and token."""
+        return None if self._drawing_the_list() else super().action_form(obj)
+
     def list_options(self) -> tuple:
         """Loader options of the list query (a view whose columns depend on the viewer overrides this)."""
         return self.list_load_options
