@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from admin_app.services import ServiceError, claims
 from admin_app.services import users as user_service
-from models import AccountRequest, AuditEvent, Habilitation, OutboundEmail, RequestStatus, User
+from models import AccountRequest, AuditEvent, Habilitation, OperationItem, OutboundEmail, RequestStatus, User
 
 from . import factories as f
 
@@ -26,16 +26,20 @@ def test_activate_and_send_links_sends_what_each_state_calls_for(session):
     never.email_verified_at = None
     already = f.user(session, [(a, [Habilitation.FUNDING])], password_hash="x")
     session.commit()
-    activated, sent = user_service.activate_and_send_links(session, f.actor(manager), [forgot.id, never.id, already.id])
-    assert (activated, sent) == (2, 3)
+    result = user_service.activate_and_send_links(session, f.actor(manager), [forgot.id, never.id, already.id])
+    assert (result.changed, result.unchanged, result.emails) == (2, 1, 3)
     session.expire_all()
     assert all(session.get(User, u.id).active for u in (forgot, never, already))
     assert outbox(session, forgot.email) == [("set_password", "Choisissez un nouveau mot de passe")]
     assert outbox(session, never.email) == [("verify_email", "Validez votre adresse email")]
     body = session.scalar(select(OutboundEmail.body_text).where(OutboundEmail.recipient == never.email))
     assert "vous attend" in body and "vient d'être créé" not in body  # an old account is not "just created"
-    invites = session.scalars(select(AuditEvent.target_id).where(AuditEvent.action == "user.invite")).all()
-    assert sorted(invites) == sorted([forgot.id, never.id, already.id])
+    # One operation, one audit entry; each user's link is on its item (their own history shows it).
+    (entry,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "user.activate_links")).all()
+    assert (entry.target_type, entry.target_id) == ("operation", result.operation_id)
+    sent_to = session.execute(select(OperationItem.user_id, OperationItem.email_kind)
+                              .where(OperationItem.operation_id == result.operation_id)).all()
+    assert sorted(sent_to) == sorted([(forgot.id, "set_password"), (never.id, "verify_email"), (already.id, "set_password")])
 
 
 def test_activate_and_send_links_is_governed_like_activation(session):

@@ -22,7 +22,7 @@ from admin_app.services.common import CONFLICT, EMAIL_TAKEN
 from admin_app.services.passwords import verify_password
 from admin_app.services.tokens import Purpose, read_token
 from admin_app.services.users import GrantInput, check_grant_rows
-from models import AuditEvent, Grant, Habilitation, OutboundEmail, User
+from models import AuditEvent, Grant, Habilitation, Operation, OperationItem, OutboundEmail, User
 from models.habilitations import grant_habilitations
 
 from . import factories as f
@@ -77,6 +77,12 @@ def snapshot(session) -> tuple:
     grants = sorted((g.user_id, g.establishment_id, g.is_primary, tuple(g.flags().items()))
                     for g in session.scalars(select(Grant)))
     return users, grants, count(session, AuditEvent), count(session, OutboundEmail)
+
+
+def operation_items(session, operation_id) -> dict[int, tuple]:
+    """An operation's items: user id -> (active before, active after, label)."""
+    return {i.user_id: (i.active_before, i.active_after, i.user_label) for i in session.scalars(
+        select(OperationItem).where(OperationItem.operation_id == operation_id).order_by(OperationItem.user_id))}
 
 
 @pytest.fixture
@@ -460,22 +466,24 @@ def test_deactivation_counts_and_audits_only_real_changes_and_ends_sessions(sess
     tokens = {u.id: u.session_token for u in (first, second, already)}
     versions = {u.id: u.version for u in (first, second, already)}
 
-    assert user_service.set_active(session, f.actor(cast.manager), [first.id, second.id, already.id], False) == 2
+    done = user_service.set_active(session, f.actor(cast.manager), [first.id, second.id, already.id], False)
+    assert (done.changed, done.unchanged) == (2, 1)
     session.expire_all()
     for user in (first, second):
         saved = session.get(User, user.id)
         assert not saved.active and saved.session_token != tokens[user.id] and saved.version == versions[user.id] + 1
     untouched = session.get(User, already.id)
     assert (untouched.session_token, untouched.version) == (tokens[already.id], versions[already.id])
-    rows = events(session, "user.deactivate")
-    assert sorted(e.target_id for e in rows) == sorted([first.id, second.id])
-    assert all(e.before == {"active": True} and e.after == {"active": False} and e.actor_id == cast.manager.id
-               for e in rows)
-    assert {e.target_label for e in rows} == {user_service.user_label(session.get(User, first.id)),
-                                              user_service.user_label(session.get(User, second.id))}
+    # One audit entry for the operation; one item per real change, with each user's label.
+    (row,) = events(session, "user.deactivate")
+    assert (row.target_type, row.target_id, row.actor_id) == ("operation", done.operation_id, cast.manager.id)
+    assert operation_items(session, done.operation_id) == {
+        first.id: (True, False, user_service.user_label(session.get(User, first.id))),
+        second.id: (True, False, user_service.user_label(session.get(User, second.id)))}
 
-    assert user_service.set_active(session, f.actor(cast.manager), [first.id, second.id, already.id], False) == 0
-    assert len(events(session, "user.deactivate")) == 2  # exactly one entry per real change
+    again = user_service.set_active(session, f.actor(cast.manager), [first.id, second.id, already.id], False)
+    assert (again.changed, again.unchanged, again.operation_id) == (0, 3, None)
+    assert len(events(session, "user.deactivate")) == 1  # nothing changed, nothing recorded
 
 
 def test_activation_counts_and_audits_only_inactive_users(session, cast):
@@ -483,11 +491,13 @@ def test_activation_counts_and_audits_only_inactive_users(session, cast):
     inactive = f.user(session, [(cast.a, [H.REPORTING])], active=False)
     session.commit()
     token = inactive.session_token
-    assert user_service.set_active(session, f.actor(cast.staff), [active.id, inactive.id], True) == 1
+    done = user_service.set_active(session, f.actor(cast.staff), [active.id, inactive.id], True)
+    assert (done.changed, done.unchanged) == (1, 1)
     session.expire_all()
     assert session.get(User, inactive.id).active and session.get(User, inactive.id).session_token == token
     (row,) = events(session, "user.activate")
-    assert (row.target_id, row.before, row.after) == (inactive.id, {"active": False}, {"active": True})
+    assert (row.target_type, row.target_id, row.after) == ("operation", done.operation_id, {"requested": 2, "changed": 1, "unchanged": 1})
+    assert list(operation_items(session, done.operation_id)) == [inactive.id]
     assert events(session, "user.deactivate") == []
 
 
@@ -495,10 +505,11 @@ def test_set_active_takes_a_query_of_ids(session, cast):
     targets = [f.user(session, [(cast.b, [H.REPORTING])]) for _ in range(3)]
     session.commit()
     on_b = select(Grant.user_id).where(Grant.establishment_id == cast.b.id)
-    assert user_service.set_active(session, f.actor(cast.staff), on_b, False) == 3
+    done = user_service.set_active(session, f.actor(cast.staff), on_b, False)
+    assert done.changed == 3
     session.expire_all()
     assert not any(session.get(User, t.id).active for t in targets)
-    assert sorted(e.target_id for e in events(session, "user.deactivate")) == sorted(t.id for t in targets)
+    assert sorted(operation_items(session, done.operation_id)) == sorted(t.id for t in targets)
 
 
 def test_the_last_active_staff_account_cannot_be_deactivated(session, cast):
@@ -512,7 +523,7 @@ def test_the_last_active_staff_account_cannot_be_deactivated(session, cast):
     assert snapshot(session) == before
     second = f.user(session, staff=True)
     session.commit()
-    assert user_service.set_active(session, f.actor(second), [cast.staff.id], False) == 1
+    assert user_service.set_active(session, f.actor(second), [cast.staff.id], False).changed == 1
     assert not session.get(User, cast.staff.id).active
 
 
@@ -536,30 +547,33 @@ def test_deletion_removes_users_and_grants_and_audits_each_by_label(session, cas
     labels = {u.id: f"{u.last_name} {u.first_name} <{u.email}>" for u in doomed}
     ids = list(labels)
 
-    assert user_service.delete_users(session, f.actor(cast.staff), ids) == 2
+    done = user_service.delete_users(session, f.actor(cast.staff), ids)
+    assert done.changed == 2
     session.expire_all()
     assert count(session, User, User.id.in_(ids)) == 0
     assert count(session, Grant, Grant.user_id.in_(ids)) == 0
     assert grants_of(session, spared.id) == {cast.a.id: (True, flags(H.REPORTING))}
     assert session.get(type(cast.a), cast.a.id) is not None  # establishments stay
-    rows = events(session, "user.delete")
-    assert {e.target_id: e.target_label for e in rows} == labels
-    assert all(e.actor_id == cast.staff.id and e.actor_label == f.actor(cast.staff).label for e in rows)
+    (row,) = events(session, "user.delete")  # one entry for the operation; its items keep each label
+    assert (row.target_id, row.actor_id, row.actor_label) == (done.operation_id, cast.staff.id, f.actor(cast.staff).label)
+    assert {i: label for i, (_, _, label) in operation_items(session, done.operation_id).items()} == labels
 
-    assert user_service.delete_users(session, f.actor(cast.staff), ids) == 0
-    assert len(events(session, "user.delete")) == 2
+    assert user_service.delete_users(session, f.actor(cast.staff), ids).changed == 0
+    assert len(events(session, "user.delete")) == 1
 
 
 def test_a_deleted_actor_leaves_their_history_behind(session, cast):
     deleted_actor = f.user(session, [(cast.a, f.MANAGER)])
     target = f.user(session, [(cast.a, [H.REPORTING])])
     session.commit()
-    user_service.set_active(session, f.actor(deleted_actor), [target.id], False)
+    done = user_service.set_active(session, f.actor(deleted_actor), [target.id], False)
     label = f.actor(deleted_actor).label
-    assert user_service.delete_users(session, f.actor(cast.staff), [deleted_actor.id]) == 1
+    assert user_service.delete_users(session, f.actor(cast.staff), [deleted_actor.id]).changed == 1
     session.expire_all()
     (row,) = events(session, "user.deactivate")
-    assert (row.actor_id, row.actor_label, row.target_id) == (None, label, target.id)
+    assert (row.actor_id, row.actor_label, row.target_id) == (None, label, done.operation_id)
+    operation = session.get(Operation, done.operation_id)
+    assert (operation.actor_id, operation.actor_label) == (None, label)
 
 
 @pytest.mark.parametrize("case", ["self", "last staff"])
