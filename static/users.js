@@ -43,9 +43,8 @@
       this.popup.className = "picker-popup";
       input.parentNode.insertBefore(this.popup, input.nextSibling);
       this.popup.appendChild(this.list);
-      if (!this.list.hasAttribute("aria-labelledby") && input.labels && input.labels[0]) {
-        this.list.setAttribute("aria-label", input.labels[0].textContent.trim());
-      }
+      // Not the field's label: a second element labelled "Entreprise" would make the field's label ambiguous.
+      this.list.setAttribute("aria-label", "Suggestions");
     }
     input.parentNode.classList.add("picker");
     this.more = this.popup.querySelector(".picker-more") || this.popup.appendChild(document.createElement("p"));
