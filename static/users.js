@@ -81,7 +81,8 @@
     fetchJson(this.options.url(q)).then(function (data) {
       if (ticket !== self.sequence) { return; }
       self.show(data);
-      if (data.exact && !self.chosen && self.input.value.trim() === q) { self.pick(data.exact, true, data); }
+      var accepted = data.exact && (data.exact_by !== "name" || !self.options.namesAreSearches);
+      if (accepted && !self.chosen && self.input.value.trim() === q) { self.pick(data.exact, true, data); }
     });
   };
   Picker.prototype.show = function (data) {
@@ -187,6 +188,7 @@
       url: function (q) { return input.dataset.lookup + "?q=" + encodeURIComponent(q); },
       minChars: 2,
       enterSubmits: true,
+      namesAreSearches: true,  // a filter on "Cabinet" keeps every "Cabinet …": only a SIREN or SIRET is a choice
       none: "Aucun résultat",
       onType: function (typed) { hidden.value = typed; },
       onPick: function (item) { hidden.value = item.value; }

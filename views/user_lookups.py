@@ -102,13 +102,13 @@ class UserLookupsMixin:
         rank = case((lowered == term.lower(), 0), (lowered.startswith(term.lower(), autoescape=True), 1), else_=2)
         rows, info = _page(query.order_by(rank, Company.name, Company.id), "Aucune entreprise ne correspond")
         results = self._with_establishment_counts(rows)
-        exact = None
+        exact, exact_by = None, None
         if siren and len(results) == 1:
-            exact = results[0]
+            exact, exact_by = results[0], "identifier"
         elif term and not digits:
             named = [r for r in results if r["name"].lower() == term.lower()]
-            exact = named[0] if len(named) == 1 else None
-        return {"results": results, "exact": exact, "exact_establishment": exact_establishment, **info}
+            exact, exact_by = (named[0], "name") if len(named) == 1 else (None, None)
+        return {"results": results, "exact": exact, "exact_by": exact_by, "exact_establishment": exact_establishment, **info}
 
     def _with_establishment_counts(self, rows) -> list[dict]:
         """The rows as picker items, each with its visible establishments' count and its first site's city."""

@@ -72,7 +72,7 @@ def test_more_than_twenty_companies_say_how_many_more_and_the_exact_name_comes_f
     first = found["results"][0]
     assert first["name"] == "Cabinet" and first["label"] == f"Cabinet – {cabinets[0].siren}"
     assert first["city"] == "Nantes" and first["establishments"] == 1 and first["detail"] == "Nantes · 1 établissement"
-    assert found["exact"]["id"] == cabinets[0].id  # the exact name is a choice, without a click
+    assert found["exact"]["id"] == cabinets[0].id and found["exact_by"] == "name"  # a choice, without a click
 
     precise = companies(staff_client, "martin b")
     assert precise["more"] == 0 and precise["more_text"] == "" and precise["exact"] is None
@@ -96,6 +96,7 @@ def test_a_full_siren_or_siret_or_the_pickers_label_is_a_choice(staff_client, ne
         found = companies(staff_client, typed)
         assert [c["id"] for c in found["results"]] == [network.id], typed
         assert found["exact"]["id"] == network.id and found["exact"]["establishments"] == BIG, typed
+        assert found["exact_by"] == "identifier"
         assert found["exact"]["detail"] == "Marseille · 1\u202f500 établissements"
     assert companies(staff_client, site.siret)["exact_establishment"]["id"] == site.id
     assert companies(staff_client, network.siren[:5])["exact"] is None  # a part of a SIREN only suggests
