@@ -38,6 +38,8 @@ AUDIT_ACTIONS = dict([
     ("user.activate", "Activation"),
     ("user.deactivate", "Désactivation"),
     ("user.delete", "Suppression"),
+    ("user.activate_links", "Activation avec envoi de lien"),
+    ("operation.undo", "Annulation d'opération"),
     ("user.invite", "Invitation envoyée"),
     ("user.verify_email", "Email validé"),
     ("user.set_password", "Mot de passe créé"),
@@ -103,6 +105,14 @@ AUDIT_FIELDS = dict([
     ("rows", "Lignes ajoutées"),
     ("principal", "Établissement principal"),
     ("habilitations", "Habilitations"),
+    # an operation's counts (admin_app.services.operations)
+    ("requested", "Utilisateurs visés"),
+    ("changed", "Modifiés"),
+    ("unchanged", "Déjà dans cet état"),
+    ("emails", "Liens envoyés"),
+    ("restored", "Rétablis"),
+    ("changed_since", "Modifiés depuis, laissés tels quels"),
+    ("out_of_scope", "Hors du périmètre, laissés tels quels"),
 ])
 NOTHING = "(vide)"
 
@@ -203,7 +213,15 @@ def init_app(app: Flask) -> None:
 def _register_globals(app: Flask) -> None:
     from models.habilitations import Habilitation, grant_features
 
-    app.jinja_env.globals.update(habilitation_order=list(Habilitation), grant_features=grant_features, admin_static_url=admin_static_url)
+    app.jinja_env.globals.update(habilitation_order=list(Habilitation), grant_features=grant_features, admin_static_url=admin_static_url,
+                                 history_rows=_history_rows)
+
+
+def _history_rows(history, model=None):
+    """A record's history with, for a user, the operations that touched them (views.operations.history_rows)."""
+    from views.operations import history_rows  # the views import this module: import when used
+
+    return history_rows(history, model)
 
 
 def admin_static_url(filename: str, v: str | None = None) -> str:

@@ -13,6 +13,7 @@ from .audit import AuditView
 from .home import HomeView
 from .jobs import JobView
 from .matrix import HabilitationMatrixView
+from .operations import OperationView
 from .outbox import EmailView
 from .reference import CompanyView, EstablishmentView
 from .requests import AccountRequestView
@@ -38,5 +39,6 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(HabilitationMatrixView(name="Habilitations", endpoint="habilitations", url="/admin/habilitations"))
     admin.add_view(AuditView(AuditEvent, name="Historique", endpoint="audit", url="/admin/audit", category="Suivi"))
     admin.add_view(EmailView(OutboundEmail, name="Emails", endpoint="emails", url="/admin/emails", category="Suivi"))
+    admin.add_view(OperationView(name="Opérations", endpoint="operations", url="/admin/operations", category="Suivi"))
     admin.add_view(JobView(name="Tâches", endpoint="jobs", url="/admin/jobs"))
     return admin

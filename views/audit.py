@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from flask import flash, request
+from flask import flash, request, url_for
 from flask_admin.actions import action
+from markupsafe import Markup
 
 from admin_app.filters import AUDIT_ACTIONS, audit_action, audit_changes, paris_datetime
 from admin_app.inputs import parse_db_id
@@ -44,6 +45,7 @@ class AuditView(CriteriaListView):
         "action": lambda v, c, m, p: audit_action(m.action),
         "changes": lambda v, c, m, p: audit_changes(m),
         "target_type": lambda v, c, m, p: TARGET_TYPES.get(m.target_type, m.target_type),
+        "target_label": lambda v, c, m, p: _target(m),
     }
 
     def list_criteria(self, search=None):
@@ -89,4 +91,11 @@ def _raw(values: dict | None) -> str:
 
 
 TARGET_TYPES = {"user": "Utilisateur", "request": "Demande", "company": "Entreprise", "establishment": "Établissement",
-                "email": "Email", "database": "Base"}
+                "email": "Email", "database": "Base", "operation": "Opération"}
+
+
+def _target(event: AuditEvent) -> Markup | str:
+    """What an entry is about; a bulk action's one line opens the page of its users."""
+    if event.target_type == "operation" and event.target_id is not None:
+        return Markup('<a href="{}">{}</a>').format(url_for("operations.details_view", id=event.target_id), event.target_label)
+    return event.target_label

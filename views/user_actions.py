@@ -2,35 +2,63 @@
 
 from __future__ import annotations
 
-from flask import Response, flash, request
-from flask_admin.actions import action
+from datetime import timedelta
 
+from flask import Response, current_app, flash, redirect, request, session, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.helpers import get_redirect_target
+
+from admin_app.extensions import db
 from admin_app.filters import paris_datetime, thousands, yes_no
+from admin_app.inputs import parse_db_id, refuse
+from admin_app.services import operations
 from admin_app.services import users as user_service
-from models import User
+from admin_app.services.operations import OperationResult, UndoResult
+from models import HABILITATION_LABELS, Habilitation, Operation, User
+from models.queries import UserFilter
 from models.rules import format_phone
 
-from .base import current_perimeter
+from .base import SecureForm, current_actor, current_perimeter
 from .exports import csv_response
 
 
 class UserActionsMixin:
-    """Each action asks a service; the messages say what was done."""
+    """Each action asks a service; the messages say what was done, and what was already so.
+
+    Activation and deactivation are operations (admin_app.services.operations): the list then offers
+    « Annuler cette opération », a POST, for as long as OPERATION_UNDO_HOURS allows.
+    """
 
     def _action_targets(self, ids):
         return self.action_targets(ids, "Sélectionnez au moins un utilisateur.")
 
-    def _run_bulk(self, ids, service, *args):
+    def _run_bulk(self, ids, service, *args, operation: bool = True):
         targets = self._action_targets(ids)
         if targets is None:
             return None
-        return self.run_service(service, targets, *args)
+        if not operation:
+            return self.run_service(service, targets, *args)
+        return self.run_service(service, targets, *args, scope=self.scope_in_words())
+
+    def scope_in_words(self) -> str | None:
+        """What "every matching user" meant when the action ran, in French (None for a ticked selection:
+        the service then names the user, or counts them)."""
+        if request.form.get("all_matching") != "1":
+            return None
+        return "filtre : " + filter_in_words(UserFilter.from_args(request.args), request.args.get("search") or "")
+
+    def _offer_undo(self, result: OperationResult) -> None:
+        """Keep the operation's id for the list's next drawing: it shows « Annuler cette opération »."""
+        if result.operation_id is not None and result.kind.undoable:
+            session["undo_operation"] = result.operation_id
 
     @action("activate", "Activer")
     def action_activate(self, ids):
-        done = self._run_bulk(ids, user_service.set_active, True)
-        if done is not None:
-            flash(_plural(done, "utilisateur activé", "utilisateurs activés"), "success")
+        result = self._run_bulk(ids, user_service.set_active, True)
+        if result is not None:
+            flash(done_message(result, "activé"), "success")
+            self._offer_undo(result)
 
     @action("activate_links", "Activer et envoyer un lien de mot de passe")
     def action_activate_links(self, ids):
@@ -38,19 +66,19 @@ class UserActionsMixin:
         each one the link their state calls for (validate the address, create or renew the password)."""
         result = self._run_bulk(ids, user_service.activate_and_send_links)
         if result is not None:
-            activated, sent = result
-            flash(f"{_plural(activated, 'utilisateur activé', 'utilisateurs activés')} ; "
-                  f"{_plural(sent, 'lien envoyé', 'liens envoyés')} par email.", "success")
+            flash(f"{done_message(result, 'activé')[:-1]} ; {_plural(result.emails, 'lien envoyé', 'liens envoyés')} par email.", "success")
+            self._offer_undo(result)
 
     @action("deactivate", "Désactiver")
     def action_deactivate(self, ids):
-        done = self._run_bulk(ids, user_service.set_active, False)
-        if done is not None:
-            flash(_plural(done, "utilisateur désactivé", "utilisateurs désactivés"), "success")
+        result = self._run_bulk(ids, user_service.set_active, False)
+        if result is not None:
+            flash(done_message(result, "désactivé"), "success")
+            self._offer_undo(result)
 
     @action("invite", "Renvoyer l'invitation")
     def action_invite(self, ids):
-        result = self._run_bulk(ids, user_service.resend_invitations)
+        result = self._run_bulk(ids, user_service.resend_invitations, operation=False)
         if result is not None:
             sent, skipped = result
             message = _plural(sent, "invitation renvoyée", "invitations renvoyées")
@@ -60,9 +88,43 @@ class UserActionsMixin:
 
     @action("delete", "Supprimer")
     def action_delete(self, ids):
-        done = self._run_bulk(ids, user_service.delete_users)
-        if done is not None:
-            flash(_plural(done, "utilisateur supprimé", "utilisateurs supprimés"), "success")
+        result = self._run_bulk(ids, user_service.delete_users)
+        if result is not None:
+            flash(f"{_plural(result.changed, 'utilisateur supprimé', 'utilisateurs supprimés')}, définitivement : "
+                  "une suppression ne peut pas être annulée.", "success")
+
+    # --- « Annuler cette opération » --------------------------------------------------------------------
+    def undo_offer(self) -> dict | None:
+        """The operation just done, if the current user may still undo it (read once, as a flash is)."""
+        operation_id = session.pop("undo_operation", None)
+        operation = db.session.get(Operation, operation_id) if isinstance(operation_id, int) else None
+        if operation is None:
+            return None
+        window = undo_window()
+        if operations.undo_problem(db.session, current_actor(), operation, window) is not None:
+            return None
+        return {"operation": operation, "until": paris_datetime(operations.undo_deadline(operation, window)),
+                "details_url": url_for("operations.details_view", id=operation.id)}
+
+    def render(self, template, **kwargs):
+        if template == self.list_template:
+            kwargs["undo_offer"] = self.undo_offer()
+        return super().render(template, **kwargs)
+
+    @expose("/undo-operation/", methods=("POST",))
+    def undo_operation_view(self):
+        """Take back an operation (a POST with the CSRF token); the answer says what was restored and what was
+        left alone. A forged, unknown or replayed id is refused in French, nothing changed."""
+        if not SecureForm().validate_on_submit():
+            refuse("Le formulaire a expiré ou n'est pas valide : rechargez la page, puis recommencez.")
+        operation_id = parse_db_id(request.form.get("operation", ""))
+        if operation_id is None:
+            flash(operations.NOT_FOUND, "error")
+        else:
+            result = self.run_service(operations.undo, operation_id, undo_window())
+            if result is not None:
+                flash(undo_message(result), "success")
+        return redirect(get_redirect_target() or self.get_url(".index_view"))
 
     @action("export", "Exporter (CSV)")
     def action_export(self, ids):
@@ -99,3 +161,70 @@ class UserActionsMixin:
 
 def _plural(count: int, singular: str, plural: str) -> str:
     return f"{thousands(count)} {singular if count == 1 else plural}"
+
+
+def undo_window() -> timedelta:
+    return timedelta(hours=float(current_app.config.get("OPERATION_UNDO_HOURS", 24)))
+
+
+def done_message(result: OperationResult, participle: str) -> str:
+    """« 13 555 utilisateurs désactivés, 1 453 l'étaient déjà. »"""
+    if result.changed:
+        text = _plural(result.changed, f"utilisateur {participle}", f"utilisateurs {participle}s")
+    else:
+        text = f"Aucun utilisateur {participle}"
+    if result.unchanged:
+        already = "l'était" if result.unchanged == 1 else "l'étaient"
+        text += f", {thousands(result.unchanged)} {already} déjà"
+    return text + "."
+
+
+def undo_message(result: UndoResult) -> str:
+    """« 12 000 utilisateurs rétablis ; 3 modifiés depuis par quelqu'un d'autre, laissés tels quels. »"""
+    text = _plural(result.restored, "utilisateur rétabli", "utilisateurs rétablis") if result.restored else "Aucun utilisateur rétabli"
+    if result.changed_since:
+        text += (f" ; {thousands(result.changed_since)} {'modifié' if result.changed_since == 1 else 'modifiés'} "
+                 f"depuis par quelqu'un d'autre, {'laissé tel quel' if result.changed_since == 1 else 'laissés tels quels'}")
+    if result.out_of_scope:
+        text += (f" ; {thousands(result.out_of_scope)} désormais hors de votre périmètre, "
+                 f"{'laissé tel quel' if result.out_of_scope == 1 else 'laissés tels quels'}")
+    return f"Opération annulée : {text}."
+
+
+YES_NO = {"oui": "Oui", "non": "Non"}
+
+
+def filter_in_words(wanted: UserFilter, search: str = "") -> str:
+    """The users list's filters as a person reads them: « Actif : Non ; Dernière connexion : jamais connecté »."""
+    parts = []
+    if wanted.nom:
+        parts.append(f"Nom / Prénom : « {wanted.nom} »")
+    if search:
+        parts.append(f"Recherche : « {search[:200]} »")
+    if wanted.actif in YES_NO:
+        parts.append(f"Actif : {YES_NO[wanted.actif]}")
+    if wanted.habilitation in {h.value for h in Habilitation}:
+        parts.append(f"Habilitation : {HABILITATION_LABELS[Habilitation(wanted.habilitation)]}")
+    if wanted.entreprise:
+        parts.append(f"Entreprise : « {wanted.entreprise} »")
+    if wanted.etablissement:
+        parts.append(f"Établissement : « {wanted.etablissement} »")
+    if wanted.email:
+        parts.append(f"Email : « {wanted.email} »")
+    if wanted.connexion == "jamais":
+        parts.append("Dernière connexion : jamais connecté")
+    if wanted.connexion_avant:
+        parts.append(f"Connecté pour la dernière fois avant le {_french_date(wanted.connexion_avant)}")
+    if wanted.connexion_depuis:
+        parts.append(f"Connecté depuis le {_french_date(wanted.connexion_depuis)}")
+    if wanted.staff in YES_NO:
+        parts.append(f"Staff : {YES_NO[wanted.staff]}")
+    if wanted.mot_de_passe in YES_NO:
+        parts.append(f"Mot de passe créé : {YES_NO[wanted.mot_de_passe]}")
+    return " ; ".join(parts) if parts else "tous les utilisateurs"
+
+
+def _french_date(value: str) -> str:
+    year, _, rest = value.partition("-")
+    month, _, day = rest.partition("-")
+    return f"{day}/{month}/{year}" if day else value

@@ -116,9 +116,12 @@ def _label() -> ColumnElement[str]:
 
 def record(
     session: Session, actor: Actor, kind: OperationKind, scope: str, *, requested: int, changed: int,
-    unchanged: int, emails: int = 0, refused: int = 0, undo_of: Operation | None = None,
+    unchanged: int, emails: int = 0, refused: int = 0, undo_of: Operation | None = None, active: bool | None = None,
 ) -> Operation:
-    """Add the operation and its one audit entry (committed with the change it describes)."""
+    """Add the operation and its one audit entry (committed with the change it describes).
+
+    The entry reads like a user's change ("Actif : Oui → Non" when `active` is given), followed by the counts.
+    """
     operation = Operation(
         actor_id=actor.id, actor_label=actor.label, ip=actor.ip, kind=kind.value, scope=scope[:500],
         requested=requested, changed=changed, unchanged=unchanged, emails=emails, refused=refused,
@@ -132,7 +135,8 @@ def record(
         counts = {"requested": requested, "changed": changed, "unchanged": unchanged}
         if kind is OperationKind.ACTIVATE_LINKS:
             counts["emails"] = emails
-    audit.record(session, actor, AUDIT_ACTIONS[kind], "operation", operation.id, summary(operation)[:300], None, counts)
+    before, after = (None, counts) if active is None else ({"active": not active}, {"active": active, **counts})
+    audit.record(session, actor, AUDIT_ACTIONS[kind], "operation", operation.id, summary(operation)[:300], before, after)
     return operation
 
 
@@ -218,7 +222,7 @@ def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = 
                             .values(undone=True).execution_options(synchronize_session=False))
         undo_op = record(session, actor, OperationKind.UNDO, f"annulation de l'opération n° {operation.id} ({summary(operation)})",
                          requested=total, changed=len(restored), unchanged=total - len(restored) - out_of_scope,
-                         refused=out_of_scope, undo_of=operation)
+                         refused=out_of_scope, undo_of=operation, active=restore_to)
         record_state_items(session, undo_op, restored, restore_to)
         operation.undone_at = utcnow()
         operation.undone_by_id = actor.id

@@ -326,7 +326,8 @@ def set_active(session: Session, actor: Actor, ids: UserIds, active: bool, *, sc
         if not changed:
             return OperationResult(None, kind, requested, 0, requested)
         operation = operations.record(session, actor, kind, scope or operations.default_scope(session, ids),
-                                      requested=requested, changed=len(changed), unchanged=max(requested - len(changed), 0))
+                                      requested=requested, changed=len(changed), unchanged=max(requested - len(changed), 0),
+                                      active=active)
         operations.record_state_items(session, operation, changed, active)
         return OperationResult(operation.id, kind, requested, len(changed), operation.unchanged)
 
@@ -378,7 +379,7 @@ def activate_and_send_links(session: Session, actor: Actor, ids: UserIds, *, sco
             return OperationResult(None, kind, requested, 0, requested)
         operation = operations.record(session, actor, kind, scope or operations.default_scope(session, ids),
                                       requested=requested, changed=len(activated),
-                                      unchanged=max(requested - len(activated), 0), emails=len(items))
+                                      unchanged=max(requested - len(activated), 0), emails=len(items), active=True)
         operations.record_items(session, operation, [
             {"user_id": user.id, "user_label": user_label(user)[:300], "active_before": user.id not in activated,
              "active_after": True, "version_after": user.version, "email_kind": email_kind}

@@ -68,7 +68,7 @@ def test_a_bulk_deactivation_is_one_operation_with_both_counts_and_one_audit_ent
     (entry,) = events(session, "user.deactivate")
     assert (entry.target_type, entry.target_id) == ("operation", operation.id)
     assert entry.target_label == "Désactivation de 3 utilisateurs — filtre : Actif : Oui"
-    assert entry.after == {"requested": 5, "changed": 3, "unchanged": 2}
+    assert (entry.before, entry.after) == ({"active": True}, {"active": False, "requested": 5, "changed": 3, "unchanged": 2})
     assert count(session, type(entry)) == 1  # not one line per user
 
 
@@ -135,7 +135,7 @@ def test_undo_restores_exactly_the_users_it_changed(session, cast):
         u.id: (False, True) for u in active}
     (entry,) = events(session, "operation.undo")
     assert (entry.target_type, entry.target_id, entry.actor_id) == ("operation", undo_op.id, cast.manager.id)
-    assert entry.after == {"restored": 4, "changed_since": 0, "out_of_scope": 0}
+    assert entry.after == {"active": True, "restored": 4, "changed_since": 0, "out_of_scope": 0}
     assert entry.target_label == f"Annulation de l'opération n° {operation.id} : 4 utilisateurs rétablis"
 
 

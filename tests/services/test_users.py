@@ -496,7 +496,7 @@ def test_activation_counts_and_audits_only_inactive_users(session, cast):
     session.expire_all()
     assert session.get(User, inactive.id).active and session.get(User, inactive.id).session_token == token
     (row,) = events(session, "user.activate")
-    assert (row.target_type, row.target_id, row.after) == ("operation", done.operation_id, {"requested": 2, "changed": 1, "unchanged": 1})
+    assert (row.target_type, row.target_id, row.after) == ("operation", done.operation_id, {"active": True, "requested": 2, "changed": 1, "unchanged": 1})
     assert list(operation_items(session, done.operation_id)) == [inactive.id]
     assert events(session, "user.deactivate") == []
 

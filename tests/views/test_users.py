@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import event, func, select
 
-from models import AuditEvent, Establishment, Grant, OutboundEmail, User
+from models import AuditEvent, Establishment, Grant, OperationItem, OutboundEmail, User
 
 from ..conftest import STAFF, csrf_token, login
 
@@ -211,12 +211,13 @@ def post_action(client, action, ids=(), query="", all_matching=False):
 def test_bulk_deactivate_then_activate_with_audit_and_french_messages(staff_client, db):
     ids = [user_id(db, e) for e in ("luke.skywalker@example.org", "han.solo@example.org", "chewbacca@example.org")]
     html = post_action(staff_client, "deactivate", ids).get_data(as_text=True)
-    assert "3 utilisateurs désactivés" in html
+    assert "3 utilisateurs désactivés." in html
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(User).where(User.id.in_(ids), User.active.is_(False))) == 3
-    events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "user.deactivate")).all()
-    assert sorted(e.target_id for e in events) == sorted(ids)
-    assert events[0].before == {"active": True} and events[0].after == {"active": False}
+    # One Historique line for the operation (not one per user); its items name the users.
+    (event,) = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "user.deactivate")).all()
+    assert event.target_type == "operation" and event.before == {"active": True} and event.after["active"] is False
+    assert sorted(db.session.scalars(select(OperationItem.user_id).where(OperationItem.operation_id == event.target_id))) == sorted(ids)
 
     html = post_action(staff_client, "activate", ids[:1]).get_data(as_text=True)
     assert "1 utilisateur activé" in html
@@ -236,7 +237,8 @@ def test_a_rows_button_acts_on_its_user_through_the_pages_one_row_form(staff_cli
     assert html.request.path == "/admin/users/" and html.request.args["nom"] == "skywalker"  # back to the same list
     db.session.expire_all()
     assert not db.session.get(User, luke).active
-    assert db.session.scalars(select(AuditEvent.target_id).where(AuditEvent.action == "user.deactivate")).all() == [luke]
+    (operation,) = db.session.scalars(select(AuditEvent.target_id).where(AuditEvent.action == "user.deactivate")).all()
+    assert db.session.scalars(select(OperationItem.user_id).where(OperationItem.operation_id == operation)).all() == [luke]
 
 
 @pytest.mark.parametrize("value", ["explode:{luke}", "deactivate:", "deactivate:1 OR 1=1", "deactivate", ""])
@@ -316,23 +318,28 @@ def test_a_selection_of_tens_of_thousands_of_ids_is_one_parameter(db, demo):
     luke, han = user_id(db, "luke.skywalker@example.org"), user_id(db, "han.solo@example.org")
     unknown = list(range(10_000_000, 10_040_000))
     with count_statements(db) as statements:
-        assert set_active(db.session, Actor(staff), [luke, *unknown, han], False) == 2
-    assert len(statements) <= 4  # active staff, audit INSERT...SELECT, UPDATE (and the session's own)
+        result = set_active(db.session, Actor(staff), [luke, *unknown, han], False)
+    assert (result.requested, result.changed) == (2, 2)
+    # active staff, COUNT, UPDATE, the operation's INSERT, its items' INSERT...SELECT, its audit entry (and the session's own)
+    assert len(statements) <= 7
     db.session.expire_all()
     assert not db.session.get(User, luke).active and not db.session.get(User, han).active
-    targets = db.session.scalars(select(AuditEvent.target_id).where(AuditEvent.action == "user.deactivate")).all()
+    targets = db.session.scalars(select(OperationItem.user_id).where(OperationItem.operation_id == result.operation_id)).all()
     assert sorted(targets) == sorted([luke, han])
 
 
 def test_bulk_delete_removes_users_and_their_grants_keeping_a_readable_history(staff_client, db):
     luke = user_id(db, "luke.skywalker@example.org")
     html = post_action(staff_client, "delete", [luke]).get_data(as_text=True)
-    assert "1 utilisateur supprimé" in html
+    assert "1 utilisateur supprimé, définitivement : une suppression ne peut pas être annulée." in html.replace("&#39;", "'")
+    assert "Annuler cette opération" not in html
     db.session.expire_all()
     assert db.session.get(User, luke) is None
     assert db.session.scalar(select(func.count()).select_from(Grant).where(Grant.user_id == luke)) == 0
     event_ = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user.delete"))
-    assert event_.target_label == "SKYWALKER Luke <luke.skywalker@example.org>"
+    assert event_.target_label == "Suppression de 1 utilisateur — SKYWALKER Luke <luke.skywalker@example.org>"
+    item = db.session.scalar(select(OperationItem).where(OperationItem.operation_id == event_.target_id))
+    assert (item.user_id, item.user_label) == (luke, "SKYWALKER Luke <luke.skywalker@example.org>")
 
 
 def test_resend_invitation_depends_on_the_users_state(staff_client, db):
