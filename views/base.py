@@ -25,6 +25,7 @@ from admin_app.extensions import db
 from admin_app.inputs import MAX_PAGE, parse_db_id, refuse
 from admin_app.services import Actor, ServiceError
 from models import AuditEvent
+from models.queries import in_ids
 
 from .messages import RECORD_NOUNS, UNKNOWN_ACTION, FieldMessages, flask_admin_outcome, waiting_messages
 
@@ -377,7 +378,9 @@ class CriteriaListView(SecureModelView):
         if not wanted:
             flash(nothing_selected, "error")
             return None
-        visible = self.get_count_query().filter(self.model.id.in_(wanted)).scalar()
+        # The ids as one bound parameter (models.queries.in_ids), not one each: 5,000 selected users were
+        # 5,000 parameters to expand and bind.
+        visible = self.get_count_query().filter(in_ids(self.model.id, wanted)).scalar()
         if visible != len(wanted):
             # Ids typed or forged outside the user's scope: refuse the whole batch.
             flash(f"{len(wanted) - visible} élément(s) sélectionné(s) hors de votre périmètre ou introuvable(s) : "
