@@ -120,8 +120,10 @@ class UserLookupsMixin:
             .where(Establishment.company_id.in_(ids), current_perimeter().establishments())
             .group_by(Establishment.company_id)
         ).all()
-        first = {siret: None for _, _, siret in counts}
-        cities = dict(db.session.execute(select(Establishment.siret, Establishment.city).where(Establishment.siret.in_(first))).all())
+        first_sites = [siret for _, _, siret in counts]  # a company's lowest SIRET: its head office, as a rule
+        cities = dict(db.session.execute(
+            select(Establishment.siret, Establishment.city).where(Establishment.siret.in_(first_sites))
+        ).all())
         by_company = {company_id: (n, cities.get(siret, "")) for company_id, n, siret in counts}
         return [company_item(r.id, r.name, r.siren, by_company.get(r.id, (0, ""))[1], by_company.get(r.id, (0, ""))[0]) for r in rows]
 

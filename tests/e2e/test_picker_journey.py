@@ -121,3 +121,25 @@ def test_the_grant_editor_with_a_company_of_1500_establishments(page, db):
                                 .join(Grant.establishment).where(Grant.user_id == user.id).order_by(Establishment.name)).all()
     assert sorted((g.postal_code, g.is_primary, g.reporting) for g in grants) == [("31000", False, True), ("69001", True, False)]
     assert any(g.name == "Réseau National Lyon 0777" for g in grants)
+
+
+def test_a_manager_of_one_company_types_ahead_among_its_sites_by_keyboard(page, db):
+    """Luke administers Temple JEDI only: no company step; the establishment field is a type-ahead at once."""
+    log_in(page, "luke.skywalker@example.org", "demo-luke-2026")
+    obiwan = db.session.scalar(select(User.id).where(User.email == "obi-wan.kenobi@example.org"))
+    page.goto(f"/admin/users/edit/?id={obiwan}")
+    expect(page.locator("#grant-single-company")).to_have_text("Entreprise : Temple JEDI (SIREN 111385407)")
+    expect(page.get_by_role("combobox", name="Choisissez une entreprise")).to_have_count(0)
+    field = page.get_by_role("combobox", name="Choisissez un établissement")
+    field.press_sequentially("coruscant", delay=20)
+    expect(page.locator("#grant-establishment-list [role='option']")).to_have_count(1)
+    field.press("ArrowDown")
+    field.press("Escape")
+    expect(field).to_have_attribute("aria-expanded", "false")
+    field.press("ArrowDown")  # opens again
+    expect(field).to_have_attribute("aria-expanded", "true")
+    field.press("ArrowDown")
+    field.press("Enter")
+    expect(field).to_have_value("Temple JEDI – 111385407 00015 – 99019 Coruscant")
+    field.press("Enter")
+    expect(page.locator("#grant-message")).to_have_text("Cet établissement est déjà dans la liste.")
