@@ -148,13 +148,6 @@ class UserLookupsMixin:
         exact = next((r for r in results if len(digits) == 14 and r["value"] == digits), None)
         return {"results": results, "exact": exact, **info}
 
-    # Kept for callers that want the suggestions only.
-    def company_choices(self, term: str) -> list[dict]:
-        return self.company_lookup(term)["results"]
-
-    def establishment_choices(self, term: str, company_id: int | None) -> list[dict]:
-        return self.establishment_lookup(term, company_id)["results"]
-
     def filter_heading(self, user_filter: UserFilter) -> dict | None:
         """What the results' heading says of the company filter: the company by its name, SIREN beside it."""
         if not user_filter.entreprise:
