@@ -15,7 +15,6 @@
   function show(p) {
     var bar = document.getElementById("job-bar");
     bar.style.width = p.percent + "%";
-    bar.textContent = p.percent + " %";
     bar.setAttribute("aria-valuemax", String(p.total));
     bar.setAttribute("aria-valuenow", String(p.done));
     bar.setAttribute("aria-valuetext", p.text);
