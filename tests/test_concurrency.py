@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event, func, insert, select
 
 from admin_app.extensions import db as app_db
-from models import AuditEvent, Establishment, Grant, User
+from models import AuditEvent, Establishment, Grant, Operation, OperationItem, User
 from models.habilitations import Habilitation
 
 from .conftest import ON_POSTGRES, STAFF, csrf_token, login
@@ -74,7 +74,8 @@ def flashed(client) -> list[tuple[str, str]]:
 # --- overlapping bulk activations and deactivations -------------------------------------------------
 
 REQUESTS, EXTRA_USERS, BATCH = 40, 300, 90
-DONE = re.compile(r"^(\d+) utilisateurs? (activé|désactivé)s?$")
+# « 12 utilisateurs désactivés, 78 l'étaient déjà. » (« Aucun utilisateur activé, … » when none changed)
+DONE = re.compile(r"^(\d+|Aucun) utilisateurs? (activé|désactivé)s?(?:, (\d+) l'étai(?:t|ent) déjà)?\.$")
 
 
 def seed_users(db, count: int) -> list[int]:
@@ -92,7 +93,7 @@ class AnsweredWith500(Exception):
     """Some requests failed with a server error (the other checks passed: the failures changed nothing)."""
 
 
-def test_overlapping_bulk_activations_audit_exactly_the_real_changes(app, demo, db):
+def test_overlapping_bulk_activations_record_exactly_the_real_changes(app, demo, db):
     ids = seed_users(db, EXTRA_USERS)
     initial = dict(db.session.execute(select(User.id, User.active).where(User.id.in_(ids))).all())
     clients = staff_clients(app, REQUESTS)
@@ -127,29 +128,42 @@ def test_overlapping_bulk_activations_audit_exactly_the_real_changes(app, demo, 
         assert len(messages) == 1 and messages[0][0] == "success", messages
         match = DONE.match(messages[0][1])
         assert match and match.group(2) == {"activate": "activé", "deactivate": "désactivé"}[action], messages
-        reported += int(match.group(1))
+        changed = 0 if match.group(1) == "Aucun" else int(match.group(1))
+        assert changed + int(match.group(3) or 0) == BATCH, messages  # both counts: every user of the batch told
+        reported += changed
 
     db.session.expire_all()
-    events = db.session.execute(
-        select(AuditEvent.target_id, AuditEvent.action, AuditEvent.before, AuditEvent.after)
-        .where(AuditEvent.action.in_(["user.activate", "user.deactivate"]), AuditEvent.target_type == "user")
-        .order_by(AuditEvent.id)
+    # The per-user trail is the operations' items, in commit order (operation ids follow it: each
+    # operation is inserted after its UPDATE took the row locks, and before its commit released them).
+    items = db.session.execute(
+        select(OperationItem.user_id, OperationItem.active_before, OperationItem.active_after, OperationItem.version_after,
+               Operation.kind)
+        .join(Operation, Operation.id == OperationItem.operation_id).order_by(Operation.id)
     ).all()
     by_user = defaultdict(list)
-    for target_id, action, before, after in events:
-        assert target_id in initial, f"audit entry for a user outside the batches: {target_id}"
-        assert after == {"active": action == "user.activate"} and before == {"active": action != "user.activate"}
-        by_user[target_id].append(after["active"])
+    for user_id, before, after, version, kind in items:
+        assert user_id in initial, f"operation item for a user outside the batches: {user_id}"
+        assert after == (kind == "activate") and before == (not after), (kind, before, after)
+        by_user[user_id].append(after)
+        # The version each item kept is the one its change made: the n-th change of a user leaves version n + 1.
+        assert version == 1 + len(by_user[user_id]), (user_id, version, by_user[user_id])
+    operations = db.session.execute(select(Operation.changed, func.count(OperationItem.user_id)).join(OperationItem)
+                                    .group_by(Operation.id)).all()
+    assert all(changed == rows for changed, rows in operations)  # each operation's count is its items
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action.in_(["user.activate", "user.deactivate"]), AuditEvent.target_type == "user")) == 0
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action.in_(["user.activate", "user.deactivate"]), AuditEvent.target_type == "operation")) == len(operations)
     current = dict(db.session.execute(select(User.id, User.active).where(User.id.in_(ids))).all())
     versions = dict(db.session.execute(select(User.id, User.version).where(User.id.in_(ids))).all())
     for user_id in ids:
         states = [initial[user_id], *by_user[user_id]]
-        # Each audit entry is a real change: it flips the state the previous one (or the seed) left.
+        # Each recorded change is a real one: it flips the state the previous one (or the seed) left.
         assert all(a != b for a, b in zip(states, states[1:], strict=False)), (user_id, states)
         assert states[-1] == current[user_id], (user_id, states, current[user_id])
         assert versions[user_id] == 1 + len(by_user[user_id]), (user_id, versions[user_id], states)
-    assert len(events) == reported
-    assert len(events) > REQUESTS, "the batches should have changed many users"  # the race was real work
+    assert len(items) == reported
+    assert len(items) > REQUESTS, "the batches should have changed many users"  # the race was real work
     if server_errors:
         raise AnsweredWith500(f"{len(server_errors)} of {REQUESTS} requests failed with a 500: {server_errors[0]}")
 
