@@ -1,12 +1,21 @@
-"""The benchmark: each screen against its bare SQL floor, measured in one run (`make bench`).
+"""The benchmark: each screen against an honest floor, measured in one run (`make bench`).
 
-For each case: warm-ups, then N timed runs of the bare SQL (the floor) and of the full request
-through the app's test client, interleaved; median and p95; statements per request; the ratio
-median(app) / median(floor) against its target. Exits non-zero when a target is missed.
+The floor of a page is what it cannot avoid: the page without data (the layout, the session and the
+menu: /admin/habilitations/, whose only SQL is the session's user) plus the page's own SQL run bare.
+For the users list that SQL is hand-written (the two statements that give the same count and rows);
+for the other pages it is the page's own statements replayed on the driver, less the layout's.
+For a bulk action it is the statements that change data, as the product wrote them, replayed bare.
+
+For each case: warm-ups, then N rounds, each timing the page without data, the bare SQL and the full
+request through the app's test client, interleaved (the three see the same machine); medians, p95;
+statements per request; ratio = median(app) / (median(page without data) + median(SQL)) against its
+target. Each list asserts it serves the rows it claims: as many as the page size asked for, the same
+ids as the floor's, the same count. Exits non-zero when a target or an assertion is missed.
 
     python scripts/bench.py                       # 100,000 users on SQLite (.bench/)
     python scripts/bench.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
-    python scripts/bench.py --quick               # CI: 10,000 users; statements, counts, plans
+    python scripts/bench.py --quick               # CI: 10,000 users; rows, statements, counts, plans
+    python scripts/bench.py --profile URL         # pyinstrument profile of one page (the `bench` extra)
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 from sqlalchemy import create_engine, event, func, select, text, update
 from sqlalchemy.engine import make_url
@@ -36,14 +46,17 @@ from models import AccountRequest, AuditEvent, Base, Company, Establishment, Out
 from views.users import UserView  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+LAYOUT_URL = "/admin/habilitations/"  # the page without data
+ROW_IDS = re.compile(r'name="rowid" value="(\d+)"')
+COUNT = re.compile(r"Nombre total d'utilisateurs : ([\d\u202f]+)")
 
 
 @dataclass
 class Case:
     name: str
     target: float | None  # max ratio app/floor; None: informative
-    floor_ms: list[float] = field(default_factory=list)
-    tuned_floor_ms: list[float] = field(default_factory=list)  # the app's own query shape, run bare
+    empty_ms: list[float] = field(default_factory=list)  # the page without data, same rounds
+    sql_ms: list[float] = field(default_factory=list)  # the page's own SQL, bare
     app_ms: list[float] = field(default_factory=list)
     statements: int | None = None
     max_statements: int | None = None
@@ -51,8 +64,18 @@ class Case:
     ok: bool = True
 
     @property
+    def floor(self) -> float:
+        return (statistics.median(self.empty_ms) if self.empty_ms else 0.0) + statistics.median(self.sql_ms)
+
+    @property
     def ratio(self) -> float:
-        return statistics.median(self.app_ms) / statistics.median(self.floor_ms)
+        return statistics.median(self.app_ms) / self.floor
+
+    def check(self, condition: bool, problem: str) -> None:
+        """An assertion of the case: a miss fails the case, and says why in its note."""
+        if not condition:
+            self.ok = False
+            self.note = f"{self.note}; FAILED: {problem}" if self.note else f"FAILED: {problem}"
 
 
 def p95(values: list[float]) -> float:
@@ -116,13 +139,15 @@ def timed(fn) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def measure(case: Case, floor, request, runs: int, warmups: int = 3) -> None:
+def measure(case: Case, sql, request, runs: int, empty=None, warmups: int = 3) -> None:
+    """Interleaved rounds: the page without data, the bare SQL and the request, in a rotating order."""
+    steps = [(case.sql_ms, sql), (case.app_ms, request)] + ([(case.empty_ms, empty)] if empty else [])
     for _ in range(warmups):
-        floor()
-        request()
-    for _ in range(runs):  # interleaved: both see the same machine state
-        case.floor_ms.append(timed(floor))
-        case.app_ms.append(timed(request))
+        for _, fn in steps:
+            fn()
+    for i in range(runs):
+        for samples, fn in steps[i % len(steps):] + steps[:i % len(steps)]:
+            samples.append(timed(fn))
 
 
 def login(client) -> None:
@@ -137,158 +162,237 @@ def token_of(client, url: str) -> str:
     return next(g for g in CSRF.search(html).groups() if g)
 
 
-def users_list_cases(app, client, runs: int, quick: bool) -> list[Case]:
-    """Page 1 of the users list filtered by active + Gestion des utilisateurs + one company: the one with
-    the most establishments (and users), whose pages are full at every size."""
-    with app.app_context():
-        siren = db.session.scalar(select(Establishment.siren).group_by(Establishment.siren)
-                                  .order_by(func.count().desc(), Establishment.siren).limit(1))
-        db.session.remove()
-    # T, as the issue measured it: the two bare statements, each filter an IN subquery over grants.
-    where = """
-        users.active AND users.id IN (SELECT user_id FROM grants WHERE user_admin OR manager)
-        AND users.id IN (SELECT user_id FROM grants WHERE establishment_id IN (SELECT id FROM establishments WHERE siren = :siren))"""
-    # The app's own shape, run bare: start from the selective side (the company's establishments) and
-    # check the habilitation per user through the (user_id, establishment_id) index.
-    tuned_where = """
-        users.active
-        AND users.id IN (SELECT user_id FROM grants WHERE establishment_id IN (SELECT id FROM establishments WHERE siren = :siren))
-        AND EXISTS (SELECT 1 FROM grants h WHERE h.user_id = users.id AND (h.user_admin OR h.manager))"""
-    columns = """users.*, EXISTS (SELECT 1 FROM grants g WHERE g.user_id = users.id AND g.manager) AS is_manager,
-               (SELECT e.name || ' ' || e.siret FROM establishments e JOIN grants g ON g.establishment_id = e.id
-                 WHERE g.user_id = users.id AND g.is_primary) AS primary_establishment"""
-    order = "ORDER BY users.last_name, users.first_name, users.id LIMIT :size"
-    count_sql = text(f"SELECT count(*) FROM users WHERE {where}")
-    page_sql = text(f"SELECT {columns} FROM users WHERE {where} {order}")
-    tuned_count_sql = text(f"SELECT count(*) FROM users WHERE {tuned_where}")
-    tuned_page_sql = text(f"SELECT {columns} FROM users WHERE {tuned_where} {order}")
-    cases = []
+def get_ok(client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return response.get_data(as_text=True)
+
+
+# The users list's floor, hand-written: the count and the page, the filters as the product means them
+# (Gestion des utilisateurs is held by whoever holds it or Gestionnaire, which implies every habilitation),
+# the columns exactly those a row shows.
+USERS_COLUMNS = """u.id, u.active, u.last_name, u.first_name, u.email, u.job_title,
+    EXISTS (SELECT 1 FROM grants m WHERE m.user_id = u.id AND m.manager) AS is_manager,
+    (SELECT e.name || ' ' || e.siret FROM grants p JOIN establishments e ON e.id = p.establishment_id
+      WHERE p.user_id = u.id AND p.is_primary) AS primary_establishment,
+    u.last_login_at, u.password_hash IS NOT NULL AS has_password"""
+USERS_ORDER = "ORDER BY u.last_name, u.first_name, u.id LIMIT :size"
+FILTER_WHERE = """u.active
+    AND u.id IN (SELECT g.user_id FROM grants g WHERE g.establishment_id IN (SELECT e.id FROM establishments e WHERE e.siren = :siren))
+    AND EXISTS (SELECT 1 FROM grants h WHERE h.user_id = u.id AND (h.user_admin OR h.manager))"""
+# The search box: every user whose name (accents folded: search_text) or email contains the word, found
+# first and then paged (on PostgreSQL through ARRAY(), which its planner does not fold back).
+SEARCH_MATCHES = "SELECT s.id FROM users s WHERE s.search_text LIKE :pattern OR s.email LIKE :pattern"
+SEARCH_WORD = "martin"
+
+
+def pick_company(engine, wanted: int = 500) -> tuple[str, int]:
+    """The company whose users match the filter (active, Gestion des utilisateurs) closest to `wanted`:
+    several hundred users, pages full at every size the list offers."""
+    counts = text("""SELECT e.siren, count(DISTINCT u.id) FROM users u JOIN grants g ON g.user_id = u.id
+                     JOIN establishments e ON e.id = g.establishment_id
+                     WHERE u.active AND EXISTS (SELECT 1 FROM grants h WHERE h.user_id = u.id AND (h.user_admin OR h.manager))
+                     GROUP BY e.siren""")
+    with engine.connect() as conn:
+        rows = conn.execute(counts).all()
+    siren, matches = min(rows, key=lambda r: (abs(r[1] - wanted), r[0]))
+    return siren, matches
+
+
+def users_list_cases(app, client, runs: int, quick: bool, layout) -> list[Case]:
+    """Page 1 of the users list, (1) filtered by active + Gestion des utilisateurs + one company of several
+    hundred matches, (2) searched by a name, at each page size the list offers, against the hand-written floor."""
     with app.app_context():
         engine = db.engine
-    expected = None
-    for size, target in ((20, None), (50, 1.8), (100, None), (200, 3.0)):
-        if size not in UserView.page_size_options:  # the list would serve its default page size instead
-            print(f"users list, {size} rows: not measured, the list offers {UserView.page_size_options} rows a page")
-            continue
-        case = Case(f"users list, filtered, {size} rows", target if not quick else None, max_statements=4)
+    siren, _ = pick_company(engine)
+    where_search = (f"u.id = ANY(ARRAY({SEARCH_MATCHES}))" if engine.dialect.name == "postgresql"
+                    else f"u.id IN ({SEARCH_MATCHES})")
+    scenarios = [
+        ("filtered", FILTER_WHERE, {"siren": siren}, {"actif": "oui", "habilitation": "user_admin", "entreprise": siren}),
+        (f"name search «{SEARCH_WORD}»", where_search, {"pattern": f"%{SEARCH_WORD}%"}, {"nom": SEARCH_WORD}),
+    ]
+    cases = []
+    for label, where, params, args in scenarios:
+        count_sql = text(f"SELECT count(*) FROM users u WHERE {where}")
+        page_sql = text(f"SELECT {USERS_COLUMNS} FROM users u WHERE {where} {USERS_ORDER}")
+        statements = set()
+        for size in UserView.page_size_options:  # only the sizes the UI offers
+            target = None if quick else (1.8 if size >= 100 else 1.5)
+            case = Case(f"users list, {label}, {size} rows", target, max_statements=5)
+            url = f"/admin/users/?{urlencode({**args, 'page_size': size})}"
 
-        def floor(size=size):
+            def floor(size=size, count_sql=count_sql, page_sql=page_sql, params=params):
+                with engine.connect() as conn:
+                    conn.execute(count_sql, params).scalar()
+                    conn.execute(page_sql, {**params, "size": size}).fetchall()
+
+            measure(case, floor, lambda url=url: get_ok(client, url), runs, layout)
+            with StatementCounter(engine) as counter:
+                html = get_ok(client, url)
+            case.statements = counter.count
+            statements.add(counter.count)
             with engine.connect() as conn:
-                conn.execute(count_sql, {"siren": siren}).scalar()
-                conn.execute(page_sql, {"siren": siren, "size": size}).fetchall()
-
-        url = f"/admin/users/?actif=oui&habilitation=user_admin&entreprise={siren}&page_size={size}"
-
-        def request(url=url):
-            response = client.get(url)
-            assert response.status_code == 200
-
-        def tuned_floor(size=size):
-            with engine.connect() as conn:
-                conn.execute(tuned_count_sql, {"siren": siren}).scalar()
-                conn.execute(tuned_page_sql, {"siren": siren, "size": size}).fetchall()
-
-        measure(case, floor, request, runs)
-        case.tuned_floor_ms = [timed(tuned_floor) for _ in range(runs)]
-        with StatementCounter(engine) as counter:
-            html = client.get(url).get_data(as_text=True)
-        case.statements = counter.count
-        shown = int(re.search(r"Nombre total d'utilisateurs : ([\d\u202f]+)", html).group(1).replace("\u202f", ""))
-        with engine.connect() as conn:
-            expected = conn.execute(count_sql, {"siren": siren}).scalar()
-            rows = len(conn.execute(page_sql, {"siren": siren, "size": size}).fetchall())
-        listed = len(re.findall(r'<td class="col-last_name">', html))
-        case.note = f"count {shown}/{expected}, rows {listed}/{rows}"
-        case.ok = shown == expected and listed == rows
-        cases.append(case)
+                expected = conn.execute(count_sql, params).scalar()
+                floor_ids = [row.id for row in conn.execute(page_sql, {**params, "size": size})]
+            shown = int(COUNT.search(html).group(1).replace("\u202f", ""))
+            served = [int(i) for i in ROW_IDS.findall(html)]
+            case.note = f"count {shown}/{expected}, rows served {len(served)}/requested {size}/floor {len(floor_ids)}"
+            case.check(expected >= size, "the scenario does not fill the page")
+            case.check(shown == expected, "the count shown is not the floor's")
+            case.check(len(served) == min(size, expected), "rows served differ from rows requested")
+            case.check(served == floor_ids, "rows served are not the floor's rows (ids, order)")
+            cases.append(case)
+        for case in cases[-len(UserView.page_size_options):]:
+            case.check(len(statements) == 1, f"statements per page vary with the page size: {sorted(statements)}")
     return cases
 
 
-def replayed_case(app, client, name: str, url: str, runs: int, target: float | None) -> Case:
-    """A page against its own SQL replayed bare: what the ORM, Flask and the template add."""
+def capture(engine, fn) -> list[tuple[str, object, bool]]:
+    """The statements `fn` sends to the database: (SQL, parameters, executemany)."""
+    captured: list[tuple[str, object, bool]] = []
+
+    def hook(conn, cursor, statement, parameters, context, executemany):
+        captured.append((statement, parameters, executemany))
+
+    event.listen(engine, "before_cursor_execute", hook)
+    try:
+        fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", hook)
+    return captured
+
+
+def tbody_rows(html: str) -> int:
+    """Rows of a list's table body, its "nothing matches" row aside."""
+    body = re.search(r"<tbody>(.*?)</tbody>", html, re.S)
+    return 0 if body is None else len(re.findall(r"<tr[ >](?!<td colspan)", body.group(1)))
+
+
+def replayed_case(app, client, name: str, url: str, runs: int, target: float | None, layout, layout_sql: set[str],
+                  page_size: int | None = None) -> Case:
+    """A page against the page without data plus its own SQL replayed bare on the driver (the statements
+    the layout runs too, the session's user, are in the page without data already)."""
     with app.app_context():
         engine = db.engine
-    captured: list[tuple[str, object]] = []
+    get_ok(client, url)
+    captured = capture(engine, lambda: get_ok(client, url))
+    own = [(statement, parameters) for statement, parameters, _ in captured if statement not in layout_sql]
+    html = get_ok(client, url)
+    page_rows: list[int] = []
 
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        captured.append((statement, parameters))
+    def floor(record=False):
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            for statement, parameters in own:
+                cursor.execute(statement, parameters)
+                fetched = cursor.fetchall()
+                if record and re.search(r"\bLIMIT\b", statement):
+                    page_rows.append(len(fetched))
+            cursor.close()
+        finally:
+            raw.close()
 
-    client.get(url)
-    event.listen(engine, "before_cursor_execute", capture)
-    response = client.get(url)
-    event.remove(engine, "before_cursor_execute", capture)
-    assert response.status_code == 200, (url, response.status_code)
+    case = Case(name, target, statements=len(captured), max_statements=6)
+    measure(case, floor, lambda: get_ok(client, url), runs, layout)
+    case.note = f"SQL {statistics.median(case.sql_ms):.1f} ms, the rest {statistics.median(case.app_ms) - case.floor:.1f} ms over the floor"
+    if page_size is not None:  # a list: as many rows as asked for, those its page statement returns
+        floor(record=True)
+        served = tbody_rows(html)
+        case.note += f"; rows served {served}/requested {page_size}/floor {page_rows[-1] if page_rows else '?'}"
+        case.check(bool(page_rows) and served == page_size == page_rows[-1], "rows served differ from rows requested or the floor's")
+    return case
+
+
+WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.I)
+
+
+class Restorer:
+    """Puts the cached volume data back after an action: the users it changed active again, the rows it
+    added (audit, operations and their items, outbox...) deleted, newest tables first."""
+
+    def __init__(self, engine, ids_active: list[int]):
+        self.engine, self.ids = engine, ids_active
+        self.tables: list[str] = []  # in the order the action first wrote them
+        with engine.connect() as conn:  # each table's newest id before the action
+            self.high = {t.name: conn.scalar(select(func.coalesce(func.max(t.c.id), 0)))
+                         for t in Base.metadata.sorted_tables if "id" in t.c}
+
+    def watch(self, captured) -> None:
+        for statement, _, _ in captured:
+            found = re.match(r"\s*INSERT INTO (\w+)", statement, re.I)
+            if found and found.group(1) in self.high and found.group(1) not in self.tables:
+                self.tables.append(found.group(1))
+
+    def __call__(self) -> None:
+        with self.engine.begin() as conn:
+            for table in reversed(self.tables):
+                conn.execute(text(f"DELETE FROM {table} WHERE id > :high"), {"high": self.high[table]})  # noqa: S608
+            for start in range(0, len(self.ids), 5000):
+                conn.execute(update(User).where(User.id.in_(self.ids[start:start + 5000])).values(active=True))
+
+
+def bulk_cases(app, client, runs: int, quick: bool) -> list[Case]:
+    """Deactivating 5,000 selected users through the endpoint (the form as a browser posts it: the token, the
+    action, 5,000 rowid fields) against what the product writes, replayed bare; "all matching" on 50,000."""
+    cases = []
+    with app.app_context():
+        engine = db.engine
+        ids = list(db.session.scalars(select(User.id).where(User.active.is_(True), User.is_staff.is_(False))
+                                      .order_by(User.id).limit(5000)))
+        db.session.remove()
+    token = token_of(client, "/admin/users/")
+    body = urlencode([("csrf_token", token), ("url", "/admin/users/"), ("all_matching", "0"), ("action", "deactivate"),
+                      *(("rowid", str(i)) for i in ids)])
+
+    def post():
+        response = client.post("/admin/users/action/", data=body, content_type="application/x-www-form-urlencoded")
+        assert response.status_code == 302, response.status_code
+
+    restore = Restorer(engine, ids)
+    captured = capture(engine, post)  # once, to learn what the product writes
+    restore.watch(captured)
+    with engine.connect() as conn:
+        deactivated = conn.scalar(select(func.count()).select_from(User).where(User.id.in_(ids[:5000]), User.active.is_(False)))
+    restore()
+    writes = [(statement, parameters, many) for statement, parameters, many in captured if WRITES.match(statement)]
 
     def floor():
         raw = engine.raw_connection()
         try:
             cursor = raw.cursor()
-            for statement, parameters in captured:
-                cursor.execute(statement, parameters)
-                cursor.fetchall()
+            for statement, parameters, many in writes:
+                (cursor.executemany if many else cursor.execute)(statement, parameters)
+            raw.commit()
             cursor.close()
         finally:
             raw.close()
 
-    def request():
-        assert client.get(url).status_code == 200
+    case = Case("bulk deactivate 5,000 selected (endpoint)", None if quick else 1.3, statements=len(captured))
+    for _ in range(max(3, runs // 6)):
+        for samples, fn in ((case.sql_ms, floor), (case.app_ms, post)):
+            samples.append(timed(fn))
+            restore()
+    written = ", ".join(f"{m.group(1).upper()} {m.group(2)}" for m in
+                        (re.match(r"\s*(INSERT INTO|UPDATE|DELETE FROM)\s+(\w+)", w[0], re.I) for w in writes) if m)
+    case.note = f"floor: {written}; {deactivated}/{len(ids)} deactivated"
+    case.check(deactivated == len(ids) == 5000, "the endpoint did not deactivate the 5,000 selected users")
+    cases.append(case)
 
-    case = Case(name, target, statements=len(captured), max_statements=6)
-    measure(case, floor, request, runs)
-    case.note = f"SQL {statistics.median(case.floor_ms):.1f} ms, the rest {statistics.median(case.app_ms) - statistics.median(case.floor_ms):.1f} ms"
-    return case
-
-
-def bulk_cases(app, runs: int, quick: bool) -> list[Case]:
-    """Deactivating 5,000 selected users (audit included) against one bare UPDATE; "all matching"."""
-    cases = []
+    # "All matching" on 50,000 users (or all of them in quick mode), through a subquery (the service).
     with app.app_context():
-        engine = db.engine
         session = db.session
-        ids = list(session.scalars(select(User.id).where(User.active.is_(True), User.is_staff.is_(False)).order_by(User.id).limit(5000)))
-        staff = session.scalar(select(User).where(User.email == "staff@example.org"))
-        actor = Actor(staff)
-        # The volume data is cached between runs: whoever was inactive is made inactive again at the end.
-        inactive = list(session.scalars(select(User.id).where(User.active.is_(False))))
-
-        def reset():
-            session.execute(update(User).where(User.id.in_(ids)).values(active=True))
-            session.execute(AuditEvent.__table__.delete().where(AuditEvent.action == "user.deactivate"))
-            session.commit()
-
-        def floor():
-            with engine.begin() as conn:
-                conn.execute(update(User).where(User.id.in_(ids)).values(active=False))
-
-        def app_run():
-            user_service.set_active(session, actor, ids, False)
-
-        case = Case("bulk deactivate 5,000 selected (+ audit)", None if quick else 2.5)
-        count = max(3, runs // 6)
-        for _ in range(count):
-            reset()
-            case.floor_ms.append(timed(floor))
-            reset()
-            case.app_ms.append(timed(app_run))
-        reset()
-        changed = session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "user.deactivate"))
-        case.note = f"audit rows after reset {changed}"
-        cases.append(case)
-
-        # "All matching" on 50,000 users (or all of them in quick mode), through a subquery.
         matching = select(User.id).where(User.email.like("%@volume.example.org")).order_by(User.id).limit(50_000)
-        size = session.scalar(select(func.count()).select_from(matching.subquery()))
-        all_case = Case(f"deactivate all matching ({size} users)", None)
+        restore_all = Restorer(engine, list(session.scalars(matching)))
+        all_case = Case(f"deactivate all matching ({len(restore_all.ids)} users)", None)
         for _ in range(2):
-            session.execute(update(User).where(User.email.like("%@volume.example.org")).values(active=True))
-            session.commit()
-            all_case.app_ms.append(timed(lambda: user_service.set_active(session, actor, matching, False)))
-            all_case.floor_ms.append(1.0)
-        session.execute(update(User).where(User.email.like("%@volume.example.org")).values(active=True))
-        for start in range(0, len(inactive), 5000):
-            session.execute(update(User).where(User.id.in_(inactive[start:start + 5000])).values(active=False))
-        session.execute(AuditEvent.__table__.delete().where(AuditEvent.action == "user.deactivate"))
-        session.commit()
+            actor = Actor(session.scalar(select(User).where(User.email == "staff@example.org")))
+            found = capture(engine, lambda actor=actor: all_case.app_ms.append(
+                timed(lambda: user_service.set_active(session, actor, matching, False))))
+            restore_all.watch(found)
+            all_case.sql_ms.append(1.0)
+            session.remove()
+            restore_all()
         median = statistics.median(all_case.app_ms)
         all_case.note = f"target < 2000 ms ({'SQLite' if engine.dialect.name == 'sqlite' else 'PostgreSQL'})"
         all_case.ok = quick or engine.dialect.name != "sqlite" or median < 2000
@@ -302,7 +406,7 @@ def export_case(url: str) -> Case:
     result = subprocess.run([sys.executable, __file__, "--database-url", url, "--export-probe"], capture_output=True, text=True,
                             check=True)
     first_ms, total_ms, rows, peak_mb = (float(v) for v in result.stdout.split())
-    case = Case(f"CSV export of all users ({int(rows)} rows)", None, floor_ms=[1.0], app_ms=[total_ms])
+    case = Case(f"CSV export of all users ({int(rows)} rows)", None, sql_ms=[1.0], app_ms=[total_ms])
     case.note = f"first bytes {first_ms:.0f} ms of {total_ms:.0f} ms; peak memory {peak_mb:.0f} MB (target < 150)"
     streamed = first_ms < total_ms / 2
     case.ok = streamed and peak_mb < 150
@@ -413,13 +517,27 @@ def _plan(engine, statement, setting: str | None = None) -> str:
         return "\n".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
 
 
+def profile(app, client, url: str, runs: int) -> None:
+    """pyinstrument's profile of `runs` requests of one page (after warm-ups), printed."""
+    from pyinstrument import Profiler  # the `bench` extra
+
+    for _ in range(5):
+        get_ok(client, url)
+    profiler = Profiler(interval=0.0002)
+    with profiler:
+        for _ in range(runs):
+            get_ok(client, url)
+    print(profiler.output_text(unicode=True, color=False))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url")
     parser.add_argument("--users", type=int)
     parser.add_argument("--runs", type=int)
-    parser.add_argument("--quick", action="store_true", help="CI: 10,000 users; statements, counts and plans only")
+    parser.add_argument("--quick", action="store_true", help="CI: 10,000 users; rows, statements, counts and plans")
     parser.add_argument("--prepare-only", action="store_true", help="create the volume data and stop (load test)")
+    parser.add_argument("--profile", metavar="URL", help="profile one page with pyinstrument and stop")
     parser.add_argument("--export-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     users = args.users or (10_000 if args.quick else 100_000)
@@ -439,42 +557,55 @@ def main() -> int:
         return 0
     client = app.test_client()
     login(client)
+    if args.profile:
+        profile(app, client, args.profile, runs)
+        return 0
     with app.app_context():
+        engine = db.engine
         luke = db.session.scalar(select(User.id).where(User.email == "luke.skywalker@example.org"))
+        company = db.session.scalar(select(Company.name).where(Company.name.like("Entreprise %")).order_by(Company.id).limit(1))
         db.session.remove()
 
-    cases = users_list_cases(app, client, runs, args.quick)
-    target = None if args.quick else 2.5
-    # What any page costs before its own data: the session, the layout and the menu (informative).
-    cases.append(replayed_case(app, client, "page without data (the layout alone)", "/admin/habilitations/", runs, None))
-    cases.append(replayed_case(app, client, "users list, name search", "/admin/users/?search=martin&page_size=50", runs, target))
-    cases.append(replayed_case(app, client, "user details page", f"/admin/users/details/?id={luke}", runs, target))
-    cases.append(replayed_case(app, client, "establishment autocomplete", "/admin/users/lookup/establishments?q=garage", runs, target))
-    cases.append(replayed_case(app, client, "requests tab", "/admin/account-requests/?statut=toutes&page_size=50", runs, target))
-    cases.append(replayed_case(app, client, "audit trail", "/admin/audit/?page_size=50", runs, target))
-    cases.append(replayed_case(app, client, "emails", "/admin/emails/?page_size=50", runs, target))
-    cases += bulk_cases(app, runs, args.quick)
+    def layout():
+        get_ok(client, LAYOUT_URL)
+
+    layout_sql = {statement for statement, _, _ in capture(engine, layout)}
+    cases = users_list_cases(app, client, runs, args.quick, layout)
+    target = None if args.quick else 1.5
+    word = company.split()[-1][:4].lower() if company else "entr"
+    pages = [
+        ("requests tab", "/admin/account-requests/?statut=toutes&page_size=50", 50),
+        ("audit trail", "/admin/audit/?page_size=50", 50),
+        ("emails", "/admin/emails/?page_size=50", 50),
+        ("user details page", f"/admin/users/details/?id={luke}", None),
+        ("user edit page", f"/admin/users/edit/?id={luke}", None),
+        ("company lookup", f"/admin/users/lookup/companies?q={word}", None),
+        ("establishment lookup", "/admin/users/lookup/establishments?q=garage", None),
+    ]
+    for name, page_url, size in pages:
+        cases.append(replayed_case(app, client, name, page_url, runs, target, layout, layout_sql, size))
+    cases += bulk_cases(app, client, runs, args.quick)
     cases.append(export_case(url))
 
     failed = False
     backend = make_url(url).get_backend_name()
     print(f"\nBenchmark on {backend}, {users} users, {runs} runs per case ({os.cpu_count()} CPUs)\n")
-    print(f"{'case':44} {'median ms':>10} {'p95 ms':>8} {'floor ms':>9} {'stmts':>6} {'ratio':>6} {'target':>7}  result")
-    print("(floor: the bare SQL of the case; for the users list, the issue's T, with the app's tuned SQL in the note)")
+    print(f"{'case':46} {'app ms':>7} {'p95':>6} {'empty':>6} {'SQL':>6} {'floor':>6} {'stmts':>5} {'ratio':>6} {'target':>6}  verdict")
+    print("(floor = the page without data + the page's own SQL run bare, medians of the same interleaved rounds;\n"
+          " a bulk action's floor: what it writes, replayed bare; ratio = app / floor)")
     for case in cases:
         verdict = case.ok
         if case.target is not None and case.ratio > case.target:
             verdict = False
         if case.max_statements is not None and case.statements is not None and case.statements > case.max_statements:
             verdict = False
+            case.note += f"; more than {case.max_statements} statements"
         failed |= not verdict
         target_text = f"≤{case.target:g}" if case.target else "-"
         stmts = "-" if case.statements is None else str(case.statements)
-        if case.tuned_floor_ms:
-            tuned = statistics.median(case.tuned_floor_ms)
-            case.note += f"; tuned SQL {tuned:.1f} ms, app/tuned {statistics.median(case.app_ms) / tuned:.1f}"
-        print(f"{case.name:44} {statistics.median(case.app_ms):10.1f} {p95(case.app_ms):8.1f} "
-              f"{statistics.median(case.floor_ms):9.1f} {stmts:>6} {case.ratio:6.2f} {target_text:>7}  "
+        empty = f"{statistics.median(case.empty_ms):6.1f}" if case.empty_ms else "     -"
+        print(f"{case.name:46} {statistics.median(case.app_ms):7.1f} {p95(case.app_ms):6.1f} {empty} "
+              f"{statistics.median(case.sql_ms):6.1f} {case.floor:6.1f} {stmts:>5} {case.ratio:6.2f} {target_text:>6}  "
               f"{'PASS' if verdict else 'FAIL'}  {case.note}")
     problems = plans(app)
     for problem in problems:
