@@ -60,8 +60,10 @@ mutate: install
 	TEST_DATABASE_URL= $(BIN)/mutmut run $(MUTANTS)
 	$(BIN)/mutmut results
 
-# The benchmark (README, "Performance"): 100,000 users, cached in .bench/; BENCH_ARGS="--database-url ..."
+# The benchmark (README, "Performance"): 100,000 users, cached in .bench/; BENCH_ARGS="--database-url ...";
+# BENCH_ARGS="--profile /admin/users/?..." profiles one page with pyinstrument (the `bench` extra).
 bench: install
+	$(BIN)/python -c "import pyinstrument" 2>/dev/null || $(BIN)/pip install --quiet -e '.[test,serve,bench]'
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 # What CI runs: 10,000 users; statement counts, exact counts, query plans, streaming and memory.
