@@ -130,7 +130,9 @@ def record(
     session.add(operation)
     session.flush()  # its id, for the items and the audit entry
     if kind is OperationKind.UNDO:
-        counts = {"restored": changed, "changed_since": unchanged, "out_of_scope": refused}
+        # The users left alone are said only when there are some: a plain undo reads "Rétablis : 25".
+        counts = {"restored": changed, **({"changed_since": unchanged} if unchanged else {}),
+                  **({"out_of_scope": refused} if refused else {})}
     else:
         counts = {"requested": requested, "changed": changed, "unchanged": unchanged}
         if kind is OperationKind.ACTIVATE_LINKS:

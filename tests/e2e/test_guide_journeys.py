@@ -20,7 +20,7 @@ LANDO = ("lando.calrissian@example.org", "demo-lando-2026")
 USERS_LIST = re.compile(r"/admin/users/(\?.*)?$")
 PROFILE = re.compile(r"/account/profile$")
 BACK_OFFICE = ["Accueil", "Demandes de création de compte", "Entreprises", "Établissements", "Habilitations",
-               "Historique", "Emails"]
+               "Historique", "Emails", "Opérations"]
 
 
 def name_button(page, name: str):

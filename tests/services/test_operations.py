@@ -135,7 +135,7 @@ def test_undo_restores_exactly_the_users_it_changed(session, cast):
         u.id: (False, True) for u in active}
     (entry,) = events(session, "operation.undo")
     assert (entry.target_type, entry.target_id, entry.actor_id) == ("operation", undo_op.id, cast.manager.id)
-    assert entry.after == {"active": True, "restored": 4, "changed_since": 0, "out_of_scope": 0}
+    assert entry.after == {"active": True, "restored": 4}
     assert entry.target_label == f"Annulation de l'opération n° {operation.id} : 4 utilisateurs rétablis"
 
 
@@ -152,6 +152,8 @@ def test_undo_leaves_alone_and_counts_users_changed_since(session, cast):
     assert (undone.restored, undone.changed_since) == (2, 2)
     assert states(session, users) == {users[0].id: False, users[1].id: False, users[2].id: True, users[3].id: True}
     assert session.get(Operation, undone.operation_id).unchanged == 2
+    (entry,) = events(session, "operation.undo")
+    assert entry.after == {"active": True, "restored": 2, "changed_since": 2}
 
 
 def test_undo_skips_a_user_deleted_since(session, cast):

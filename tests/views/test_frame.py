@@ -14,7 +14,7 @@ from ..conftest import LUKE, STAFF, login
 OBIWAN = ("obi-wan.kenobi@example.org", "demo-obiwan-2026")
 LANDO = ("lando.calrissian@example.org", "demo-lando-2026")
 BACK_OFFICE = ["Accueil", "Demandes de création de compte", "Entreprises", "Établissements", "Habilitations", "Historique",
-               "Emails"]
+               "Emails", "Opérations"]
 
 
 def name_menu(html: str) -> tuple[str, list[str]]:
