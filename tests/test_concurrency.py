@@ -268,3 +268,40 @@ def test_a_stale_edit_is_refused_even_when_it_would_change_nothing(app, demo, db
     if outcome["status"] == 302:
         raise StaleFormSaved("the form opened before the other save was answered 'saved'")
     assert outcome["status"] == 200 and any(message in outcome["html"] for message in CONFLICTS), outcome["html"][:2000]
+
+
+# --- the same operation undone by several staff members at once ----------------------------------------
+
+UNDOERS = 8
+
+
+def test_simultaneous_undos_of_one_operation_restore_it_once(app, demo, db):
+    from admin_app.services import Actor
+    from admin_app.services.users import set_active
+
+    ids = seed_users(db, 60)
+    staff = db.session.scalar(select(User).where(User.email == STAFF[0]))
+    done = set_active(db.session, Actor(staff), ids, False)
+    assert done.changed > 0
+    clients = staff_clients(app, UNDOERS)
+    barrier = threading.Barrier(UNDOERS, timeout=30)
+    outcomes: list[tuple[int, list[tuple[str, str]]]] = []
+
+    def undo(client, token):
+        def work():
+            barrier.wait()
+            response = client.post("/admin/users/undo-operation/", data={"csrf_token": token, "operation": str(done.operation_id),
+                                                                          "url": "/admin/users/"})
+            outcomes.append((response.status_code, flashed(client)))
+        return work
+
+    errors = run_together([undo(c, t) for c, t in clients], barrier)
+    assert not errors, errors
+    assert all(status == 302 for status, _ in outcomes), outcomes
+    said = [messages[0] for _, messages in outcomes]
+    restored = f"Opération annulée : {done.changed} utilisateurs rétablis."
+    assert sorted(said) == sorted([("success", restored)] + [("error", "Cette opération a déjà été annulée. Aucun utilisateur "
+                                                                       "n'a été modifié.")] * (UNDOERS - 1)), said
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Operation).where(Operation.kind == "undo")) == 1
+    assert db.session.scalar(select(func.count()).select_from(User).where(User.id.in_(ids), User.active.is_(True))) == done.changed

@@ -199,6 +199,16 @@ def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = 
         problem = undo_problem(session, actor, operation, window)
         if problem:
             raise ServiceError(problem)
+        # Marked undone first, only if nobody did meanwhile: where the row lock is a no-op (SQLite), this
+        # conditional write is what makes a replayed or simultaneous undo fail instead of running twice.
+        now = utcnow()
+        marked = session.execute(
+            update(Operation).where(Operation.id == operation.id, Operation.undone_at.is_(None))
+            .values(undone_at=now, undone_by_id=actor.id, undone_by_label=actor.label)
+            .execution_options(synchronize_session=False)
+        )
+        if marked.rowcount != 1:
+            raise ServiceError(ALREADY_UNDONE)
         restore_to = operation.operation_kind is OperationKind.DEACTIVATE  # what `active` was before it
         item = OperationItem
         changed_items = (item.operation_id == operation.id, item.active_before != item.active_after, item.undone.is_(False))
@@ -212,7 +222,7 @@ def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = 
             out_of_scope = session.scalar(select(func.count()).select_from(User).where(untouched, ~governed)) or 0
         if not restore_to:
             _protect_staff(session, actor, select(User.id).where(untouched, governed), "désactiver")
-        values: dict[str, Any] = {"active": restore_to, "version": User.version + 1, "updated_at": utcnow()}
+        values: dict[str, Any] = {"active": restore_to, "version": User.version + 1, "updated_at": now}
         if not restore_to:
             values["session_token"] = new_session_token()  # deactivated again: their sessions end
         restored = list(session.scalars(
@@ -226,9 +236,6 @@ def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = 
                          requested=total, changed=len(restored), unchanged=total - len(restored) - out_of_scope,
                          refused=out_of_scope, undo_of=operation, active=restore_to)
         record_state_items(session, undo_op, restored, restore_to)
-        operation.undone_at = utcnow()
-        operation.undone_by_id = actor.id
-        operation.undone_by_label = actor.label
         session.flush()
         session.expire_all()
         return UndoResult(undo_op.id, operation.id, len(restored), total - len(restored) - out_of_scope, out_of_scope)
