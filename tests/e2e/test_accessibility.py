@@ -1,6 +1,7 @@
 """axe-core on the main screens: no violation of impact "serious" or "critical", French everywhere."""
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from models import User
@@ -39,3 +40,44 @@ def test_no_serious_accessibility_violation(page, axe, db, who, path):
     assert page.locator("html").get_attribute("lang") == "fr"
     violations = axe(page)
     assert not violations, describe(violations)
+
+
+def test_a_rows_actions_sit_in_a_menu_opened_by_keyboard_and_the_list_fits_1366_px(page, axe):
+    """One visible action a row ("Éditer"), the others in its "Actions" menu: Enter opens it on its first
+    entry, arrows and End move, Escape closes it and gives the focus back; axe finds nothing with it open.
+    At 1366 px the establishment cells stay on one line and the table needs no sideways scrolling."""
+    page.set_viewport_size({"width": 1366, "height": 768})
+    log_in(page, *STAFF)
+    page.goto("/admin/users/")
+    row = page.locator("#users-table tbody tr").filter(has=page.locator("td.col-last_name", has_text="SKYWALKER"))
+    expect(row.get_by_role("link", name="Éditer SKYWALKER Luke")).to_be_visible()
+    button = row.get_by_role("button", name="Actions pour SKYWALKER Luke")
+    menu = row.locator(".row-menu-list")
+    expect(button).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_hidden()
+
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(button).to_have_attribute("aria-expanded", "true")
+    expect(menu.get_by_role("link", name="Voir le profil")).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(menu.get_by_role("button", name="Désactiver")).to_be_focused()
+    page.keyboard.press("End")
+    expect(menu.get_by_role("button", name="Supprimer")).to_be_focused()
+    violations = axe(page)
+    assert not violations, describe(violations)
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(button).to_be_focused()
+    page.keyboard.press("ArrowDown")  # from the button: opens on the first entry too
+    expect(menu.get_by_role("link", name="Voir le profil")).to_be_focused()
+    page.keyboard.press("Escape")
+
+    lines = page.eval_on_selector_all(
+        "td.col-primary_establishment",
+        """cells => cells.filter(c => c.textContent.trim()).map(c => {
+             const range = document.createRange(); range.selectNodeContents(c);
+             return new Set(Array.from(range.getClientRects(), r => Math.round(r.top))).size; })""")
+    assert lines and all(n == 1 for n in lines), lines
+    fits = page.eval_on_selector(".table-responsive", "box => box.scrollWidth <= box.clientWidth")
+    assert fits
