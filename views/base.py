@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from admin_app.authority import Perimeter, perimeter_of
 from admin_app.extensions import db
-from admin_app.inputs import MAX_PAGE, parse_db_id, refuse
+from admin_app.inputs import MAX_DB_ID, MAX_PAGE, parse_db_id, refuse
 from admin_app.services import Actor, ServiceError
 from models import AuditEvent
 from models.queries import in_ids
@@ -30,6 +30,7 @@ from models.queries import in_ids
 from .messages import RECORD_NOUNS, UNKNOWN_ACTION, FieldMessages, flask_admin_outcome, waiting_messages
 
 T = TypeVar("T")
+_ID_DIGITS = len(str(MAX_DB_ID))  # fewer digits than the largest id: below it, whatever they are
 
 
 class SecureForm(FlaskForm):
@@ -60,6 +61,10 @@ def ids_to_int(ids: Iterable[Any]) -> list[int]:
     One id that is not a possible row id (not digits, past the INTEGER column) refuses the whole
     batch with the French 400 page: dropping it would act on a selection nobody made.
     """
+    ids = list(ids)
+    # The common case in one pass (5,000 ticked rows): short ASCII digit strings, then int() of each.
+    if all(type(i) is str and i.isascii() and i.isdigit() and len(i) < _ID_DIGITS for i in ids):
+        return sorted({int(i) for i in ids})
     wanted = {parse_db_id(i) for i in ids}
     if None in wanted:
         refuse()
