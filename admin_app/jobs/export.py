@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -64,6 +65,17 @@ def file_of(job: Job) -> Path | None:
     return export_dir() / job.result_path if job.result_path else None
 
 
+_FRENCH_GEOGRAPHIC_OR_MOBILE = re.compile(r"\+33[1-79]\d{8}")
+
+
+def phone(e164: str | None) -> str:
+    """`format_phone`, with French numbers other than 08 done by hand: phonenumbers took 80 % of an export's
+    time, and for these prefixes its national format is always "0X XX XX XX XX" (tested against it)."""
+    if e164 and _FRENCH_GEOGRAPHIC_OR_MOBILE.fullmatch(e164):
+        return f"0{e164[3]} {e164[4:6]} {e164[6:8]} {e164[8:10]} {e164[10:12]}"
+    return format_phone(e164)
+
+
 def _lines(rows) -> bytes:
     # The synchronous export's formula guard, imported here: the views import this package.
     from views.exports import csv_safe
@@ -71,8 +83,7 @@ def _lines(rows) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";")
     for r in rows:
-        values = (yes_no(r[0]), r[1], r[2], r[3] or "", yes_no(r[4]), r[5] or "", paris_datetime(r[6]), r[7],
-                  format_phone(r[8]))
+        values = (yes_no(r[0]), r[1], r[2], r[3] or "", yes_no(r[4]), r[5] or "", paris_datetime(r[6]), r[7], phone(r[8]))
         writer.writerow([csv_safe(v) for v in values])
     return buffer.getvalue().encode("utf-8")
 

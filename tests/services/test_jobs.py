@@ -304,3 +304,13 @@ def test_a_job_interrupted_in_embedded_mode_resumes_on_the_next_start(session, c
     assert job.status == JobStatus.DONE.value and job.attempts == 2
     assert len(emails(job)) == len(set(emails(job))) == 15
     assert session.scalar(select(Job.done).where(Job.id == job.id)) == 15
+
+
+def test_the_exports_fast_phone_format_is_phonenumbers_own():
+    import random
+
+    from models.rules import format_phone
+
+    numbers = [f"+33{p}{random.randrange(10**8):08d}" for p in "123456789" for _ in range(300)]
+    numbers += ["+33800123456", "+3225551234", "+14155552671", "", None, "0612345678"]
+    assert [export.phone(n) for n in numbers] == [format_phone(n) for n in numbers]
