@@ -18,7 +18,7 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.helpers import get_redirect_target
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from admin_app.authority import Perimeter, perimeter_of
 from admin_app.extensions import db
@@ -337,11 +337,14 @@ class CriteriaListView(SecureModelView):
 
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         criteria = self.list_criteria(search)
-        count = self.get_count_query().filter(*criteria).scalar()
         columns = self.list_row_columns() if execute else None
-        query = self.get_query().filter(*criteria)
-        if columns is None:
-            query = query.options(*self.list_options())
+        if columns is not None:
+            # Plain statements, run by the session: no ORM Query (nor entities) to build on the way.
+            count = db.session.scalar(self.scope(select(func.count()).select_from(self.model)).where(*criteria))
+            query = self.scope(select(*columns).select_from(self.model)).where(*criteria)
+        else:
+            count = self.get_count_query().filter(*criteria).scalar()
+            query = self.get_query().filter(*criteria).options(*self.list_options())
         query, _ = self._apply_sorting(query, {}, sort_column, sort_desc)
         # Then the id, the same way round, so pages never overlap (a bulk action stamps thousands of
         # rows with one instant) and one index, e.g. (created_at, id), serves the whole order.
@@ -352,7 +355,7 @@ class CriteriaListView(SecureModelView):
         if not execute:
             return count, query
         if columns is not None:
-            return count, db.session.execute(query.with_entities(*columns).statement).all()
+            return count, db.session.execute(query).all()
         return count, query.all()
 
     @expose("/row-action/", methods=("POST",))
