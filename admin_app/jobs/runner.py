@@ -102,15 +102,19 @@ def holding(session: Session, job_id: int, worker: str) -> Iterator[Job]:
 
 
 def _end(session: Session, job_id: int, worker: str, status: JobStatus, error: str | None = None) -> None:
-    """Close the job (still holding it), in a transaction of its own."""
-    with holding(session, job_id, worker) as job:
-        job.status = status.value
-        job.error = error
-        job.finished_at = utcnow()
-        job.worker = None
-        if status is not JobStatus.DONE:
-            HANDLERS[JobKind(job.kind)].discard(job)
-            job.result_path = None
+    """Close the job (still holding it), in a transaction of its own; if another worker took it meanwhile,
+    that one decides how it ends."""
+    try:
+        with holding(session, job_id, worker) as job:
+            job.status = status.value
+            job.error = error
+            job.finished_at = utcnow()
+            job.worker = None
+            if status is not JobStatus.DONE:
+                HANDLERS[JobKind(job.kind)].discard(job)
+                job.result_path = None
+    except LeaseLost:
+        log.warning("job %s: lease lost by %s before it could end it", job_id, worker)
 
 
 def run_job(job_id: int, worker: str | None = None) -> str | None:
@@ -166,9 +170,19 @@ def _actor(session: Session, job: Job) -> Actor:
     return Actor(user, job.actor_ip)
 
 
+MAX_OPEN_JOBS = 3  # per person: a double click, or a dozen tabs, must not queue a dozen million-row exports
+TOO_MANY = ("Vous avez déjà {n} tâches en attente ou en cours : attendez que l'une d'elles se termine "
+            "(ou annulez-la) avant d'en lancer une autre.")
+
+
 def create(session: Session, actor: Actor, kind: JobKind, parameters: dict) -> Job:
     """Record a new job (queued); the caller hands its id to a backend once committed."""
     with transaction(session):
+        if actor.id is not None:
+            open_jobs = session.scalar(select(func.count()).select_from(Job).where(
+                Job.actor_id == actor.id, Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])))
+            if open_jobs >= MAX_OPEN_JOBS:
+                raise ServiceError(TOO_MANY.format(n=open_jobs))
         job = Job(kind=kind.value, actor_id=actor.id, actor_label=actor.label, actor_ip=actor.ip, parameters=parameters)
         session.add(job)
     return job

@@ -213,6 +213,15 @@ def test_a_job_whose_author_was_deleted_fails(session, cast, small_chunks):
     assert session.get(Job, job.id, populate_existing=True).error == runner.ACTOR_GONE
 
 
+def test_nobody_queues_more_than_three_jobs_at_once(session, cast, small_chunks):
+    jobs = [start_export_job(session, f.actor(cast.manager), {}) for _ in range(runner.MAX_OPEN_JOBS)]
+    with pytest.raises(ServiceError, match="déjà 3 tâches en attente ou en cours"):
+        start_export_job(session, f.actor(cast.manager), {})
+    start_export_job(session, f.actor(cast.staff), {})  # someone else still may
+    runner.request_cancel(session, jobs[0])
+    start_export_job(session, f.actor(cast.manager), {})  # once one is over, one more
+
+
 def test_someone_without_user_administration_cannot_start_an_export(session, cast, small_chunks):
     nobody = f.user(session, [(cast.site_a, ())])
     session.commit()

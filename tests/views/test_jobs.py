@@ -146,3 +146,14 @@ def test_starting_an_export_needs_the_csrf_token_and_user_administration(as_user
     lando = as_user(LANDO)
     assert lando.post("/admin/jobs/export-users", data={"csrf_token": csrf_token(lando, "/account/profile")}).status_code == 403
     assert db.session.scalar(select(Job.id)) is None
+
+
+def test_a_fourth_waiting_export_is_refused_in_french_back_on_the_list(as_user, db):
+    client = as_user(LUKE)
+    for _ in range(3):
+        start(client)
+    response = client.post("/admin/jobs/export-users?actif=oui", data={"csrf_token": csrf_token(client, "/admin/users/")},
+                           follow_redirects=True)
+    assert response.request.path == "/admin/users/"
+    assert "déjà 3 tâches en attente ou en cours" in html.unescape(response.get_data(as_text=True))
+    assert len(db.session.scalars(select(Job.id)).all()) == 3
