@@ -12,13 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from flask import abort, flash, g, redirect, request, session, url_for
+from babel import support
+from flask import abort, current_app, flash, g, has_request_context, redirect, request, session, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.helpers import get_redirect_target
+from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from flask_wtf import i18n as flask_wtf_i18n
 from sqlalchemy import func, select
+from wtforms.i18n import messages_path
 
 from admin_app.authority import Perimeter, perimeter_of
 from admin_app.extensions import db
@@ -42,13 +46,34 @@ class SecureForm(FlaskForm):
         locales = ("fr",)
 
         def get_translations(self, form):
-            return FieldMessages(super().get_translations(form))
+            translations = super().get_translations(form)
+            if translations is flask_wtf_i18n.translations:
+                translations = _wtforms_catalogue()
+            return FieldMessages(translations)
 
     def __init__(self, *args: Any, obj: Any = None, **kwargs: Any) -> None:
         # Flask-Admin's Unique validator tells the edited record from another one by `_obj`, which its own
         # form base sets: without it, saving a company unchanged said its SIREN "Existe déjà.".
         self._obj = obj
         super().__init__(*args, obj=obj, **kwargs)
+
+
+_WTFORMS_CATALOGUES: dict[str, Any] = {}
+
+
+def _wtforms_catalogue() -> Any:
+    """WTForms' catalogue in the request's language, read once per process.
+
+    Flask-WTF's own reads the .mo file from disk again on every request with a form (about 1 ms: an
+    edit page, a list's action form); the file does not change while the app runs.
+    """
+    if not has_request_context() or "babel" not in current_app.extensions:
+        return None
+    locale = str(get_locale())
+    catalogue = _WTFORMS_CATALOGUES.get(locale)
+    if catalogue is None:
+        catalogue = _WTFORMS_CATALOGUES[locale] = support.Translations.load(messages_path(), [locale], domain="wtforms")
+    return catalogue
 
 
 def current_actor() -> Actor:
