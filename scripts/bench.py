@@ -386,7 +386,8 @@ def bulk_cases(app, client, runs: int, quick: bool) -> list[Case]:
         # Restored afterwards: those of them who were active (the others stay as the volume data drew them).
         restore_all = Restorer(engine, list(session.scalars(select(User.id).where(User.id.in_(matching.subquery().select()),
                                                                                    User.active.is_(True)))))
-        all_case = Case(f"deactivate all matching (50,000 users, {len(restore_all.ids)} active)", None)
+        size = session.scalar(select(func.count()).select_from(matching.subquery()))
+        all_case = Case(f"deactivate all matching ({size} users, {len(restore_all.ids)} active)", None)
         for _ in range(2):
             actor = Actor(session.scalar(select(User).where(User.email == "staff@example.org")))
             found = capture(engine, lambda actor=actor: all_case.app_ms.append(
