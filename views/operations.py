@@ -7,10 +7,10 @@ Staff see every operation; a delegated administrator reaches only their own (fro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from flask import abort, current_app, request, url_for
+from flask import abort, request, url_for
 from flask_admin import expose
 from markupsafe import Markup
 from sqlalchemy import func, select, true
@@ -23,6 +23,7 @@ from models import Operation, OperationItem, User
 
 from .base import SecureBaseView, current_actor, current_perimeter
 from .outbox import EMAIL_KINDS
+from .user_actions import undo_window
 
 PAGE_SIZE = 100
 
@@ -70,7 +71,7 @@ class OperationView(SecureBaseView):
             select(OperationItem).where(OperationItem.operation_id == operation.id)
             .order_by(OperationItem.user_label, OperationItem.user_id).offset(page * PAGE_SIZE).limit(PAGE_SIZE)
         ))
-        window = timedelta(hours=float(current_app.config.get("OPERATION_UNDO_HOURS", 24)))
+        window = undo_window()
         problem = operations.undo_problem(db.session, current_actor(), operation, window)
         related = db.session.scalar(select(Operation).where(Operation.undo_of_id == operation.id))
         return self.render(

@@ -66,7 +66,7 @@ class UserActionsMixin:
         each one the link their state calls for (validate the address, create or renew the password)."""
         result = self._run_bulk(ids, user_service.activate_and_send_links)
         if result is not None:
-            flash(f"{done_message(result, 'activé')[:-1]} ; {_plural(result.emails, 'lien envoyé', 'liens envoyés')} par email.", "success")
+            flash(f"{done_message(result, 'activé', end='')} ; {_plural(result.emails, 'lien envoyé', 'liens envoyés')} par email.", "success")
             self._offer_undo(result)
 
     @action("deactivate", "Désactiver")
@@ -167,7 +167,7 @@ def undo_window() -> timedelta:
     return timedelta(hours=float(current_app.config.get("OPERATION_UNDO_HOURS", 24)))
 
 
-def done_message(result: OperationResult, participle: str) -> str:
+def done_message(result: OperationResult, participle: str, end: str = ".") -> str:
     """« 13 555 utilisateurs désactivés, 1 453 l'étaient déjà. »"""
     if result.changed:
         text = _plural(result.changed, f"utilisateur {participle}", f"utilisateurs {participle}s")
@@ -176,7 +176,7 @@ def done_message(result: OperationResult, participle: str) -> str:
     if result.unchanged:
         already = "l'était" if result.unchanged == 1 else "l'étaient"
         text += f", {thousands(result.unchanged)} {already} déjà"
-    return text + "."
+    return text + end
 
 
 def undo_message(result: UndoResult) -> str:

@@ -189,3 +189,21 @@ def test_deletion_says_it_is_definitive_and_cannot_be_undone(staff_client, db, d
     operation = db.session.scalar(select(Operation.id))
     assert "Une suppression est définitive : elle ne peut pas être annulée." in text(undo(staff_client, operation))
     assert "Impossible : une suppression est définitive." in text(staff_client.get(f"/admin/operations/details/?id={operation}"))
+
+
+def test_activate_and_send_links_says_both_counts_and_the_links(staff_client, db, demo):
+    padme, luke = (db.session.scalar(select(User.id).where(User.email == e)) for e in ("padme.amidala@example.org", LUKE[0]))
+    token = csrf_token(staff_client, "/admin/users/")
+    page = text(staff_client.post("/admin/users/action/", data={"csrf_token": token, "action": "activate_links", "url": "/admin/users/",
+                                                                "rowid": [str(padme), str(luke)]}, follow_redirects=True))
+    assert "1 utilisateur activé, 1 l'était déjà ; 2 liens envoyés par email." in page and "Annuler cette opération" in page
+
+
+def test_the_filter_is_told_in_words():
+    from models.queries import UserFilter
+    from views.user_actions import filter_in_words
+
+    wanted = UserFilter(actif="oui", habilitation="manager", connexion="jamais", connexion_avant="2026-01-31", entreprise="Temple")
+    assert filter_in_words(wanted, "luke") == ("Recherche : « luke » ; Actif : Oui ; Habilitation : Gestionnaire ; Entreprise : « Temple » ; "
+                                               "Dernière connexion : jamais connecté ; Connecté pour la dernière fois avant le 31/01/2026")
+    assert filter_in_words(UserFilter()) == "tous les utilisateurs"
