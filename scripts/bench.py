@@ -314,20 +314,39 @@ class Restorer:
     def __init__(self, engine, ids_active: list[int]):
         self.engine, self.ids = engine, ids_active
         self.tables: list[str] = []  # in the order the action first wrote them
+        self.first: dict[str, int] = {}
         with engine.connect() as conn:  # each table's newest id before the action
             self.high = {t.name: conn.scalar(select(func.coalesce(func.max(t.c.id), 0)))
                          for t in Base.metadata.sorted_tables if "id" in t.c}
+
+    @staticmethod
+    def _has_sqlite_sequence(conn) -> bool:
+        return conn.scalar(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'")) > 0
 
     def watch(self, captured) -> None:
         for statement, _, _ in captured:
             found = re.match(r"\s*INSERT INTO (\w+)", statement, re.I)
             if found and found.group(1) in self.high and found.group(1) not in self.tables:
                 self.tables.append(found.group(1))
+        with self.engine.connect() as conn:  # the first id each table gave the action's rows
+            for table in self.tables:
+                if table not in self.first:
+                    first = conn.scalar(text(f"SELECT min(id) FROM {table} WHERE id > :high"), {"high": self.high[table]})  # noqa: S608
+                    if first is not None:
+                        self.first[table] = first
 
     def __call__(self) -> None:
         with self.engine.begin() as conn:
             for table in reversed(self.tables):
                 conn.execute(text(f"DELETE FROM {table} WHERE id > :high"), {"high": self.high[table]})  # noqa: S608
+                # The next row gets the id it got in the captured run, which the replayed statements name
+                # (an operation's items carry its id): the sequence goes back to where it was.
+                last = self.first.get(table, self.high[table] + 1) - 1  # the id before the captured run's first
+                if self.engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :last, :called)"),
+                                 {"t": table, "last": max(last, 1), "called": last > 0})
+                elif self._has_sqlite_sequence(conn):
+                    conn.execute(text("UPDATE sqlite_sequence SET seq = :last WHERE name = :t"), {"t": table, "last": last})
             for start in range(0, len(self.ids), 5000):
                 conn.execute(update(User).where(User.id.in_(self.ids[start:start + 5000])).values(active=True))
 
