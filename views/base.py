@@ -9,6 +9,8 @@ messages with nothing changed; each outcome is said once, naming its subject
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -34,6 +36,8 @@ from models.queries import in_ids
 from .messages import RECORD_NOUNS, UNKNOWN_ACTION, FieldMessages, flask_admin_outcome, waiting_messages
 
 T = TypeVar("T")
+_ROW_STATEMENTS: OrderedDict = OrderedDict()  # CriteriaListView._row_statements: the newest 512 list states
+_ROW_STATEMENTS_LOCK = threading.Lock()
 _ID_DIGITS = len(str(MAX_DB_ID))  # fewer digits than the largest id: below it, whatever they are
 
 
@@ -360,28 +364,51 @@ class CriteriaListView(SecureModelView):
         """
         return None
 
-    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+    def _row_statements(self, page, sort_column, sort_desc, search, page_size):
+        """The count and page statements of a list read as row columns, built once per list state.
+
+        A list's statements depend only on the URL's arguments and the viewer's perimeter, and SQLAlchemy
+        statements never change once built: the same page asked again (a pager, a reload, another staff
+        member on the same filters) reuses them, and with them the cache key SQLAlchemy computed for each,
+        instead of building the filters' subqueries and hashing them anew (about 1 ms a page).
+        """
+        perimeter = current_perimeter() if self.open_to_managers else None
+        key = (self.endpoint, None if perimeter is None or perimeter.unrestricted else frozenset(perimeter.held.items()),
+               tuple(sorted(request.args.items(multi=True))), search, sort_column, sort_desc, page, page_size)
+        with _ROW_STATEMENTS_LOCK:
+            found = _ROW_STATEMENTS.get(key)
+            if found is not None:
+                _ROW_STATEMENTS.move_to_end(key)
+                return found
         criteria = self.list_criteria(search)
-        columns = self.list_row_columns() if execute else None
-        if columns is not None:
-            # Plain statements, run by the session: no ORM Query (nor entities) to build on the way.
-            count = db.session.scalar(self.scope(select(func.count()).select_from(self.model)).where(*criteria))
-            query = self.scope(select(*columns).select_from(self.model)).where(*criteria)
-        else:
-            count = self.get_count_query().filter(*criteria).scalar()
-            query = self.get_query().filter(*criteria).options(*self.list_options())
+        count = self.scope(select(func.count()).select_from(self.model)).where(*criteria)
+        query = self.scope(select(*self.list_row_columns()).select_from(self.model)).where(*criteria)
+        query = self._ordered_page(query, page, sort_column, sort_desc, page_size)
+        with _ROW_STATEMENTS_LOCK:
+            _ROW_STATEMENTS[key] = (count, query)
+            if len(_ROW_STATEMENTS) > 512:
+                _ROW_STATEMENTS.popitem(last=False)
+        return count, query
+
+    def _ordered_page(self, query, page, sort_column, sort_desc, page_size):
         query, _ = self._apply_sorting(query, {}, sort_column, sort_desc)
         # Then the id, the same way round, so pages never overlap (a bulk action stamps thousands of
         # rows with one instant) and one index, e.g. (created_at, id), serves the whole order.
         if sort_column is None:
             sort_desc = next((order[-1] for order in self._get_default_order()), False)
         query = query.order_by(self.model.id.desc() if sort_desc else self.model.id)
-        query = self._apply_pagination(query, page, page_size)
-        if not execute:
-            return count, query
-        if columns is not None:
-            return count, db.session.execute(query).all()
-        return count, query.all()
+        return self._apply_pagination(query, page, page_size)
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        if execute and type(self).list_row_columns is not CriteriaListView.list_row_columns:
+            # Plain statements of exactly the row's columns, run by the session: no ORM Query, no entities.
+            count, query = self._row_statements(page, sort_column, sort_desc, search, page_size)
+            return db.session.scalar(count), db.session.execute(query).all()
+        criteria = self.list_criteria(search)
+        count = self.get_count_query().filter(*criteria).scalar()
+        query = self.get_query().filter(*criteria).options(*self.list_options())
+        query = self._ordered_page(query, page, sort_column, sort_desc, page_size)
+        return count, (query.all() if execute else query)
 
     @expose("/row-action/", methods=("POST",))
     def row_action_view(self):
