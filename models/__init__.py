@@ -4,8 +4,8 @@ from .accounts import Civility, Grant, User, search_key
 from .audit import AuditEvent
 from .base import Base, utcnow
 from .habilitations import FEATURES, HABILITATION_LABELS, Habilitation, can
-from .operations import Operation, OperationItem, OperationKind
 from .jobs import Job, JobKind, JobStatus
+from .operations import Operation, OperationItem, OperationKind
 from .outbox import EmailStatus, OutboundEmail
 from .reference import Company, Establishment
 from .requests import AccountRequest, RequestKind, RequestStatus
