@@ -22,6 +22,8 @@ MAX_PAGE = MAX_DB_ID
 
 NUL_MESSAGE = ("La requête contient un caractère nul (0x00), qui n'est accepté dans aucun champ ni aucune adresse. "
                "Retirez-le puis réessayez.")
+RETURN_URL_MESSAGE = ("L'adresse de retour (paramètre « url ») contient un caractère de contrôle, qu'aucune adresse ne "
+                      "peut contenir. Retirez-le puis réessayez.")
 BAD_ID_MESSAGE = "Un identifiant envoyé n'est pas un nombre valide : rien n'a été modifié. Rechargez la page et réessayez."
 
 
@@ -69,5 +71,20 @@ def refuse_nul_bytes() -> Response | None:
     return None
 
 
+def _controls_in_return_url(values: MultiDict) -> bool:
+    return any(ord(char) < 0x20 or ord(char) == 0x7F for value in values.getlist("url") for char in value)
+
+
+def refuse_bad_return_url() -> Response | None:
+    """Answer 400 when the return address that Flask-Admin's pages carry (`url`) holds a control character.
+
+    Flask-Admin redirects there after a save or a missing record: a newline in a Location header makes
+    Werkzeug raise, which answered 500."""
+    if _controls_in_return_url(request.args) or (request.method == "POST" and _controls_in_return_url(request.form)):
+        return bad_request(RETURN_URL_MESSAGE)
+    return None
+
+
 def init_app(app: Flask) -> None:
     app.before_request(refuse_nul_bytes)
+    app.before_request(refuse_bad_return_url)
