@@ -21,6 +21,7 @@ from models.rules import format_phone
 
 from .base import SecureForm, current_actor, current_perimeter
 from .exports import csv_response
+from .jobs import export_job_or_none
 
 
 class UserActionsMixin:
@@ -131,7 +132,12 @@ class UserActionsMixin:
         if request.form.get("all_matching") == "1":
             # The list's own criteria rather than `id IN (...)`: the rows then come straight off the
             # (last_name, first_name, id) index, in order, without sorting the whole table first.
-            return self.csv_response(self.list_criteria(request.args.get("search") or None))
+            criteria = self.list_criteria(request.args.get("search") or None)
+            # Past EXPORT_JOB_THRESHOLD users the export is a background job with a progress page: a
+            # million rows would hold this request for minutes.
+            if (job_page := export_job_or_none(self.get_count_query().filter(*criteria).scalar())) is not None:
+                return job_page
+            return self.csv_response(criteria)
         targets = self._action_targets(ids)
         if targets is None:
             return None

@@ -4,19 +4,15 @@ threshold becomes a job; the progress page shows the bar, then the outcome, then
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import re
 
 import pytest
-from flask import request
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-import views.user_actions
 from admin_app.jobs import backends
 from models import Establishment, User
-from views.jobs import export_job_or_none
 
 from ..conftest import STAFF
 from ..services import factories as f
@@ -29,19 +25,6 @@ def long_exports(app, monkeypatch):
     monkeypatch.setitem(app.config, "EXPORT_JOB_THRESHOLD", 5)
     monkeypatch.setitem(app.config, "JOB_CHUNK_SIZE", 4)
     monkeypatch.setitem(app.config, "JOBS_BACKEND", "thread")
-    view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == "users")
-    if "export_job_or_none" not in inspect.getsource(views.user_actions):
-        # Until the users screen hands long exports off itself, this test does it as that one line will.
-        name, (original, *rest) = "export", view._actions_data["export"]
-
-        def export(ids):
-            if request.form.get("all_matching") == "1":
-                count = view.get_count_query().filter(*view.list_criteria(request.args.get("search") or None)).scalar()
-                if (job_page := export_job_or_none(count)) is not None:
-                    return job_page
-            return original(ids)
-
-        monkeypatch.setitem(view._actions_data, name, (export, *rest))
     yield
     backends.embedded(app).stop()
     app.extensions.pop("jobs_embedded", None)
