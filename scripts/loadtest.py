@@ -1,9 +1,11 @@
 """Load test: concurrent staff sessions against a served instance on 127.0.0.1 (`make loadtest`).
 
 Each session logs in, then for DURATION seconds mixes list filters, details pages, edits of its
-own users (with optimistic locking) and bulk deactivate/activate of its own users. At the end it
-checks that nothing was lost: every edit a session saw succeed is in the database and in the audit
-trail, and no response was a 5xx. Only 127.0.0.1 is ever contacted.
+own users (with optimistic locking) and bulk deactivate/activate of its own users. With --job, the
+first session starts the export of every user as a background job before working, and its progress is
+read at the end (the job workers must be running: `make loadtest` starts one). At the end it checks
+that nothing was lost: every edit a session saw succeed is in the database and in the audit trail, and
+no response was a 5xx. Only 127.0.0.1 is ever contacted.
 
     python scripts/loadtest.py --base-url http://127.0.0.1:8000 --database-url postgresql+psycopg://... \\
         --sessions 20 --duration 60
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import http.cookiejar
+import json
 import random
 import re
 import statistics
@@ -49,6 +52,7 @@ class Session:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
         self.timings: list[float] = []
         self.statuses: Counter[int] = Counter()
+        self.last_location: str | None = None
 
     def call(self, path: str, data: dict | None = None) -> tuple[int, str]:
         body = urllib.parse.urlencode(data, doseq=True).encode() if data is not None else None
@@ -56,8 +60,9 @@ class Session:
         try:
             with self.opener.open(self.base + path, data=body, timeout=30) as response:
                 status, html = response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
+        except urllib.error.HTTPError as error:  # redirects too: NoRedirect hands them back as errors
             status, html = error.code, error.read().decode(errors="replace")
+            self.last_location = error.headers.get("Location")
         self.timings.append((time.perf_counter() - start) * 1000)
         self.statuses[status] += 1
         return status, html
@@ -66,21 +71,23 @@ class Session:
         return CSRF.search(self.call(path)[1]).group(1)
 
 
-def run_session(base: str, index: int, user_ids: list[int], deadline: float, results: dict) -> None:
+def run_session(base: str, index: int, user_ids: list[int], deadline: float, results: dict, job: bool) -> None:
     s = Session(base)
-    results[index] = {"session": s, "edits": {}, "saved": 0, "refused": 0, "paired": set(), "failure": None}
+    results[index] = {"session": s, "edits": {}, "saved": 0, "refused": 0, "paired": set(), "failure": None, "job": None}
     try:
-        _work(s, index, user_ids, deadline, results[index])
+        _work(s, index, user_ids, deadline, results[index], job)
     except Exception as exc:  # counted, not lost with the thread: the run fails
         results[index]["failure"] = f"session {index}: {exc!r}"
 
 
-def _work(s: Session, index: int, user_ids: list[int], deadline: float, result: dict) -> None:
+def _work(s: Session, index: int, user_ids: list[int], deadline: float, result: dict, job: bool) -> None:
     rng = random.Random(index)
     token = s.token("/login")
     status, _ = s.call("/login", {"email": "staff@example.org", "password": "demo-staff-2026", "csrf_token": token})
     if status != 302:
         raise RuntimeError(f"login failed ({status})")
+    if job:
+        result["job"] = _start_export_job(s)
     edits: dict[int, str] = result["edits"]  # the last title this session saved, per user
     saved = refused = 0
     filters = ["?actif=oui", "?habilitation=user_admin&actif=oui", "?entreprise=garage", "?search=martin",
@@ -117,12 +124,32 @@ def _work(s: Session, index: int, user_ids: list[int], deadline: float, result: 
                                                 "rowid": [str(i) for i in chosen]})
 
 
+def _start_export_job(s: Session) -> str:
+    """"Exporter (CSV)" of every user, as the list's button sends it: past the threshold, the answer is the
+    job's progress page. Returns the job's progress URL."""
+    token = s.token("/admin/users/")
+    status, _ = s.call("/admin/users/action/", {"csrf_token": token, "action": "export", "all_matching": "1",
+                                                "url": "/admin/users/"})
+    location = s.last_location
+    if status != 302 or "/admin/jobs/" not in (location or ""):
+        raise RuntimeError(f"the export did not start as a job ({status}, {location})")
+    return urllib.parse.urlsplit(location).path + "progress"
+
+
+def job_state(s: Session, progress_path: str) -> dict:
+    status, body = s.call(progress_path)
+    if status != 200:
+        raise RuntimeError(f"the job's progress answered {status}")
+    return json.loads(body)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--duration", type=int, default=60)
+    parser.add_argument("--job", action="store_true", help="one export of every user runs as a job meanwhile")
     args = parser.parse_args()
     if not re.match(r"^http://(127\.0\.0\.1|localhost)(:\d+)?$", args.base_url):
         sys.exit("the load test only targets this machine (127.0.0.1)")
@@ -134,7 +161,7 @@ def main() -> int:
     per_session = [ids[i::args.sessions] for i in range(args.sessions)]  # each session edits its own users
     deadline = time.time() + args.duration
     results: dict = {}
-    threads = [threading.Thread(target=run_session, args=(args.base_url, i, per_session[i], deadline, results))
+    threads = [threading.Thread(target=run_session, args=(args.base_url, i, per_session[i], deadline, results, args.job and i == 0))
                for i in range(args.sessions)]
     started = time.time()
     for t in threads:
@@ -165,11 +192,16 @@ def main() -> int:
     print(f"edits: {edit_requests} sent, {successful_edits} saved, each with its audit entry: {audit_after - audit_before}; "
           f"last value of each edited user found in the database: {last_values - lost}/{last_values}")
     failures = [r["failure"] for r in results.values() if r["failure"]]
+    job_ok = True
+    if args.job and results[0]["job"]:
+        state = job_state(results[0]["session"], results[0]["job"])
+        job_ok = state["status"] in ("running", "done") and state["done"] > 0
+        print(f"export job: {state['status_label']}, {state['text']}, {state['rate_text'] or '-'}")
     print(f"5xx responses: {errors}; bulk deactivate/activate pairs: {len(paired)} users, left deactivated: {left_inactive}; "
           f"failed sessions: {len(failures)}")
     for failure in failures:
         print("  " + failure)
-    ok = errors == 0 and lost == 0 and audit_after - audit_before == successful_edits and not failures and left_inactive == 0
+    ok = job_ok and errors == 0 and lost == 0 and audit_after - audit_before == successful_edits and not failures and left_inactive == 0
     print("RESULT:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 
