@@ -84,6 +84,9 @@ class Config:
         self.EXPORT_DIR = os.environ.get("EXPORT_DIR") or str(INSTANCE / "exports")
         # "Exporter (CSV)" of every matching user: streamed below this many users, a background job above.
         self.EXPORT_JOB_THRESHOLD = int(os.environ.get("EXPORT_JOB_THRESHOLD", "10000"))
+        # "Activer", "Désactiver", "Activer et envoyer un lien…" on every matching user: at once below this many
+        # users, a background job above (one operation all the same).
+        self.BULK_JOB_THRESHOLD = int(os.environ.get("BULK_JOB_THRESHOLD", "20000"))
         self.EXPORT_RETENTION = timedelta(hours=float(os.environ.get("EXPORT_RETENTION_HOURS", "24")))
         self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", self.BASE_URL.startswith("https://"))
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=float(os.environ.get("SESSION_LIFETIME_HOURS", "12")))

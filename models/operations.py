@@ -35,6 +35,20 @@ class OperationKind(enum.StrEnum):
         return self in (OperationKind.ACTIVATE, OperationKind.DEACTIVATE, OperationKind.ACTIVATE_LINKS)
 
 
+class OperationState(enum.StrEnum):
+    """How far an operation run by a job got (a synchronous one has none: it is done when recorded)."""
+
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"  # the job was cancelled: what its committed chunks did stays done
+    FAILED = "failed"  # the job stopped on an error: likewise
+
+    @property
+    def label(self) -> str:
+        return {"running": "en cours", "done": "terminée", "cancelled": "interrompue, tâche annulée",
+                "failed": "interrompue, échec de la tâche"}[self.value]
+
+
 OPERATION_LABELS = {
     OperationKind.ACTIVATE: "Activation",
     OperationKind.DEACTIVATE: "Désactivation",
@@ -72,10 +86,23 @@ class Operation(Base):
     undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     undone_by_label: Mapped[str | None] = mapped_column(String(300))
     undo_of_id: Mapped[int | None] = mapped_column(ForeignKey("operations.id", ondelete="SET NULL"), index=True)
+    # An "every matching user" action past BULK_JOB_THRESHOLD runs as a background job, chunk by chunk: its
+    # job, and its state (NULL: done at once, synchronously; else an OperationState). The counts grow with
+    # each committed chunk; the one audit entry is written when the job ends, saying how it ended.
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    state: Mapped[str | None] = mapped_column(String(10))
 
     @property
     def operation_kind(self) -> OperationKind:
         return OperationKind(self.kind)
+
+    @property
+    def running(self) -> bool:
+        return self.state == OperationState.RUNNING.value
+
+    @property
+    def interrupted(self) -> bool:
+        return self.state in (OperationState.CANCELLED.value, OperationState.FAILED.value)
 
 
 class OperationItem(Base):

@@ -31,6 +31,16 @@
       link.href = p.download_url;
       link.hidden = false;
     }
+    var operation = document.getElementById("job-operation");
+    if (operation && p.operation_url) {
+      operation.href = p.operation_url;
+      operation.hidden = false;
+    }
+    var undo = document.getElementById("job-undo");
+    if (undo && p.may_undo && p.operation_id) {
+      undo.querySelector("input[name=operation]").value = String(p.operation_id);
+      undo.hidden = false;
+    }
     setText("job-eta", "");
     setText("job-outcome", p.outcome);
     box.setAttribute("data-finished", "1");

@@ -17,9 +17,10 @@ from sqlalchemy import select
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, thousands
 from admin_app.inputs import parse_db_id, refuse
-from admin_app.jobs import export, runner, start_export_job
-from admin_app.services import ServiceError
-from models import Job, JobStatus, utcnow
+from admin_app.jobs import bulk, export, runner, start_bulk_job, start_export_job
+from admin_app.services import ServiceError, operations
+from admin_app.services.bulk import scope_of_filter
+from models import Job, JobKind, JobStatus, Operation, utcnow
 
 from .base import SecureBaseView, SecureForm, current_actor, current_perimeter
 
@@ -27,6 +28,11 @@ FILE_GONE = "Le fichier de cet export n'est plus disponible (il est conservé 24
 NOT_READY = "L'export n'est pas encore terminé : le fichier sera téléchargeable à la fin."
 ALREADY_OVER = "Cette tâche est déjà terminée : il n'y a plus rien à annuler."
 CANCEL_ASKED = "Annulation demandée : la tâche s'arrête à la fin du paquet en cours."
+BULK_ACTIONS = {"activate": "Activer", "deactivate": "Désactiver",
+                "activate_links": "Activer et envoyer un lien de mot de passe"}  # the users screen's words
+BULK_STARTED = ("L'action porte sur {count} utilisateurs : elle se poursuit en tâche de fond, paquet par paquet. "
+                "Suivez sa progression ci-dessous ; le résultat s'affichera à la fin, avec la possibilité d'annuler "
+                "l'opération.")
 
 
 def may_see(job: Job) -> bool:
@@ -60,7 +66,22 @@ def progress_of(job: Job, now: datetime | None = None) -> dict:
         "cancel_requested": job.cancel_requested and not job.is_finished,
         "download_url": url_for("jobs.download_view", job_id=job.id) if job.status == JobStatus.DONE.value and job.result_path else None,
         "outcome": _outcome(job),
+        **_operation_of(job),
     }
+
+
+def _operation_of(job: Job) -> dict:
+    """A bulk job's operation: its page, and whether the viewer may take it back now (same rules as the list's
+    « Annuler cette opération »: its author or staff, within the window, once the job is over)."""
+    result = bulk.result_of(job) if job.kind == JobKind.BULK_USERS.value else None
+    operation = db.session.get(Operation, result.operation_id) if result is not None and result.operation_id else None
+    if operation is None:
+        return {"operation_id": None, "operation_url": None, "may_undo": False}
+    from .user_actions import undo_window  # the users screen's actions import this module
+
+    may_undo = job.is_finished and operations.undo_problem(db.session, current_actor(), operation, undo_window()) is None
+    return {"operation_id": operation.id, "operation_url": url_for("operations.details_view", id=operation.id),
+            "may_undo": may_undo}
 
 
 def _duration(seconds: float) -> str:
@@ -76,6 +97,19 @@ def _duration(seconds: float) -> str:
 
 def _outcome(job: Job) -> str:
     """What the live region says once the job is over."""
+    if job.kind == JobKind.BULK_USERS.value and (result := bulk.result_of(job)) is not None:
+        from .user_actions import result_message  # the users screen's actions import this module
+
+        said = result_message(result)  # the very words of the same action done at once
+        if job.status == JobStatus.DONE.value:
+            return said
+        if job.status == JobStatus.FAILED.value:
+            return f"Échec : {job.error or ''} Avant l'arrêt : {said}"
+        if job.status == JobStatus.CANCELLED.value:
+            return f"Annulé après {thousands(job.done)} utilisateurs : {said}"
+        return ""
+    if job.status == JobStatus.DONE.value and job.kind == JobKind.BULK_USERS.value:
+        return f"Terminé : {thousands(job.done)} utilisateurs traités."
     if job.status == JobStatus.DONE.value:
         return f"Terminé : {thousands(job.done)} utilisateurs exportés." + (" Le fichier est prêt." if job.result_path else "")
     if job.status == JobStatus.FAILED.value:
@@ -91,6 +125,19 @@ def export_job_or_none(count: int) -> Response | None:
     if count <= current_app.config["EXPORT_JOB_THRESHOLD"]:
         return None
     return _start_export()
+
+
+def bulk_job_page(action: str, count: int) -> Response | None:
+    """The users screen's hand-off for an action on every matching user past BULK_JOB_THRESHOLD: start the job
+    (the list's filters are this request's arguments) and send the browser to its progress page; refused
+    (flashed), None, and the list shows again."""
+    try:
+        job = start_bulk_job(db.session, current_actor(), action, request.args, request.args.get("search"))
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return None
+    flash(BULK_STARTED.format(count=thousands(count)), "info")
+    return redirect(url_for("jobs.job_view", job_id=job.id))
 
 
 def _start_export() -> Response:
@@ -130,8 +177,13 @@ class JobView(SecureBaseView):
     @expose("/<job_id>/")
     def job_view(self, job_id: str):
         job = self._job(job_id)
+        about = None
+        if job.kind == JobKind.BULK_USERS.value:
+            parameters = job.parameters or {}
+            about = {"action": BULK_ACTIONS.get(parameters.get("action", ""), parameters.get("action", "")),
+                     "scope": scope_of_filter(parameters.get("filter") or {}, parameters.get("search") or "")}
         return self.render("admin/jobs/job.html", job=job, progress=progress_of(job), form=SecureForm(),
-                           paris_datetime=paris_datetime)
+                           paris_datetime=paris_datetime, about=about)
 
     @expose("/<job_id>/progress")
     def progress_view(self, job_id: str):

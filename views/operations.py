@@ -20,6 +20,7 @@ from admin_app.filters import audit_action, audit_changes, yes_no
 from admin_app.inputs import MAX_PAGE, parse_db_id
 from admin_app.services import operations
 from models import Operation, OperationItem, User
+from models.operations import OperationState
 
 from .base import SecureBaseView, current_actor, current_perimeter
 from .outbox import EMAIL_KINDS
@@ -79,6 +80,7 @@ class OperationView(SecureBaseView):
             num_pages=-(-operation_size(operation) // PAGE_SIZE), summary=operations.summary(operation),
             may_undo=problem is None, undo_until=operations.undo_deadline(operation, window), undone_by=related,
             email_kinds=EMAIL_KINDS, users_url=url_for("users.details_view"),
+            state_label=OperationState(operation.state).label.capitalize() if operation.state else None,
         )
 
 

@@ -14,14 +14,19 @@ from admin_app.filters import paris_datetime, thousands, yes_no
 from admin_app.inputs import parse_db_id, refuse
 from admin_app.services import operations
 from admin_app.services import users as user_service
+from admin_app.services.bulk import filter_in_words as filter_in_words  # its home; imported from here too
+from admin_app.services.bulk import scope_of_filter
 from admin_app.services.operations import OperationResult, UndoResult
-from models import HABILITATION_LABELS, Habilitation, Operation, User
-from models.queries import UserFilter
+from models import Operation, OperationKind, User
 from models.rules import format_phone
 
 from .base import SecureForm, current_actor, current_perimeter
 from .exports import csv_response
-from .jobs import export_job_or_none
+from .jobs import bulk_job_page, export_job_or_none
+
+TOO_MANY_TO_DELETE = ("{count} utilisateurs correspondent : une suppression est définitive (elle ne peut pas être "
+                      "annulée), elle n'est donc faite d'un coup que jusqu'à {limit} utilisateurs. Affinez les filtres "
+                      "pour en viser moins. Aucun utilisateur n'a été supprimé.")
 
 
 class UserActionsMixin:
@@ -47,7 +52,27 @@ class UserActionsMixin:
         the service then names the user, or counts them)."""
         if request.form.get("all_matching") != "1":
             return None
-        return "filtre : " + filter_in_words(UserFilter.from_args(request.args), request.args.get("search") or "")
+        return scope_of_filter(request.args, request.args.get("search") or "")
+
+    def _matching_count(self) -> int | None:
+        """How many users "every matching user" means now (None for a ticked selection)."""
+        if request.form.get("all_matching") != "1":
+            return None
+        criteria = self.list_criteria(request.args.get("search") or None)
+        return self.get_count_query().filter(*criteria).scalar() or 0
+
+    def _as_job(self, action: str):
+        """Past BULK_JOB_THRESHOLD matching users, the action is a background job (admin_app/jobs/bulk.py): one
+        operation all the same, done chunk by chunk; the browser goes to its progress page. None: do it now."""
+        count = self._matching_count()
+        if count is None or count <= current_app.config["BULK_JOB_THRESHOLD"]:
+            return None
+        return bulk_job_page(action, count)
+
+    def _done(self, result: OperationResult | None) -> None:
+        if result is not None:
+            flash(result_message(result), "success")
+            self._offer_undo(result)
 
     def _offer_undo(self, result: OperationResult) -> None:
         """Keep the operation's id for the list's next drawing: it shows « Annuler cette opération »."""
@@ -56,26 +81,26 @@ class UserActionsMixin:
 
     @action("activate", "Activer")
     def action_activate(self, ids):
-        result = self._run_bulk(ids, user_service.set_active, True)
-        if result is not None:
-            flash(done_message(result, "activé"), "success")
-            self._offer_undo(result)
+        if (job_page := self._as_job("activate")) is not None:
+            return job_page
+        self._done(self._run_bulk(ids, user_service.set_active, True))
+        return None
 
     @action("activate_links", "Activer et envoyer un lien de mot de passe")
     def action_activate_links(self, ids):
         """The guide's "Activer un utilisateur en cas d'absence ou d'oubli de mot de passe": activate, and send
         each one the link their state calls for (validate the address, create or renew the password)."""
-        result = self._run_bulk(ids, user_service.activate_and_send_links)
-        if result is not None:
-            flash(f"{done_message(result, 'activé', end='')} ; {_plural(result.emails, 'lien envoyé', 'liens envoyés')} par email.", "success")
-            self._offer_undo(result)
+        if (job_page := self._as_job("activate_links")) is not None:
+            return job_page
+        self._done(self._run_bulk(ids, user_service.activate_and_send_links))
+        return None
 
     @action("deactivate", "Désactiver")
     def action_deactivate(self, ids):
-        result = self._run_bulk(ids, user_service.set_active, False)
-        if result is not None:
-            flash(done_message(result, "désactivé"), "success")
-            self._offer_undo(result)
+        if (job_page := self._as_job("deactivate")) is not None:
+            return job_page
+        self._done(self._run_bulk(ids, user_service.set_active, False))
+        return None
 
     @action("invite", "Renvoyer l'invitation")
     def action_invite(self, ids):
@@ -89,6 +114,12 @@ class UserActionsMixin:
 
     @action("delete", "Supprimer")
     def action_delete(self, ids):
+        # Never a job: a deletion cannot be undone, so it is not done in chunks that a cancel or a crash could
+        # leave half done; past BULK_JOB_THRESHOLD users it is refused (a filter that wide is rather a mistake).
+        count, limit = self._matching_count(), current_app.config["BULK_JOB_THRESHOLD"]
+        if count is not None and count > limit:
+            flash(TOO_MANY_TO_DELETE.format(count=thousands(count), limit=thousands(limit)), "error")
+            return
         result = self._run_bulk(ids, user_service.delete_users)
         if result is not None:
             flash(f"{_plural(result.changed, 'utilisateur supprimé', 'utilisateurs supprimés')}, définitivement : "
@@ -185,6 +216,13 @@ def done_message(result: OperationResult, participle: str, end: str = ".") -> st
     return text + end
 
 
+def result_message(result: OperationResult) -> str:
+    """The outcome of an activation, deactivation or activation with links, done at once or by a job."""
+    if result.kind is OperationKind.ACTIVATE_LINKS:
+        return f"{done_message(result, 'activé', end='')} ; {_plural(result.emails, 'lien envoyé', 'liens envoyés')} par email."
+    return done_message(result, "activé" if result.kind is OperationKind.ACTIVATE else "désactivé")
+
+
 def undo_message(result: UndoResult) -> str:
     """« 12 000 utilisateurs rétablis ; 3 modifiés depuis par quelqu'un d'autre, laissés tels quels. »"""
     text = _plural(result.restored, "utilisateur rétabli", "utilisateurs rétablis") if result.restored else "Aucun utilisateur rétabli"
@@ -195,42 +233,3 @@ def undo_message(result: UndoResult) -> str:
         text += (f" ; {thousands(result.out_of_scope)} désormais hors de votre périmètre, "
                  f"{'laissé tel quel' if result.out_of_scope == 1 else 'laissés tels quels'}")
     return f"Opération annulée : {text}."
-
-
-YES_NO = {"oui": "Oui", "non": "Non"}
-
-
-def filter_in_words(wanted: UserFilter, search: str = "") -> str:
-    """The users list's filters as a person reads them: « Actif : Non ; Dernière connexion : jamais connecté »."""
-    parts = []
-    if wanted.nom:
-        parts.append(f"Nom / Prénom : « {wanted.nom} »")
-    if search:
-        parts.append(f"Recherche : « {search[:200]} »")
-    if wanted.actif in YES_NO:
-        parts.append(f"Actif : {YES_NO[wanted.actif]}")
-    if wanted.habilitation in {h.value for h in Habilitation}:
-        parts.append(f"Habilitation : {HABILITATION_LABELS[Habilitation(wanted.habilitation)]}")
-    if wanted.entreprise:
-        parts.append(f"Entreprise : « {wanted.entreprise} »")
-    if wanted.etablissement:
-        parts.append(f"Établissement : « {wanted.etablissement} »")
-    if wanted.email:
-        parts.append(f"Email : « {wanted.email} »")
-    if wanted.connexion == "jamais":
-        parts.append("Dernière connexion : jamais connecté")
-    if wanted.connexion_avant:
-        parts.append(f"Connecté pour la dernière fois avant le {_french_date(wanted.connexion_avant)}")
-    if wanted.connexion_depuis:
-        parts.append(f"Connecté depuis le {_french_date(wanted.connexion_depuis)}")
-    if wanted.staff in YES_NO:
-        parts.append(f"Staff : {YES_NO[wanted.staff]}")
-    if wanted.mot_de_passe in YES_NO:
-        parts.append(f"Mot de passe créé : {YES_NO[wanted.mot_de_passe]}")
-    return " ; ".join(parts) if parts else "tous les utilisateurs"
-
-
-def _french_date(value: str) -> str:
-    year, _, rest = value.partition("-")
-    month, _, day = rest.partition("-")
-    return f"{day}/{month}/{year}" if day else value

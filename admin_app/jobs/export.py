@@ -146,7 +146,7 @@ class ExportUsers:
         job.total = job.done  # users added or removed meanwhile: the bar ends at what was written
         job.result_expires_at = utcnow() + current_app.config["EXPORT_RETENTION"]
 
-    def discard(self, job: Job) -> None:
+    def discard(self, session: Session, job: Job) -> None:
         if (path := file_of(job)) is not None:
             path.unlink(missing_ok=True)
 

@@ -53,10 +53,11 @@ class Handler(Protocol):
         """Do the next chunk of at most `size` items and move `job.cursor` and `job.done`; False when none was left."""
 
     def finish(self, session: Session, job: Job) -> None:
-        """The last chunk is done: set the result (a file's expiry, say)."""
+        """The last chunk is done: set the result (a file's expiry, say), in the transaction that ends the job."""
 
-    def discard(self, job: Job) -> None:
-        """Cancelled or failed: remove what is left of a partial result (outside the database)."""
+    def discard(self, session: Session, job: Job) -> None:
+        """Cancelled or failed (`job.status` says which): remove what is left of a partial result outside the
+        database, or record how it ended, in the transaction that ends the job."""
 
 
 HANDLERS: dict[JobKind, Handler] = {}
@@ -111,7 +112,7 @@ def _end(session: Session, job_id: int, worker: str, status: JobStatus, error: s
             job.finished_at = utcnow()
             job.worker = None
             if status is not JobStatus.DONE:
-                HANDLERS[JobKind(job.kind)].discard(job)
+                HANDLERS[JobKind(job.kind)].discard(session, job)
                 job.result_path = None
     except LeaseLost:
         log.warning("job %s: lease lost by %s before it could end it", job_id, worker)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from admin_app.authority import perimeter_of
 from models import Operation, OperationItem, OperationKind, User, utcnow
 from models.accounts import new_session_token
+from models.operations import OperationState
 from models.queries import in_ids
 
 from . import audit
@@ -41,6 +42,8 @@ ALREADY_UNDONE = "Cette opération a déjà été annulée. Aucun utilisateur n'
 DEFINITIVE = "Une suppression est définitive : elle ne peut pas être annulée."
 UNDO_OF_UNDO = "Une annulation ne peut pas être annulée à son tour : refaites plutôt l'action voulue."
 NOTHING_TO_UNDO = "Cette opération n'a modifié aucun utilisateur : il n'y a rien à annuler."
+STILL_RUNNING = ("Cette opération est encore en cours : attendez la fin de sa tâche (ou annulez la tâche), "
+                 "puis annulez l'opération. Aucun utilisateur n'a été modifié.")
 
 
 def expired_message(window: timedelta) -> str:
@@ -96,7 +99,10 @@ def summary(operation: Operation) -> str:
     text = f"{kind.label} de {users_phrase(operation.changed)}"
     if kind is OperationKind.ACTIVATE_LINKS:
         text = f"Activation de {users_phrase(operation.changed)} et envoi de {_thousands(operation.emails)} lien{'s' if operation.emails > 1 else ''}"
-    return f"{text} — {operation.scope}" if operation.scope else text
+    text = f"{text} — {operation.scope}" if operation.scope else text
+    if operation.state is not None and operation.state != OperationState.DONE.value:
+        text += f" ({OperationState(operation.state).label})"  # run by a job not (or never to be) done
+    return text
 
 
 def default_scope(session: Session, ids: Sequence[int] | Any) -> str:
@@ -129,6 +135,14 @@ def record(
     )
     session.add(operation)
     session.flush()  # its id, for the items and the audit entry
+    _audit(session, actor, operation, active)
+    return operation
+
+
+def _audit(session: Session, actor: Any, operation: Operation, active: bool | None) -> None:
+    """The operation's one Historique line, with its counts; its label (`summary`) says how a job's ended."""
+    kind, requested, changed, unchanged = operation.operation_kind, operation.requested, operation.changed, operation.unchanged
+    emails, refused = operation.emails, operation.refused
     if kind is OperationKind.UNDO:
         # The users left alone are said only when there are some: a plain undo reads "Rétablis : 25".
         counts = {"restored": changed, **({"changed_since": unchanged} if unchanged else {}),
@@ -139,7 +153,52 @@ def record(
             counts["emails"] = emails
     before, after = (None, counts) if active is None else ({"active": not active}, {"active": active, **counts})
     audit.record(session, actor, AUDIT_ACTIONS[kind], "operation", operation.id, summary(operation)[:300], before, after)
+
+
+# --- an operation run by a background job, chunk by chunk -------------------------------------------------
+
+@dataclass(frozen=True)
+class Author:
+    """Who an operation's audit entry names when the job ends (the author, read from the operation)."""
+
+    id: int | None
+    label: str
+    ip: str | None
+
+
+def open_for_job(session: Session, actor: Actor, kind: OperationKind, scope: str, job_id: int) -> Operation:
+    """A job's operation, before its first chunk: no counts yet, no audit entry yet (see `close`)."""
+    operation = Operation(actor_id=actor.id, actor_label=actor.label, ip=actor.ip, kind=kind.value, scope=scope[:500],
+                          requested=0, changed=0, unchanged=0, emails=0, refused=0, job_id=job_id,
+                          state=OperationState.RUNNING.value)
+    session.add(operation)
+    session.flush()
     return operation
+
+
+def add_chunk(session: Session, operation: Operation, *, requested: int, changed: int, unchanged: int, emails: int = 0) -> None:
+    """One committed chunk's counts, added in the chunk's transaction (its items are added beside)."""
+    operation.requested += requested
+    operation.changed += changed
+    operation.unchanged += unchanged
+    operation.emails += emails
+    session.flush()
+
+
+def close(session: Session, operation: Operation, state: OperationState) -> bool:
+    """The job ended (done, cancelled, failed): write the operation's one audit entry, saying only what its
+    committed chunks did, in the transaction that ends the job. An operation that changed nothing and sent
+    nothing is removed, as a synchronous one would not have been recorded; returns whether it is kept."""
+    operation.state = state.value
+    if operation.changed == 0 and operation.emails == 0:
+        session.delete(operation)
+        session.flush()
+        return False
+    kind = operation.operation_kind
+    active = {OperationKind.ACTIVATE: True, OperationKind.DEACTIVATE: False, OperationKind.ACTIVATE_LINKS: True}.get(kind)
+    _audit(session, Author(operation.actor_id, operation.actor_label, operation.ip), operation, active)
+    session.flush()
+    return True
 
 
 def record_state_items(session: Session, operation: Operation, user_ids: Iterable[int], active_after: bool) -> None:
@@ -170,6 +229,8 @@ def undo_problem(session: Session, actor: Actor, operation: Operation, window: t
         return UNDO_OF_UNDO
     if operation.undone_at is not None:
         return ALREADY_UNDONE
+    if operation.running:
+        return STILL_RUNNING
     if not (operation.actor_id is not None and operation.actor_id == actor.id) and not perimeter_of(session, actor).unrestricted:
         return NOT_YOURS
     if operation.created_at + window < utcnow():
@@ -186,7 +247,7 @@ def undo_deadline(operation: Operation, window: timedelta = DEFAULT_UNDO_WINDOW)
 def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = DEFAULT_UNDO_WINDOW) -> UndoResult:
     """Take back `operation_id`: restore the users it changed that nobody changed since and that the
     actor still governs; count the others. Refused whole (nothing changed) when not allowed."""
-    from .users import _locked_in_order, _protect_staff  # users records operations: imported when called
+    from .bulk import _locked_in_order, _protect_staff  # bulk records operations: imported when called
 
     with transaction(session):
         # The operation row locked to the end: two undos of the same operation run one after the other,

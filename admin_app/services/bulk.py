@@ -1,0 +1,267 @@
+"""Bulk actions on users as operations: activate, deactivate, activate and send links, delete, re-invite.
+
+Each is set-based (a few statements whatever the number of users) and records one operation
+(admin_app.services.operations): its counts, one item per user changed, one audit entry. The same functions
+do one chunk of a background job's operation (admin_app/jobs/bulk.py) when given that operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from admin_app.authority import OUT_OF_PERIMETER, Perimeter, perimeter_of
+from models import HABILITATION_LABELS, Grant, Habilitation, Operation, OperationKind, User, utcnow
+from models.accounts import new_session_token
+from models.queries import UserFilter, in_ids
+
+from . import audit, emails, operations
+from .common import Actor, ServiceError, transaction
+from .operations import OperationResult
+
+UserIds = Sequence[int] | Select
+
+
+def user_label(user: User) -> str:
+    """How an item or an audit entry names a user (admin_app.services.users uses it too)."""
+    return f"{user.full_name} <{user.email}>"
+
+
+def _refuse_ungoverned(session: Session, perimeter: Perimeter, ids: UserIds, verb: str) -> None:
+    """Refuse a whole batch if the actor may not govern one of its users (two counts, one statement each)."""
+    if perimeter.unrestricted:
+        return
+    id_filter = _id_filter(ids)
+    strangers = session.scalar(select(func.count()).select_from(User).where(id_filter, ~perimeter.users())) or 0
+    if strangers:
+        raise ServiceError(f"{strangers} utilisateur(s) {OUT_OF_PERIMETER} : aucun utilisateur n'a été modifié.")
+    ungoverned = session.scalar(select(func.count()).select_from(User).where(id_filter, perimeter.ungoverned_users())) or 0
+    if ungoverned:
+        raise ServiceError(
+            f"Vous ne pouvez pas {verb} {ungoverned} des utilisateurs choisis : ils sont aussi rattachés à des "
+            f"établissements {OUT_OF_PERIMETER}, ou Gestionnaires d'un établissement dont vous n'êtes pas Gestionnaire. "
+            "Retirez-les plutôt de vos établissements (page d'édition). Aucun utilisateur n'a été modifié."
+        )
+
+
+
+
+# --- activation, deletion, invitations (set-based, for bulk actions) ---------------------------------
+
+def _id_filter(ids: UserIds) -> ColumnElement[bool]:
+    """The WHERE clause of a batch: a subquery ("every matching user") as is, a list as one parameter."""
+    return User.id.in_(ids) if isinstance(ids, Select) else in_ids(User.id, ids)
+
+
+def _locked_in_order(*where: ColumnElement[bool]) -> Select:
+    """The ids of the users matching `where`, locked in id order (FOR UPDATE on PostgreSQL).
+
+    Two overlapping bulk actions that each locked rows in the order their scan met them could each
+    hold a row the other waits for: a deadlock. Taking every lock in one order, the second waits
+    for the first and then sees its result (it skips the users the first already changed).
+    """
+    return select(User.id).where(*where).order_by(User.id).with_for_update()
+
+
+def _protect_staff(session: Session, actor: Actor, ids: UserIds, verb: str) -> None:
+    """Refuse acting on oneself, or removing the last active staff account."""
+    active_staff = set(session.scalars(select(User.id).where(User.is_staff.is_(True), User.active.is_(True))))
+    if isinstance(ids, Select):
+        targeted = set(session.scalars(select(User.id).where(User.id.in_(ids), User.id.in_(active_staff | {actor.id or 0}))))
+    else:
+        targeted = {int(i) for i in ids} & (active_staff | {actor.id or 0})
+    if actor.id is not None and actor.id in targeted:
+        raise ServiceError(f"Vous ne pouvez pas vous {verb} vous-même. Aucun utilisateur n'a été modifié.")
+    if active_staff and active_staff <= targeted:
+        raise ServiceError(
+            "Le dernier compte staff actif ne peut pas être désactivé ni supprimé. Aucun utilisateur n'a été modifié."
+        )
+
+
+def _requested(session: Session, ids: UserIds) -> int:
+    """How many existing users a batch names (ids of users gone, or never there, are not counted)."""
+    return session.scalar(select(func.count()).select_from(User).where(_id_filter(ids))) or 0
+
+
+def _flip(session: Session, actor: Actor, ids: UserIds, active: bool) -> list[int]:
+    """Set `active` on the batch's users not already so; return the ids this very statement changed.
+
+    One UPDATE ... RETURNING over rows locked in id order: under concurrent bulk actions a user someone
+    else changed first is not counted, nor recorded, twice.
+    """
+    verb = "activer" if active else "désactiver"
+    _refuse_ungoverned(session, perimeter_of(session, actor), ids, verb)
+    if not active:
+        _protect_staff(session, actor, ids, "désactiver")
+    values: dict[str, Any] = {"active": active, "version": User.version + 1, "updated_at": utcnow()}
+    if not active:
+        values["session_token"] = new_session_token()  # ends every open session of these users
+    changed = list(session.scalars(
+        update(User).where(User.id.in_(_locked_in_order(_id_filter(ids), User.active.is_not(active)))).values(**values)
+        .returning(User.id).execution_options(synchronize_session=False)
+    ))
+    session.expire_all()
+    return changed
+
+
+def set_active(session: Session, actor: Actor, ids: UserIds, active: bool, *, scope: str | None = None,
+               operation: Operation | None = None) -> OperationResult:
+    """Activate or deactivate users: one operation (its counts, one item per user changed, one audit
+    entry), so that the message can say what was already so and the operation can be taken back.
+
+    `scope` says in French what was asked ("filtre : …"); by default the selection's size. Given an
+    `operation` (a background job's, admin_app/jobs/bulk.py), this is one chunk of it: its items are added
+    and its counts grow in this transaction; its one audit entry is written when the job ends.
+    """
+    with transaction(session):
+        requested = _requested(session, ids)
+        changed = _flip(session, actor, ids, active)
+        kind = OperationKind.ACTIVATE if active else OperationKind.DEACTIVATE
+        unchanged = max(requested - len(changed), 0)
+        if operation is not None:
+            operations.add_chunk(session, operation, requested=requested, changed=len(changed), unchanged=unchanged)
+            operations.record_state_items(session, operation, changed, active)
+            return OperationResult(operation.id, kind, requested, len(changed), unchanged)
+        if not changed:
+            return OperationResult(None, kind, requested, 0, requested)
+        operation = operations.record(session, actor, kind, scope or operations.default_scope(session, ids),
+                                      requested=requested, changed=len(changed), unchanged=unchanged, active=active)
+        operations.record_state_items(session, operation, changed, active)
+        return OperationResult(operation.id, kind, requested, len(changed), operation.unchanged)
+
+
+def delete_users(session: Session, actor: Actor, ids: UserIds, *, scope: str | None = None) -> OperationResult:
+    """Delete users (their grants go with them): one operation, definitive (no undo), whose items keep
+    each deleted user's name and email.
+
+    DELETE ... RETURNING tells which users this very statement deleted: those are the ones recorded.
+    """
+    with transaction(session):
+        _refuse_ungoverned(session, perimeter_of(session, actor), ids, "supprimer")
+        _protect_staff(session, actor, ids, "supprimer")
+        scope = scope or operations.default_scope(session, ids)  # before the rows are gone
+        requested = _requested(session, ids)
+        id_filter = User.id.in_(_locked_in_order(_id_filter(ids)))
+        doomed = select(User.id).where(id_filter)
+        session.execute(delete(Grant).where(Grant.user_id.in_(doomed)).execution_options(synchronize_session=False))
+        deleted = session.execute(
+            delete(User).where(id_filter).returning(User.id, User.last_name, User.first_name, User.email, User.active)
+            .execution_options(synchronize_session=False)
+        ).all()
+        session.expire_all()
+        if not deleted:
+            return OperationResult(None, OperationKind.DELETE, requested, 0, requested)
+        operation = operations.record(session, actor, OperationKind.DELETE, scope, requested=requested,
+                                      changed=len(deleted), unchanged=max(requested - len(deleted), 0))
+        operations.record_items(session, operation, [
+            {"user_id": row.id, "user_label": f"{row.last_name} {row.first_name} <{row.email}>"[:300], "active_before": row.active}
+            for row in deleted
+        ])
+        return OperationResult(operation.id, OperationKind.DELETE, requested, len(deleted), operation.unchanged)
+
+
+def activate_and_send_links(session: Session, actor: Actor, ids: UserIds, *, scope: str | None = None,
+                            operation: Operation | None = None) -> OperationResult:
+    """The guide's "Désactiver/Activer un utilisateur en cas d'absence ou d'oubli de mot de passe": activate,
+    then send each user the link their state calls for (verify the address, create or renew the password).
+    One transaction, one operation: `changed` users activated, `emails` links sent (to the already active too).
+    Given a job's `operation`, one chunk of it (as `set_active`)."""
+    with transaction(session):
+        requested = _requested(session, ids)
+        activated = set(_flip(session, actor, ids, True))
+        items = []
+        for user in session.scalars(select(User).where(_id_filter(ids), User.active.is_(True)).order_by(User.id)):
+            email = emails.enqueue_invitation(session, user)
+            items.append((user, email.kind))
+        session.flush()  # a new link renews the user's nonce: the version the items keep is the one after it
+        kind = OperationKind.ACTIVATE_LINKS
+        unchanged = max(requested - len(activated), 0)
+        if operation is not None:
+            operations.add_chunk(session, operation, requested=requested, changed=len(activated), unchanged=unchanged,
+                                 emails=len(items))
+        elif not items and not activated:
+            return OperationResult(None, kind, requested, 0, requested)
+        else:
+            operation = operations.record(session, actor, kind, scope or operations.default_scope(session, ids),
+                                          requested=requested, changed=len(activated), unchanged=unchanged,
+                                          emails=len(items), active=True)
+        operations.record_items(session, operation, [
+            {"user_id": user.id, "user_label": user_label(user)[:300], "active_before": user.id not in activated,
+             "active_after": True, "version_after": user.version, "email_kind": email_kind}
+            for user, email_kind in items
+        ])
+        return OperationResult(operation.id, kind, requested, len(activated), unchanged, len(items))
+
+
+def resend_invitations(session: Session, actor: Actor, ids: UserIds) -> tuple[int, int]:
+    """Queue the verification or password email for users without password; return (sent, skipped)."""
+    with transaction(session):
+        _refuse_ungoverned(session, perimeter_of(session, actor), ids, "inviter")
+        users = list(session.scalars(select(User).where(_id_filter(ids)).order_by(User.id)))
+        sent = 0
+        for user in users:
+            if user.password_hash is not None or not user.active:
+                continue
+            email = emails.enqueue_invitation(session, user)
+            audit.record(session, actor, "user.invite", "user", user.id, user_label(user), None, {"email": email.kind})
+            sent += 1
+        return sent, len(users) - sent
+
+
+def refuse_before_job(session: Session, actor: Actor, ids: Select, active: bool) -> None:
+    """What the synchronous action would refuse on the whole set, refused before a job's first chunk:
+    a delegated manager's "every matching user" that holds one user they may not govern (or, to deactivate,
+    themselves or the last active staff account) changes nobody, exactly as the synchronous action."""
+    verb = "activer" if active else "désactiver"
+    _refuse_ungoverned(session, perimeter_of(session, actor), ids, verb)
+    if not active:
+        _protect_staff(session, actor, ids, "désactiver")
+
+
+# --- "every matching user" in words, for the operation's scope --------------------------------------------
+
+YES_NO = {"oui": "Oui", "non": "Non"}
+
+
+def filter_in_words(wanted: UserFilter, search: str = "") -> str:
+    """The users list's filters as a person reads them: « Actif : Non ; Dernière connexion : jamais connecté »."""
+    parts = []
+    if wanted.nom:
+        parts.append(f"Nom / Prénom : « {wanted.nom} »")
+    if search:
+        parts.append(f"Recherche : « {search[:200]} »")
+    if wanted.actif in YES_NO:
+        parts.append(f"Actif : {YES_NO[wanted.actif]}")
+    if wanted.habilitation in {h.value for h in Habilitation}:
+        parts.append(f"Habilitation : {HABILITATION_LABELS[Habilitation(wanted.habilitation)]}")
+    if wanted.entreprise:
+        parts.append(f"Entreprise : « {wanted.entreprise} »")
+    if wanted.etablissement:
+        parts.append(f"Établissement : « {wanted.etablissement} »")
+    if wanted.email:
+        parts.append(f"Email : « {wanted.email} »")
+    if wanted.connexion == "jamais":
+        parts.append("Dernière connexion : jamais connecté")
+    if wanted.connexion_avant:
+        parts.append(f"Connecté pour la dernière fois avant le {_french_date(wanted.connexion_avant)}")
+    if wanted.connexion_depuis:
+        parts.append(f"Connecté depuis le {_french_date(wanted.connexion_depuis)}")
+    if wanted.staff in YES_NO:
+        parts.append(f"Staff : {YES_NO[wanted.staff]}")
+    if wanted.mot_de_passe in YES_NO:
+        parts.append(f"Mot de passe créé : {YES_NO[wanted.mot_de_passe]}")
+    return " ; ".join(parts) if parts else "tous les utilisateurs"
+
+
+def scope_of_filter(filter_args: Any, search: str = "") -> str:
+    """An "every matching user" operation's scope: « filtre : Actif : Non »."""
+    return "filtre : " + filter_in_words(UserFilter.from_args(filter_args), search or "")
+
+
+def _french_date(value: str) -> str:
+    year, _, rest = value.partition("-")
+    month, _, day = rest.partition("-")
+    return f"{day}/{month}/{year}" if day else value
