@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from sqlalchemy import create_engine, event, func, select, text, update
+from sqlalchemy import create_engine, event, func, inspect, select, text, update
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +97,11 @@ def ensure_data(app, users: int) -> None:
         have = db.session.scalar(select(func.count()).select_from(User).where(User.email.like("%@volume.example.org")))
         # Data cached by an older version has no history (requests, emails, audit trail): made again.
         history = db.session.scalar(select(func.count()).select_from(OutboundEmail))
-        if have != users or history < users:
+        # Data cached before a column was added (create_all adds tables, never columns): made again too.
+        inspector = inspect(db.engine)
+        stale = any({c.name for c in table.columns} - {c["name"] for c in inspector.get_columns(table.name)}
+                    for table in Base.metadata.sorted_tables)
+        if have != users or history < users or stale:
             print(f"generating {users} users (cached for the next runs)...", flush=True)
             db.session.remove()  # PostgreSQL: DROP waits for any open transaction, even this read's
             Base.metadata.drop_all(db.engine)
