@@ -21,15 +21,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import create_engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from admin_app import create_app
 from admin_app.config import TestingConfig
 from admin_app.extensions import db as _db
-from admin_app.jobs import backends, runner
+from admin_app.jobs import backends, bulk, runner
 from admin_app.services import Actor
-from models import Job, JobKind, JobStatus, User
+from models import AuditEvent, Job, JobKind, JobStatus, Operation, OperationItem, User
 
 from .conftest import ON_POSTGRES, free_port
 
@@ -138,6 +138,51 @@ def test_an_rq_worker_killed_mid_export_is_taken_over_and_every_row_is_written_o
     assert final.attempts == 2 and final.done == final.total == USERS + 1
     emails = exported_emails(tmp_path / final.result_path)
     assert len(emails) == len(set(emails)) == USERS + 1  # every user, each exactly once
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not ON_POSTGRES, reason="the real runner's crash test runs on PostgreSQL (TEST_DATABASE_URL)")
+def test_an_rq_worker_killed_mid_deactivation_leaves_one_operation_with_each_user_once(app, database_url, monkeypatch):
+    """The users screen's "Désactiver" on every matching user, as a job: SIGKILLed mid-way, then finished by a
+    second worker: one operation, one item per user, the counts of every user once, one audit entry."""
+    url = redis_url()
+    queue = f"test-jobs-{uuid.uuid4().hex[:8]}"
+    for key, value in {"JOBS_BACKEND": "rq", "JOBS_REDIS_URL": url, "JOBS_QUEUE": queue}.items():
+        monkeypatch.setitem(app.config, key, value)
+    env = worker_env(DATABASE_URL=database_url, REDIS_URL=url, JOBS_QUEUE=queue)
+    engine = create_engine(database_url)
+    with app.app_context():
+        staff = insert_users(_db.session, USERS)
+        job = runner.create(_db.session, Actor(staff), JobKind.BULK_USERS, bulk.parameters("deactivate", {"staff": "non"}))
+        job_id = job.id
+        backends.enqueue(job)
+        _db.session.remove()
+
+    workers = [subprocess.Popen([*FLASK, "jobs", "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)]
+    try:
+        wait(lambda: job_state(engine, job_id).done >= 3_000, 60, "the first worker's first chunks")
+        kill(workers[0])
+        killed_at = job_state(engine, job_id)
+        assert killed_at.status == JobStatus.RUNNING.value and killed_at.done < USERS, "the job ended before the kill"
+        workers.append(subprocess.Popen([*FLASK, "jobs", "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL))
+        final = wait(lambda: (j := job_state(engine, job_id)).is_finished and j, 120, "the second worker to finish", 0.2)
+        assert final.status == JobStatus.DONE.value, final.error
+        assert final.attempts == 2 and final.done == final.total == USERS
+        with Session(engine) as session:
+            (operation,) = session.scalars(select(Operation).where(Operation.job_id == job_id))
+            assert (operation.state, operation.requested, operation.changed, operation.unchanged) == ("done", USERS, USERS, 0)
+            items = session.scalar(select(func.count()).select_from(OperationItem).where(OperationItem.operation_id == operation.id))
+            assert items == USERS
+            assert session.scalar(select(func.count()).select_from(User).where(User.active.is_(True))) == 1  # the staff member
+            entries = session.scalars(select(AuditEvent).where(AuditEvent.target_type == "operation")).all()
+            assert [e.target_id for e in entries] == [operation.id]
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                kill(process)
+        engine.dispose()
 
 
 # --- the embedded mode: `flask run` and its thread, on SQLite ---------------------------------------

@@ -11,8 +11,9 @@ from datetime import datetime
 
 from flask import Response, abort, current_app, flash, redirect, request, send_file, url_for
 from flask_admin import expose
+from flask_admin.helpers import get_redirect_target
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, thousands
@@ -127,15 +128,21 @@ def export_job_or_none(count: int) -> Response | None:
     return _start_export()
 
 
-def bulk_job_page(action: str, count: int) -> Response | None:
+def bulk_job_page(action: str, count: int, matching: Select) -> Response:
     """The users screen's hand-off for an action on every matching user past BULK_JOB_THRESHOLD: start the job
-    (the list's filters are this request's arguments) and send the browser to its progress page; refused
-    (flashed), None, and the list shows again."""
+    (the list's filters are this request's arguments) and send the browser to its progress page. What the job
+    would refuse whole before its first chunk (`matching`: the list's ids) is refused here already, in French,
+    and the list shows again: nothing started, nothing changed."""
+    actor = current_actor()
     try:
-        job = start_bulk_job(db.session, current_actor(), action, request.args, request.args.get("search"))
+        recorded = bulk.ACTIONS.get(action)
+        if isinstance(recorded, bulk.RecordedAction) and recorded.check is not None:
+            recorded.check(db.session, actor, matching)
+        job = start_bulk_job(db.session, actor, action, request.args, request.args.get("search"))
     except ServiceError as exc:
+        db.session.rollback()
         flash(exc.message, "error")
-        return None
+        return redirect(get_redirect_target() or url_for("users.index_view"))
     flash(BULK_STARTED.format(count=thousands(count)), "info")
     return redirect(url_for("jobs.job_view", job_id=job.id))
 

@@ -67,7 +67,7 @@ class UserActionsMixin:
         count = self._matching_count()
         if count is None or count <= current_app.config["BULK_JOB_THRESHOLD"]:
             return None
-        return bulk_job_page(action, count)
+        return bulk_job_page(action, count, self.matching_ids())
 
     def _done(self, result: OperationResult | None) -> None:
         if result is not None:

@@ -127,6 +127,16 @@ def test_without_the_token_no_job_starts(app, as_user, db, prepared):
     assert db.session.scalar(select(Job.id).order_by(Job.id.desc()).limit(1)) == jobs
 
 
+def test_what_the_job_would_refuse_whole_is_refused_at_once_on_the_list(app, as_user, db, prepared):
+    staff = as_user(STAFF)
+    jobs = db.session.scalar(select(Job.id).order_by(Job.id.desc()).limit(1))
+    response = all_matching(staff, "deactivate", query="")  # every user: the staff member among them
+    assert response.status_code == 302 and response.location == "/admin/users/"
+    assert "Vous ne pouvez pas vous désactiver vous-même. Aucun utilisateur n'a été modifié." in text(staff.get("/admin/users/"))
+    assert db.session.scalar(select(Job.id).order_by(Job.id.desc()).limit(1)) == jobs  # no job started
+    assert db.session.scalar(select(func.count()).select_from(User).where(User.active.is_(False))) == 1  # as prepared
+
+
 def test_activate_with_links_as_a_job_says_the_links_too(app, as_user, db, prepared):
     matching, already = prepared
     staff = as_user(STAFF)
