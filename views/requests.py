@@ -21,6 +21,13 @@ from models.rules import format_siret
 from .base import CriteriaListView, SecureForm, current_perimeter, ids_to_int
 from .messages import name_list, plural
 
+# The filters' choices and the cells' words: constant, built once.
+KINDS = [("ouverture", "Ouverture"), ("rattachement", "Rattachement")]
+STATUSES = [("en_cours", "En cours"), ("validees", "Validées"), ("refusees", "Refusées"), ("toutes", "Toutes")]
+KIND_LABELS = {k.value: k.label for k in RequestKind}
+STATUS_LABELS = {s.value: s.label for s in RequestStatus}
+_PENDING_COUNTS: dict = {}  # pending_request_count's statement, per perimeter
+
 
 class RefusalForm(SecureForm):
     reason = RadioField("Motif du refus", choices=[SelectChoice(k, v) for k, v in request_service.REFUSAL_CHOICES.items()],
@@ -68,18 +75,30 @@ class AccountRequestView(CriteriaListView):
     def perimeter_clause(self, perimeter):
         return perimeter.requests()
 
+    def list_row_columns(self):
+        """What a row of the list shows (templates/admin/requests/list.html), and nothing else."""
+        return (AccountRequest.id, AccountRequest.last_name, AccountRequest.first_name, AccountRequest.job_title,
+                AccountRequest.company_name, AccountRequest.kind, AccountRequest.requested_at, AccountRequest.email,
+                AccountRequest.siret, AccountRequest.establishment_known.expression.label("establishment_known"),
+                AccountRequest.status)
+
     def list_criteria(self, search=None):
         return RequestFilter.from_args(request.args).clauses()
 
     def render(self, template, **kwargs):
         if template == self.list_template:
+            requests_url = url_for(".index_view")
             kwargs.update(
                 request_filter=RequestFilter.from_args(request.args),
                 query_string=request.query_string.decode(),
-                requests_url=url_for(".index_view"),
+                requests_url=requests_url,
                 pending_requests=pending_request_count(),
-                kinds=[("ouverture", "Ouverture"), ("rattachement", "Rattachement")],
-                statuses=[("en_cours", "En cours"), ("validees", "Validées"), ("refusees", "Refusées"), ("toutes", "Toutes")],
+                kinds=KINDS,
+                statuses=STATUSES,
+                kind_labels=KIND_LABELS,
+                status_labels=STATUS_LABELS,
+                # Row URLs: built once, each row appending its id (building a URL per row dominated the page).
+                approve_url=url_for(".approve_view", request_id=0).removesuffix("0"),
             )
         elif template == self.details_template and kwargs.get("model") is not None:
             model = kwargs["model"]
@@ -189,7 +208,19 @@ def visible_requests():
 
 
 def pending_request_count() -> int:
-    """Pending requests the current user may decide: the badge of the "Demandes" tab."""
-    pending = visible_requests().where(AccountRequest.status == RequestStatus.PENDING.value)
-    # count(*) over the (status, requested_at) index, not over a subquery of every column
-    return db.session.scalar(pending.with_only_columns(func.count(), maintain_column_froms=True)) or 0
+    """Pending requests the current user may decide: the badge of the "Demandes" tab.
+
+    Its statement depends on the perimeter only: built once per perimeter (256 at most), with the cache key
+    SQLAlchemy computed for it, not on every page that shows the tab.
+    """
+    perimeter = current_perimeter()
+    key = None if perimeter.unrestricted else frozenset(perimeter.held.items())
+    statement = _PENDING_COUNTS.get(key)
+    if statement is None:
+        pending = visible_requests().where(AccountRequest.status == RequestStatus.PENDING.value)
+        # count(*) over the (status, requested_at) index, not over a subquery of every column
+        statement = pending.with_only_columns(func.count(), maintain_column_froms=True)
+        if len(_PENDING_COUNTS) >= 256:  # many delegated perimeters: start again
+            _PENDING_COUNTS.clear()
+        _PENDING_COUNTS[key] = statement
+    return db.session.scalar(statement) or 0
