@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import flash, request
+from flask import flash, request, url_for
 from flask_admin.actions import action
+from jinja2.filters import do_urlencode
+from markupsafe import Markup, escape
 from sqlalchemy.orm import defer
 
 from admin_app.filters import paris_datetime
@@ -13,6 +15,7 @@ from models.queries import EmailFilter
 
 from .base import CriteriaListView, ids_to_int
 from .messages import plural
+from .requests import ListUrlsOnce
 
 EMAIL_KINDS = dict([  # pairs, not a dict literal: bandit (B105) takes a "set_password" key for a password
     ("verify_email", "Validation de l'adresse"),
@@ -20,9 +23,13 @@ EMAIL_KINDS = dict([  # pairs, not a dict literal: bandit (B105) takes a "set_pa
     ("request_received", "Demande reçue"),
     ("request_refused", "Demande refusée"),
 ])
+# The filters' choices and the cells' words: constant, built once.
+STATUS_CHOICES = [(s.value, s.label) for s in EmailStatus]
+STATUS_LABELS = dict(STATUS_CHOICES)
+KIND_CHOICES = list(EMAIL_KINDS.items())
 
 
-class EmailView(CriteriaListView):
+class EmailView(ListUrlsOnce, CriteriaListView):
     list_template = "admin/emails/list.html"
     can_create = False
     can_edit = False
@@ -61,10 +68,16 @@ class EmailView(CriteriaListView):
     def list_criteria(self, search=None):
         return EmailFilter.from_args(request.args).clauses()
 
+    def list_row_columns(self):
+        """What a row of the list shows (templates/admin/emails/list.html), and nothing else (no body)."""
+        return (OutboundEmail.id, OutboundEmail.created_at, OutboundEmail.recipient, OutboundEmail.subject, OutboundEmail.kind,
+                OutboundEmail.status, OutboundEmail.attempts, OutboundEmail.sent_at, OutboundEmail.last_error)
+
     def render(self, template, **kwargs):
         if template == self.list_template:
             kwargs.update(email_filter=EmailFilter.from_args(request.args), query_string=request.query_string.decode(),
-                          status_choices=[(s.value, s.label) for s in EmailStatus], kind_choices=list(EMAIL_KINDS.items()))
+                          status_choices=STATUS_CHOICES, kind_choices=KIND_CHOICES,
+                          table_rows=email_rows(kwargs.get("data") or (), kwargs.get("return_url") or ""))
         return super().render(template, **kwargs)
 
     @action("retry", "Renvoyer", "Remettre les emails en échec sélectionnés dans la file d'envoi ?")
@@ -72,3 +85,25 @@ class EmailView(CriteriaListView):
         done = self.run_service(emails.retry_failed, ids_to_int(ids))  # none failed among them: said by run_service
         if done:
             flash(f"{plural(done, 'email remis', 'emails remis')} dans la file d'envoi.", "success")
+
+
+def email_rows(rows, return_url: str) -> Markup:
+    """The table's rows, from the plain rows of `list_row_columns`, each cell written as it is shown.
+
+    Written here rather than cell by cell in Jinja (some 600 escaped template expressions for 50 rows): only
+    the email's own text is escaped; the "Voir" URL is built once, each row appending its id.
+    """
+    details = escape(url_for(".details_view") + "?id=")
+    back = escape("&url=" + do_urlencode(return_url))
+    out = []
+    for row in rows:
+        pk, recipient = row.id, escape(row.recipient)
+        out.append(
+            f'<tr>\n    <td><input type="checkbox" name="rowid" value="{pk}" form="bulk-form" aria-label="Sélectionner l\'email à {recipient}"></td>\n    '
+            f'<td class="col-created_at nowrap">{paris_datetime(row.created_at)}</td><td class="col-recipient">{recipient}</td>'
+            f'<td class="col-subject">{escape(row.subject)}</td><td class="col-kind">{escape(EMAIL_KINDS.get(row.kind, row.kind))}</td>'
+            f'<td class="col-status">{STATUS_LABELS[row.status]}</td><td class="col-attempts">{row.attempts}</td>'
+            f'<td class="col-sent_at nowrap">{paris_datetime(row.sent_at)}</td><td class="col-last_error">{escape(row.last_error or "")}</td>\n    '
+            f'<td><a class="btn btn-sm btn-outline-secondary" href="{details}{pk}{back}" title="Voir l\'email à {recipient}">Voir</a></td>\n  </tr>\n  '
+        )
+    return Markup("".join(out))
