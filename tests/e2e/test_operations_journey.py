@@ -72,6 +72,8 @@ def test_deactivate_every_matching_user_then_undo_exactly_what_was_done(page, db
     page.get_by_role("button", name="Filtrer").click()
     expect(page.locator("#user-count")).to_have_text(f"Nombre total d'utilisateurs : {matching}")
     page.get_by_role("link", name="20", exact=True).click()  # 20 a page, whatever an earlier journey chose: more than one page
+    expect(page).to_have_url(re.compile(r"page_size=20$"))  # that page loaded: a tick on the one before it would be lost
+    page.wait_for_load_state("load")
     page.locator("#select-page").check()
     page.get_by_role("button", name=f"Sélectionner les {matching} résultats").click()
     page.locator("#bulk-action").select_option(label="Désactiver")
