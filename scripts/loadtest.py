@@ -28,12 +28,12 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, update
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models import AuditEvent, User  # noqa: E402
+from models import AuditEvent, Job, User  # noqa: E402
 
 RUN = int(time.time())
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
@@ -155,6 +155,12 @@ def main() -> int:
         sys.exit("the load test only targets this machine (127.0.0.1)")
 
     engine = create_engine(args.database_url)
+    if args.job:
+        # Jobs an earlier run left (its worker stopped with it) would resume first: the one export measured
+        # must not wait behind them. A harness's clean-up, before any session starts.
+        with engine.begin() as conn:
+            conn.execute(update(Job).where(Job.status.in_(["queued", "running"]))
+                         .values(status="cancelled", finished_at=func.now(), worker=None))
     with engine.connect() as conn:
         ids = list(conn.scalars(select(User.id).where(User.email.like("%@volume.example.org")).order_by(User.id).limit(args.sessions * 25)))
         audit_before = conn.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "user.update"))
