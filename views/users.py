@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload, with_expression
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload, with_expression
 from werkzeug.routing import BuildError
 
 from admin_app.authority import UserAction
@@ -18,6 +20,7 @@ from admin_app.services import users as user_service
 from admin_app.services.common import EMAIL_TAKEN
 from models import (
     AccountRequest,
+    AuditEvent,
     Establishment,
     Grant,
     Habilitation,
@@ -33,6 +36,11 @@ from .requests import pending_request_count, visible_requests
 from .user_actions import UserActionsMixin
 from .user_forms import EDITOR_HABILITATIONS, PERSONAL, GrantEditorMixin, UserEditForm, UserForm
 from .user_lookups import UserLookupsMixin
+
+_RECORD_STATEMENTS: dict = {}  # UserView.get_one's statement, per perimeter
+_HISTORY_STATEMENTS: dict = {}  # UserView.history's statement, per limit
+# A number as people write it (phonenumbers parses it first: some 50 µs); a user's page shows one.
+shown_phone = lru_cache(maxsize=4096)(format_phone)
 
 
 class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaListView):
@@ -73,8 +81,9 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
         "is_manager": lambda perimeter: perimeter.is_manager_column(),
         "primary_establishment": lambda perimeter: perimeter.primary_establishment_column(),
     }
-    # The details and edit pages show every grant with its establishment: one statement for all of them.
-    record_load_options = (selectinload(User.grants).joinedload(Grant.establishment),)
+    # The details and edit pages show every grant with its establishment: joined in the user's own statement
+    # (a user has a few; a second statement for them cost more than the rows it saved).
+    record_load_options = (joinedload(User.grants).joinedload(Grant.establishment),)
 
     def perimeter_clause(self, perimeter):
         return perimeter.users()
@@ -91,6 +100,29 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
             *(column(perimeter).label(name) for name, column in self.perimeter_columns.items()),
             User.last_login_at, User.password_hash.is_not(None).label("has_password"),
         )
+
+    def get_one(self, id):
+        """One user with their grants and establishments, through the list's scoping (404 out of it or unknown).
+
+        The statement depends on the viewer's perimeter only: built once per perimeter, the id bound at each
+        call, instead of an ORM Query assembled on every details or edit page.
+        """
+        pk = parse_db_id(id)
+        if pk is None:
+            abort(404)
+        perimeter = current_perimeter()
+        key = None if perimeter.unrestricted else frozenset(perimeter.held.items())
+        statement = _RECORD_STATEMENTS.get(key)
+        if statement is None:
+            statement = (select(User).where(self.perimeter_clause(perimeter), User.id == bindparam("record_id"))
+                         .options(*self.record_load_options))
+            if len(_RECORD_STATEMENTS) >= 256:  # many delegated perimeters: start again
+                _RECORD_STATEMENTS.clear()
+            _RECORD_STATEMENTS[key] = statement
+        found = db.session.scalars(statement, {"record_id": pk}).unique().one_or_none()
+        if found is None:
+            abort(404)
+        return found
 
     def _apply_sorting(self, query, joins, sort_column, sort_desc):
         column = self.perimeter_columns.get(sort_column)
@@ -117,7 +149,7 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
         elif template == self.details_template and model is not None:
             perimeter = current_perimeter()
             kwargs.update(history=self.history(model.id), visible_grants=perimeter.visible_grants(model),
-                          hides_grants=perimeter.hides_grants_of(model))
+                          hides_grants=perimeter.hides_grants_of(model), phone=shown_phone(model.phone))
         return super().render(template, **kwargs)
 
     def _list_context(self) -> dict:
@@ -139,7 +171,7 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
         form = super().edit_form(obj)
         if request.method == "GET" and obj is not None:
             form.version.data = str(obj.version)
-            form.phone.data = format_phone(obj.phone)  # as people write it: 06 12 34 56 78
+            form.phone.data = shown_phone(obj.phone)  # as people write it: 06 12 34 56 78
         return form
 
     def create_form(self, obj=None):
@@ -280,10 +312,22 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
         }
 
     def history(self, target_id: int, limit: int = 50):
-        """The user's history; a delegated administrator reads grant changes on their perimeter only."""
-        events = super().history(target_id, limit)
+        """The user's history; a delegated administrator reads grant changes on their perimeter only.
+
+        The statement is SecureModelView.history's, built once (the user's id bound at each call); the
+        perimeter's establishments are read only when there is a grant change to redact.
+        """
+        statement = _HISTORY_STATEMENTS.get(limit)
+        if statement is None:
+            statement = _HISTORY_STATEMENTS[limit] = (
+                select(AuditEvent)
+                .where(AuditEvent.target_type == self.audit_target_type, AuditEvent.target_id == bindparam("target_id"))
+                .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+                .limit(limit)
+            )
+        events = list(db.session.scalars(statement, {"target_id": target_id}))
         perimeter = current_perimeter()
-        if perimeter.unrestricted:
+        if perimeter.unrestricted or not any(event.action == "user.grants" for event in events):
             return events
         labels = {e.label for e in db.session.scalars(select(Establishment).where(perimeter.establishments()))}
         for event in events:
