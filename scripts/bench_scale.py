@@ -77,6 +77,9 @@ def _schema_up_to_date(engine) -> None:
     seed leaves empty (operations, jobs): such a table is dropped and created anew. A new column of a
     volume table needs a new seed: said, not hidden."""
     Base.metadata.create_all(engine)
+    for table in Base.metadata.sorted_tables:  # indexes added since the seed (create_all skips existing tables)
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
     inspector = inspect(engine)
     stale = [table for table in Base.metadata.sorted_tables
              if {c.name for c in table.columns} - {c["name"] for c in inspector.get_columns(table.name)}]
