@@ -6,6 +6,7 @@ import logging
 import sys
 import tempfile
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -15,8 +16,9 @@ from werkzeug.serving import make_server
 from admin_app import create_app
 from admin_app.config import TestingConfig
 from admin_app.extensions import db
-from admin_app.services import seed
-from models import AccountRequest, User
+from admin_app.jobs import export, runner
+from admin_app.services import Actor, seed
+from models import AccountRequest, JobKind, JobStatus, User, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
@@ -30,6 +32,18 @@ def open_name_menu(page) -> None:
     page.wait_for_selector("#user-menu-list", state="visible")
 
 
+def open_row_menu(page) -> None:
+    """A row's "⋯" button: its other actions in a compact menu."""
+    page.locator("[data-row-menu-button]").first.click()
+    page.wait_for_selector(".row-menu-list:not([hidden])", state="visible")
+
+
+def type_company(page) -> None:
+    """The grant editor's company type-ahead: name, SIREN, city and establishments in each suggestion."""
+    page.fill("#grant-company", "cabinet")
+    page.wait_for_selector("#grant-company-list [role=option]", state="visible")
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp())
@@ -37,6 +51,9 @@ def main() -> None:
     with app.app_context():
         db.create_all()
         seed.load_demo(db.session)
+        # Some volume beside the guide's cast: the company picker among many companies, the job page.
+        seed.generate_volume(db.session, 3_000)
+        job = _running_export(db.session)
         luke = db.session.scalar(select(User.id).where(User.email == "luke.skywalker@example.org"))
         boba = db.session.scalar(select(AccountRequest.id).where(AccountRequest.last_name == "FETT"))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -56,6 +73,9 @@ def main() -> None:
         ("luke", "luke-landing.png", None, None),  # where the login lands a Gestionnaire: "Mes utilisateurs"
         ("luke", "name-menu.png", "/account/profile", open_name_menu),
         ("staff", "name-menu-staff.png", "/admin/", open_name_menu),
+        ("staff", "users-row-menu.png", "/admin/users/?entreprise=111385407", open_row_menu),
+        ("staff", "grant-editor-picker.png", f"/admin/users/edit/?id={luke}", type_company),
+        ("staff", "job-progress.png", f"/admin/jobs/{job}/", None),
     ]
     logins = {"staff": ("staff@example.org", "demo-staff-2026"), "luke": ("luke.skywalker@example.org", "demo-luke-2026")}
     with sync_playwright() as playwright:
@@ -78,6 +98,17 @@ def main() -> None:
             context.close()
         browser.close()
     server.shutdown()
+
+
+def _running_export(session) -> int:
+    """An export of every user as it looks while its job runs (the screenshot's fixture: 42 % done)."""
+    staff = session.scalar(select(User).where(User.email == "staff@example.org"))
+    job = runner.create(session, Actor(staff), JobKind.EXPORT_USERS, export.parameters({}, None))
+    job.status, job.total, job.done, job.cursor = JobStatus.RUNNING.value, 1_000_007, 420_000, {}
+    job.started_at = utcnow() - timedelta(seconds=48)
+    job.heartbeat_at = utcnow()
+    session.commit()
+    return job.id
 
 
 if __name__ == "__main__":
