@@ -29,15 +29,25 @@ STATUSES = [("en_cours", "En cours"), ("validees", "Validées"), ("refusees", "R
 KIND_LABELS = {k.value: k.label for k in RequestKind}
 STATUS_LABELS = {s.value: s.label for s in RequestStatus}
 _PENDING_COUNTS: dict = {}  # pending_request_count's statement, per perimeter
-_LIST_URLS: dict = {}  # ListUrlsOnce: list URLs already built
+_LIST_URLS: dict = {}  # LeanListMixin: list URLs already built
 
 
-class ListUrlsOnce:
-    """A list's own URLs (its sort headers, pager, return address: some twenty a page) built once per process.
+class LeanListMixin:
+    """For a CriteriaListView read as plain rows (`list_row_columns`): what its page costs beyond its SQL, cut.
 
-    Flask-Admin builds each with url_for, about 30 µs apiece; the same list state asks for the same ones on
-    every visit. A URL depends only on the view, the script root and its arguments: that is the key.
+    - Its own URLs (sort headers, pager, return address: some twenty a page) are built once per process:
+      Flask-Admin builds each with url_for, about 30 µs apiece, and the same list state asks for the same
+      ones on every visit. A URL depends only on the view, the script root and its arguments: that is the key.
+    - Its two statements (plain columns, no entity) run on the session's connection, in its transaction: the
+      session's ORM execution path added about 0.3 ms to the two.
     """
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        if not execute:
+            return super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
+        count, query = self._row_statements(page, sort_column, sort_desc, search, page_size)
+        connection = db.session.connection()
+        return connection.scalar(count), connection.execute(query).all()
 
     def _get_list_url(self, view_args):
         arguments = (view_args.page or None, view_args.sort, bool(view_args.sort_desc), view_args.search,
@@ -59,7 +69,7 @@ class RefusalForm(SecureForm):
     details = TextAreaField("Précisions (obligatoires pour « Autre »)")
 
 
-class AccountRequestView(ListUrlsOnce, CriteriaListView):
+class AccountRequestView(LeanListMixin, CriteriaListView):
     open_to_managers = True
     audit_target_type = "request"
     list_template = "admin/requests/list.html"
@@ -223,11 +233,13 @@ def request_rows(rows, return_url: str, show_status: bool) -> Markup:
     back = escape("&url=" + do_urlencode(return_url))
     approve = escape(url_for(".approve_view", request_id=0).removesuffix("0"))
     refuse = escape(url_for(".refuse_view") + "?ids=")
+    pending = RequestStatus.PENDING.value
     out = []
-    for row in rows:
-        pk, last_name, first_name = row.id, escape(row.last_name), escape(row.first_name)
+    # Unpacked in list_row_columns' order: reading a row's fields by name costs more than writing them.
+    for pk, raw_last_name, first_name, job_title, company_name, kind, requested_at, email, siret, known, status in rows:
+        last_name, first_name = escape(raw_last_name), escape(first_name)
         decision = ""
-        if row.status == RequestStatus.PENDING.value:
+        if status == pending:
             # The guide's ✓ and ✖, named for screen readers and in a tooltip: words would push the table past 1366 px.
             who = f"{first_name} {last_name}"
             decision = (
@@ -236,16 +248,16 @@ def request_rows(rows, return_url: str, show_status: bool) -> Markup:
                 f'\n        <a class="btn btn-sm btn-danger" href="{refuse}{pk}" title="Refuser la demande de {who}"><span aria-hidden="true">✖</span>'
                 f'<span class="sr-only">Refuser la demande de {who}</span></a>'
             )
-        status = f'<td class="col-status">{STATUS_LABELS[row.status]}</td>' if show_status else ""
+        shown_status = f'<td class="col-status">{STATUS_LABELS[status]}</td>' if show_status else ""
         out.append(
             f'\n    <tr>\n      <td><input type="checkbox" name="rowid" value="{pk}" form="bulk-form" class="row-select" '
             f'aria-label="Sélectionner la demande de {last_name} {first_name}"></td>\n'
             f'      <td class="nowrap">\n        <a class="btn btn-sm btn-outline-secondary" href="{details}{pk}{back}">Voir</a>{decision}\n      </td>\n'
-            f'      <td class="col-last_name">{escape(row.last_name.upper())}</td><td class="col-first_name">{first_name}</td>'
-            f'<td class="col-job_title">{escape(row.job_title or "")}</td><td class="col-company_name">{escape(row.company_name)}</td>'
-            f'<td class="col-kind">{KIND_LABELS[row.kind]}</td><td class="col-requested_at nowrap">{paris_datetime(row.requested_at)}</td>'
-            f'<td class="col-email nowrap">{escape(row.email)}</td><td class="col-siret nowrap">{escape(format_siret(row.siret))}</td>'
-            f'<td class="col-establishment_known">{yes_no(row.establishment_known)}</td>{status}\n    </tr>'
+            f'      <td class="col-last_name">{escape(raw_last_name.upper())}</td><td class="col-first_name">{first_name}</td>'
+            f'<td class="col-job_title">{escape(job_title or "")}</td><td class="col-company_name">{escape(company_name)}</td>'
+            f'<td class="col-kind">{KIND_LABELS[kind]}</td><td class="col-requested_at nowrap">{paris_datetime(requested_at)}</td>'
+            f'<td class="col-email nowrap">{escape(email)}</td><td class="col-siret nowrap">{escape(format_siret(siret))}</td>'
+            f'<td class="col-establishment_known">{yes_no(known)}</td>{shown_status}\n    </tr>'
         )
     return Markup("".join(out))
 
@@ -285,4 +297,4 @@ def pending_request_count() -> int:
         if len(_PENDING_COUNTS) >= 256:  # many delegated perimeters: start again
             _PENDING_COUNTS.clear()
         _PENDING_COUNTS[key] = statement
-    return db.session.scalar(statement) or 0
+    return db.session.connection().scalar(statement) or 0  # a count: no entity, no ORM execution path
