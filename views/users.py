@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
@@ -38,6 +40,18 @@ from .user_forms import EDITOR_HABILITATIONS, PERSONAL, GrantEditorMixin, UserEd
 from .user_lookups import UserLookupsMixin
 
 _RECORD_STATEMENTS: dict = {}  # UserView.get_one's statement, per perimeter
+
+
+class HistoryEvent(NamedTuple):
+    """An audit event as a user's Historique shows it (admin/_history.html, audit_changes)."""
+
+    created_at: datetime
+    actor_label: str
+    action: str
+    before: dict | None
+    after: dict | None
+
+
 _HISTORY_STATEMENTS: dict = {}  # UserView.history's statement, per limit
 # A number as people write it (phonenumbers parses it first: some 50 µs); a user's page shows one.
 shown_phone = lru_cache(maxsize=4096)(format_phone)
@@ -311,32 +325,29 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
             "editor_habilitations": [(h.value, HABILITATION_LABELS[h]) for h in EDITOR_HABILITATIONS],
         }
 
-    def history(self, target_id: int, limit: int = 50):
-        """The user's history; a delegated administrator reads grant changes on their perimeter only.
+    def history(self, target_id: int, limit: int = 50) -> list[HistoryEvent]:
+        """The user's history, newest first; a delegated administrator reads grant changes on their perimeter only.
 
-        The statement is SecureModelView.history's, built once (the user's id bound at each call); the
+        What the Historique shows of each event, as plain rows on the session's connection (no entity to load
+        or to keep from being written back), by a statement built once, the user's id bound at each call; the
         perimeter's establishments are read only when there is a grant change to redact.
         """
         statement = _HISTORY_STATEMENTS.get(limit)
         if statement is None:
             statement = _HISTORY_STATEMENTS[limit] = (
-                select(AuditEvent)
+                select(AuditEvent.created_at, AuditEvent.actor_label, AuditEvent.action, AuditEvent.before, AuditEvent.after)
                 .where(AuditEvent.target_type == self.audit_target_type, AuditEvent.target_id == bindparam("target_id"))
                 .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
                 .limit(limit)
             )
-        events = list(db.session.scalars(statement, {"target_id": target_id}))
+        events = [HistoryEvent(*row) for row in db.session.connection().execute(statement, {"target_id": target_id})]
         perimeter = current_perimeter()
         if perimeter.unrestricted or not any(event.action == "user.grants" for event in events):
             return events
         labels = {e.label for e in db.session.scalars(select(Establishment).where(perimeter.establishments()))}
-        for event in events:
-            if event.action != "user.grants":
-                continue
-            db.session.expunge(event)  # redacted for display only, never written back
-            event.before = perimeter.redact_grant_snapshot(event.before, labels)
-            event.after = perimeter.redact_grant_snapshot(event.after, labels)
-        return events
+        return [event._replace(before=perimeter.redact_grant_snapshot(event.before, labels),
+                               after=perimeter.redact_grant_snapshot(event.after, labels))
+                if event.action == "user.grants" else event for event in events]
 
     def remove(self, model):
         return bool(self.run_service(user_service.delete_users, [model.id]))
