@@ -1,0 +1,403 @@
+"""Hostile review of the last features (operations and undo, background jobs, pickers, the list's statement cache),
+attacked as a client manager. Failing tests are findings; passing ones are probes that held (kept as regressions)."""
+
+from __future__ import annotations
+
+import csv
+import html as html_lib
+import io
+import re
+import threading
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from admin_app.extensions import db as _db
+from admin_app.jobs import runner, start_export_job
+from admin_app.services import ServiceError
+from admin_app.services import operations as op_service
+from admin_app.services import users as user_service
+from models import Company, Establishment, Grant, Job, JobStatus, Operation, User
+
+from .conftest import LUKE, ON_POSTGRES, STAFF, csrf_token
+from .services import factories as f
+from .services.factories import MANAGER, NONE
+from .views.test_delegation import CHEWIE
+
+TEMPLE = "11138540700015"
+ANNEXE = "11138540700023"  # Temple JEDI Annexe Dagobah
+CANTINA = "55220335800015"
+
+
+def text(response) -> str:
+    return html_lib.unescape(response.get_data(as_text=True))
+
+
+def establishment_id(db, siret: str) -> int:
+    return db.session.scalar(select(Establishment.id).where(Establishment.siret == siret))
+
+
+def user_id(db, email: str) -> int:
+    return db.session.scalar(select(User.id).where(User.email == email))
+
+
+@pytest.fixture
+def jobs_run_by_the_test(app, monkeypatch):
+    monkeypatch.setitem(app.config, "JOBS_BACKEND", "off")
+    monkeypatch.setitem(app.config, "JOB_CHUNK_SIZE", 2)
+
+
+def run(app, job_id: int) -> str | None:
+    with app.app_context():
+        status = runner.run_job(job_id)
+        _db.session.remove()
+        return status
+
+
+def start_export(client, query: str = "") -> int:
+    response = client.post(f"/admin/jobs/export-users{query}", data={"csrf_token": csrf_token(client, "/admin/users/")})
+    assert response.status_code == 302
+    found = re.fullmatch(r"/admin/jobs/(\d+)/", response.location)
+    assert found, response.location
+    return int(found.group(1))
+
+
+def csv_rows(body: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
+
+
+# --- FINDING: the grant editor's refused post shows any establishment, by id ------------------------------------
+
+def test_a_refused_grant_post_does_not_reveal_an_establishment_outside_the_perimeter(as_user, db):
+    """Luke posts the creation form with an establishment id of another company (ids are sequential): the service
+    refuses it, but the page drawn again must not name that establishment (name, SIRET) nor its company id."""
+    cantina = db.session.get(Establishment, establishment_id(db, CANTINA))
+    luke = as_user(LUKE)
+    token = csrf_token(luke, "/admin/users/new/")
+    before = db.session.scalar(select(User.id).order_by(User.id.desc()))
+    response = luke.post("/admin/users/new/", data={
+        "csrf_token": token, "civility": "M.", "last_name": "Espion", "first_name": "Jean",
+        "email": "espion@example.org", "phone": "0612345678", "job_title": "",
+        "grants-present": "1", "grants-establishment": str(cantina.id), "grants-primary": str(cantina.id),
+        f"grants-{cantina.id}-funding": "1",
+    })
+    page = text(response)
+    db.session.expire_all()
+    assert db.session.scalar(select(User.id).where(User.email == "espion@example.org")) is None
+    assert db.session.scalar(select(User.id).order_by(User.id.desc())) == before
+    assert "Cantina" not in page and CANTINA not in page
+    assert f'name="grants-{cantina.id}-company" value="{cantina.company_id}"' not in page
+
+
+def test_a_refused_grant_post_on_the_edit_page_does_not_reveal_an_establishment_either(as_user, db):
+    cantina = db.session.get(Establishment, establishment_id(db, CANTINA))
+    target = db.session.get(User, user_id(db, "obi-wan.kenobi@example.org"))
+    luke = as_user(LUKE)
+    url = f"/admin/users/edit/?id={target.id}"
+    token = csrf_token(luke, url)
+    response = luke.post(url, data={
+        "csrf_token": token, "version": str(target.version), "civility": target.civility,
+        "last_name": target.last_name, "first_name": target.first_name, "email": target.email,
+        "phone": "0623456789", "job_title": target.job_title or "",
+        "grants-present": "1", "grants-establishment": str(cantina.id), "grants-primary": str(cantina.id),
+    })
+    page = text(response)
+    db.session.expire_all()
+    assert db.session.scalar(select(Grant.id).where(Grant.user_id == target.id, Grant.establishment_id == cantina.id)) is None
+    assert "Cantina" not in page and CANTINA not in page
+
+
+# --- FINDING: an export's file stays downloadable after the author's perimeter shrank ---------------------------
+
+def test_an_export_file_is_not_served_beyond_the_authors_current_perimeter(app, as_user, db, jobs_run_by_the_test):
+    """Luke exports while Gestionnaire on both Temple establishments; he then loses the Annexe. The file, kept 24 h,
+    must not hand him the Annexe's users any more (runner and jobs check the scope at every chunk; the download
+    does not)."""
+    luke = as_user(LUKE)
+    job_id = start_export(luke)
+    assert run(app, job_id) == JobStatus.DONE.value
+    annexe = establishment_id(db, ANNEXE)
+    annexe_only = db.session.scalars(
+        select(User.email).where(User.id.in_(select(Grant.user_id).where(Grant.establishment_id == annexe)),
+                                 User.id.not_in(select(Grant.user_id).where(Grant.establishment_id != annexe)))
+    ).all()
+    assert annexe_only, "the demo has users of the Annexe only"
+    first = luke.get(f"/admin/jobs/{job_id}/download")
+    assert first.status_code == 200 and set(annexe_only) <= {r[7] for r in csv_rows(first.get_data())[1:]}
+
+    luke_id = user_id(db, LUKE[0])
+    db.session.execute(delete(Grant).where(Grant.user_id == luke_id, Grant.establishment_id == annexe))
+    db.session.commit()
+    assert luke.get("/admin/users/").status_code == 200  # still a manager (Temple JEDI 00015)
+
+    again = luke.get(f"/admin/jobs/{job_id}/download")
+    served = {r[7] for r in csv_rows(again.get_data())[1:]} if again.status_code == 200 and again.mimetype == "text/csv" else set()
+    assert not set(annexe_only) & served
+
+
+# --- FINDING: a user's history tells another perimeter's operation (its filter, its counts) ---------------------
+
+def test_a_users_history_does_not_tell_a_manager_another_perimeters_operation(as_user, db, app):
+    """Staff deactivate « filtre : Entreprise « Cantina de Mos Eisley » » a user who is also on Temple JEDI. Luke
+    opens that user: the grants on the Cantina are hidden from him (redacted in the audit, « autres rattachements »),
+    yet the operation's line names the company and says how many users it deactivated there."""
+    temple, cantina = db.session.get(Establishment, establishment_id(db, TEMPLE)), db.session.get(Establishment, establishment_id(db, CANTINA))
+    shared = f.user(db.session, [(temple, NONE), (cantina, NONE)], name="Partage")
+    others = [f.user(db.session, [(cantina, NONE)], name=f"Cantina {f._letters(i)}") for i in range(6)]
+    db.session.commit()
+    shared_email = shared.email
+    staff_user = db.session.scalar(select(User).where(User.email == STAFF[0]))
+    with app.app_context():
+        result = user_service.set_active(_db.session, f.actor(_db.session.get(User, staff_user.id)),
+                                         [shared.id, *(o.id for o in others)], False,
+                                         scope="filtre : Entreprise « Cantina de Mos Eisley »")
+        _db.session.remove()
+    assert result.changed == 7
+    response = as_user(LUKE).get(f"/admin/users/details/?id={shared.id}")
+    page = text(response)
+    assert response.status_code == 200 and shared_email in page  # Luke sees the user (Temple JEDI)
+    assert "Opération n° " in page  # the operation's line is there, as it should be, but says no more than Luke may see
+    assert "Cantina" not in page
+    assert "7 utilisateurs" not in page
+
+
+def test_a_former_staff_member_gets_no_whole_database_export_once_demoted(app, as_user, db, jobs_run_by_the_test):
+    """The worse variant: staff export everyone, then are demoted to Gestionnaire of Temple JEDI. The job is theirs
+    (actor_id), so its page and download stay open to them: the Cantina's users must not be served."""
+    staff = as_user(STAFF)
+    job_id = start_export(staff)
+    assert run(app, job_id) == JobStatus.DONE.value
+    staff_id = user_id(db, STAFF[0])
+    db.session.execute(update(User).where(User.id == staff_id).values(is_staff=False))
+    db.session.add(Grant(user_id=staff_id, establishment_id=establishment_id(db, TEMPLE), is_primary=True, manager=True))
+    db.session.commit()
+    chewie_email = CHEWIE[0]
+    response = staff.get(f"/admin/jobs/{job_id}/download")
+    served = {r[7] for r in csv_rows(response.get_data())[1:]} if response.status_code == 200 and response.mimetype == "text/csv" else set()
+    assert chewie_email not in served
+
+
+# --- FINDING: the list's company / establishment filters test grants the manager may not see -------------------
+
+@pytest.mark.parametrize("query", ["?entreprise=Cantina", f"?etablissement={CANTINA}", "?entreprise=552203358"])
+def test_the_list_filters_do_not_reveal_a_users_grants_outside_the_perimeter(as_user, db, query):
+    """A Temple JEDI user also on the Cantina: Luke sees the user, the details page says only « aussi rattaché(e) à
+    d'autres établissements hors de votre périmètre ». Filtering the list on a company or establishment he does not
+    administer must not single that user out (by substring, « entreprise=a », « entreprise=ab »… spell the name)."""
+    temple, cantina = db.session.get(Establishment, establishment_id(db, TEMPLE)), db.session.get(Establishment, establishment_id(db, CANTINA))
+    shared = f.user(db.session, [(temple, NONE), (cantina, NONE)], name="Partage")
+    db.session.commit()
+    email = shared.email
+    luke = as_user(LUKE)
+    assert email in text(luke.get("/admin/users/?page_size=100"))
+    assert email not in text(luke.get(f"/admin/users/{query}&page_size=100"))
+
+
+def test_a_search_in_an_operations_scope_is_text_everywhere(as_user, db, app):
+    """A hostile search typed before « tous les utilisateurs correspondants » lands in the operation's scope: shown
+    as text on the operation page, in the user's history, and in Historique."""
+    payload = '<img src=x onerror=alert(1)>'
+    temple = db.session.get(Establishment, establishment_id(db, TEMPLE))
+    target = f.user(db.session, [(temple, NONE)], name="Cible")
+    db.session.commit()
+    hans = target.id
+    luke_id = user_id(db, LUKE[0])
+    with app.app_context():
+        done = user_service.set_active(_db.session, f.actor(_db.session.get(User, luke_id)), [hans], False,
+                                       scope=f"filtre : Recherche : « {payload} »")
+        _db.session.remove()
+    operation = db.session.get(Operation, done.operation_id)
+    assert operation is not None and payload in operation.scope
+    luke = as_user(LUKE)
+    for client, url in ((luke, f"/admin/operations/details/?id={operation.id}"), (luke, f"/admin/users/details/?id={hans}"),
+                        (as_user(STAFF), "/admin/audit/"), (luke, "/admin/operations/")):
+        body = client.get(url).get_data(as_text=True)
+        assert "<img src=x" not in body, url
+        assert "&lt;img src=x" in body, url  # the scope is on the page, as text
+
+
+# --- probes that held -----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def session(app):
+    with app.app_context():
+        yield _db.session
+        _db.session.rollback()
+        _db.session.remove()
+
+
+@pytest.fixture
+def cast(session):
+    a, b = f.establishment(session), f.establishment(session)
+    staff = f.user(session, staff=True, name="Staff")
+    manager = f.user(session, [(a, MANAGER)], name="Gestionnaire")
+    other = f.user(session, [(b, MANAGER)], name="Autre")
+    mine = [f.user(session, [(a, NONE)], name=f"Dupont {f._letters(i)}") for i in range(3)]
+    session.commit()
+    return type("Cast", (), dict(a=a, b=b, staff=staff, manager=manager, other=other, mine=mine))
+
+
+def actives(session, users) -> dict[int, bool]:
+    session.expire_all()
+    return dict(session.execute(select(User.id, User.active).where(User.id.in_([u.id for u in users]))).all())
+
+
+def test_undo_does_not_reactivate_a_user_who_became_staff_meanwhile(session, cast):
+    """The manager deactivated three users; one of them is made staff (the version left as the operation left it):
+    undoing must not reactivate a staff account on a client manager's say."""
+    done = user_service.set_active(session, f.actor(cast.manager), [u.id for u in cast.mine], False)
+    promoted = cast.mine[0]
+    session.execute(update(User).where(User.id == promoted.id).values(is_staff=True))
+    session.commit()
+    undone = op_service.undo(session, f.actor(cast.manager), done.operation_id)
+    assert (undone.restored, undone.out_of_scope) == (2, 1)
+    assert actives(session, cast.mine) == {promoted.id: False, cast.mine[1].id: True, cast.mine[2].id: True}
+
+
+def test_another_manager_can_neither_undo_nor_burn_an_operation(session, cast):
+    done = user_service.set_active(session, f.actor(cast.manager), [u.id for u in cast.mine], False)
+    with pytest.raises(ServiceError, match="Seul son auteur"):
+        op_service.undo(session, f.actor(cast.other), done.operation_id)
+    operation = session.get(Operation, done.operation_id)
+    session.refresh(operation)
+    assert operation.undone_at is None  # still the author's to undo
+    assert set(actives(session, cast.mine).values()) == {False}
+
+
+def test_an_undo_after_a_newer_change_leaves_that_user_alone(session, cast):
+    """Undo racing a change, sequentially: the user changed since (its version moved) keeps the newer state."""
+    done = user_service.set_active(session, f.actor(cast.manager), [u.id for u in cast.mine], False)
+    user_service.set_active(session, f.actor(cast.staff), [cast.mine[0].id], True)
+    user_service.set_active(session, f.actor(cast.staff), [cast.mine[0].id], False)  # back to inactive, newer version
+    undone = op_service.undo(session, f.actor(cast.manager), done.operation_id)
+    assert (undone.restored, undone.changed_since) == (2, 1)
+    assert actives(session, cast.mine)[cast.mine[0].id] is False
+
+
+def test_a_managers_job_touching_a_staff_account_is_refused_whole(session, cast, app, monkeypatch):
+    from admin_app.jobs import start_bulk_job
+
+    monkeypatch.setitem(app.config, "JOBS_BACKEND", "off")
+    monkeypatch.setitem(app.config, "JOB_CHUNK_SIZE", 2)
+    staff_on_a = f.user(session, [(cast.a, NONE)], staff=True, name="Dupont staff")
+    session.commit()
+    job = start_bulk_job(session, f.actor(cast.manager), "deactivate", {"nom": "dupont"})
+    assert runner.run_job(job.id) == JobStatus.FAILED.value
+    assert set(actives(session, [*cast.mine, staff_on_a]).values()) == {True}
+
+
+def test_the_export_jobs_file_neutralises_formulas(session, cast, app, monkeypatch):
+    monkeypatch.setitem(app.config, "JOBS_BACKEND", "off")
+    session.execute(update(User).where(User.id == cast.mine[0].id).values(job_title="=HYPERLINK(\"http://x\")"))
+    session.execute(update(User).where(User.id == cast.mine[1].id).values(job_title="@SUM(1)"))
+    session.commit()
+    from admin_app.jobs import export
+
+    job = start_export_job(session, f.actor(cast.manager), {})
+    assert runner.run_job(job.id) == JobStatus.DONE.value
+    job = session.get(Job, job.id)
+    rows = csv_rows(export.file_of(job).read_bytes())
+    titles = {r[3] for r in rows[1:]}
+    assert "'=HYPERLINK(\"http://x\")" in titles and "'@SUM(1)" in titles
+    assert not any(t[:1] in "=+-@" for t in titles if t)
+
+
+def test_the_list_statement_cache_never_serves_another_viewers_rows(as_user, db):
+    """Staff, then Chewie, then Luke ask the very same list URL; then Luke loses the Annexe and asks it again."""
+    query = "/admin/users/?page_size=100"
+    everyone = text(as_user(STAFF).get(query))
+    assert "Solo" in everyone or "solo" in everyone.lower()
+    cantina_users = db.session.scalars(
+        select(User.email).where(User.is_staff.is_(False),
+                                 User.id.not_in(select(Grant.user_id).join(Establishment).where(Establishment.siret.in_([TEMPLE, ANNEXE]))))
+    ).all()
+    luke = as_user(LUKE)
+    first = text(luke.get(query))
+    assert cantina_users and not any(email in first for email in cantina_users)
+    chewie_page = text(as_user(CHEWIE).get(query))
+    assert "luke.skywalker@example.org" not in chewie_page
+
+    annexe = establishment_id(db, ANNEXE)
+    annexe_only = db.session.scalars(
+        select(User.email).where(User.id.in_(select(Grant.user_id).where(Grant.establishment_id == annexe)),
+                                 User.id.not_in(select(Grant.user_id).where(Grant.establishment_id != annexe)))
+    ).all()
+    assert annexe_only and all(email in first for email in annexe_only)
+    db.session.execute(delete(Grant).where(Grant.user_id == user_id(db, LUKE[0]), Grant.establishment_id == annexe))
+    db.session.commit()
+    after = text(luke.get(query))
+    assert not any(email in after for email in annexe_only)
+
+
+def test_the_pickers_tell_nothing_of_another_company(as_user, db):
+    luke = as_user(LUKE)
+    cantina = db.session.scalar(select(Company).where(Company.siren == CANTINA[:9]))
+    for q in ("Cantina", "552", CANTINA[:9], CANTINA, "Tatooine"):
+        found = luke.get(f"/admin/users/lookup/companies?q={q}").get_json()
+        assert found["results"] == [] and found["exact"] is None and found["exact_establishment"] is None and found["more"] == 0
+    found = luke.get(f"/admin/users/lookup/establishments?company={cantina.id}").get_json()
+    assert found["results"] == [] and found["more"] == 0
+    found = luke.get(f"/admin/users/lookup/establishments?q={CANTINA}").get_json()
+    assert found["results"] == [] and found["exact"] is None
+
+
+def test_a_manager_reads_no_operation_but_their_own(as_user, db, app):
+    """Chewie's operation: Luke gets 404 on its page, no link from the list, and Historique stays staff-only."""
+    chewie = db.session.scalar(select(User).where(User.email == CHEWIE[0]))
+    cantina = db.session.get(Establishment, establishment_id(db, CANTINA))
+    victim = f.user(db.session, [(cantina, NONE)], name="Victime")
+    db.session.commit()
+    with app.app_context():
+        done = user_service.set_active(_db.session, f.actor(_db.session.get(User, chewie.id)), [victim.id], False)
+        _db.session.remove()
+    luke = as_user(LUKE)
+    assert luke.get(f"/admin/operations/details/?id={done.operation_id}").status_code == 404
+    listing = text(luke.get("/admin/operations/"))
+    assert "Victime" not in listing and f"id={done.operation_id}" not in listing
+    assert luke.get("/admin/audit/").status_code == 403
+    token = csrf_token(luke, "/admin/users/")
+    response = luke.post("/admin/users/undo-operation/", data={"csrf_token": token, "operation": str(done.operation_id),
+                                                               "url": "/admin/users/"}, follow_redirects=True)
+    assert "Seul son auteur" in text(response)
+    db.session.expire_all()
+    assert db.session.scalar(select(User.active).where(User.id == victim.id)) is False
+
+
+# --- FINDING (PostgreSQL): the per-person cap on open jobs is a read-then-insert, raced by parallel requests ------
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writes: needs TEST_DATABASE_URL")
+def test_parallel_starts_cannot_queue_more_jobs_than_the_cap(app, demo, db, jobs_run_by_the_test):
+    """Twelve tabs (or a script) start an export at the same instant: runner.create counts the open jobs then
+    inserts, with no lock, so each sees fewer than MAX_OPEN_JOBS. At most MAX_OPEN_JOBS may be queued."""
+    from admin_app.services import Actor
+
+    luke_id = user_id(db, LUKE[0])
+    workers = 12
+    barrier = threading.Barrier(workers, timeout=30)
+    errors: list[BaseException] = []
+
+    def start():
+        try:
+            with app.app_context():
+                actor = Actor(_db.session.get(User, luke_id))
+                barrier.wait()
+                try:
+                    start_export_job(_db.session, actor, {})
+                except ServiceError:
+                    pass
+                finally:
+                    _db.session.remove()
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=start, daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert not errors, errors
+    db.session.expire_all()
+    queued = db.session.scalars(select(Job.id).where(Job.actor_id == luke_id, Job.status == JobStatus.QUEUED.value)).all()
+    assert len(queued) <= runner.MAX_OPEN_JOBS, f"{len(queued)} jobs queued for one person"
