@@ -22,7 +22,7 @@ from models import Company, Establishment, Grant, Job, JobStatus, Operation, Use
 from .conftest import LUKE, ON_POSTGRES, STAFF, csrf_token
 from .services import factories as f
 from .services.factories import MANAGER, NONE
-from .views.test_delegation import CHEWIE
+from .views.test_delegation import CHEWIE, OBIWAN
 
 TEMPLE = "11138540700015"
 ANNEXE = "11138540700023"  # Temple JEDI Annexe Dagobah
@@ -363,6 +363,48 @@ def test_a_manager_reads_no_operation_but_their_own(as_user, db, app):
     assert db.session.scalar(select(User.active).where(User.id == victim.id)) is False
 
 
+def test_undoing_a_deactivation_does_not_revive_a_stolen_session(as_user, db):
+    """Obi-Wan's session cookie is stolen; Luke deactivates Obi-Wan (sessions end), then takes it back: the account
+    is active again, but the stolen cookie must stay logged out."""
+    stolen = as_user(OBIWAN)
+    assert stolen.get("/admin/users/").status_code == 200
+    obiwan = user_id(db, OBIWAN[0])
+    luke = as_user(LUKE)
+    token = csrf_token(luke, "/admin/users/")
+    luke.post("/admin/users/row-action/", data={"csrf_token": token, "row_action": f"deactivate:{obiwan}", "url": "/admin/users/"})
+    operation_id = db.session.scalar(select(Operation.id).where(Operation.actor_id == user_id(db, LUKE[0])).order_by(Operation.id.desc()))
+    assert operation_id is not None
+    assert stolen.get("/admin/users/").status_code == 302
+    luke.post("/admin/users/undo-operation/", data={"csrf_token": token, "operation": str(operation_id), "url": "/admin/users/"})
+    db.session.expire_all()
+    assert db.session.scalar(select(User.active).where(User.id == obiwan)) is True
+    replay = stolen.get("/admin/users/")
+    assert replay.status_code == 302 and replay.location.startswith("/login")
+
+
+def test_an_anonymous_visitor_reaches_no_new_page_and_changes_nothing(client, demo, db, app):
+    temple = db.session.get(Establishment, establishment_id(db, TEMPLE))
+    target = f.user(db.session, [(temple, NONE)], name="Anonyme")
+    db.session.commit()
+    target_id = target.id
+    with app.app_context():
+        done = user_service.set_active(_db.session, f.actor(_db.session.get(User, user_id(db, LUKE[0]))), [target_id], False)
+        _db.session.remove()
+    for url in ("/admin/operations/", f"/admin/operations/details/?id={done.operation_id}", "/admin/jobs/",
+                "/admin/users/lookup/companies?q=a", "/admin/users/lookup/establishments?q=a"):
+        response = client.get(url)
+        assert response.status_code == 302 and response.location.startswith("/login"), url
+    token = csrf_token(client, "/login")
+    response = client.post("/admin/users/undo-operation/", data={"csrf_token": token, "operation": str(done.operation_id)})
+    assert response.status_code in (400, 403) or (response.status_code == 302 and response.location.startswith("/login"))
+    for url in ("/admin/jobs/export-users", "/admin/jobs/1/cancel"):
+        assert client.post(url, data={"csrf_token": token}).status_code in (302, 400, 403, 404)
+    db.session.expire_all()
+    assert db.session.scalar(select(User.active).where(User.id == target_id)) is False
+    assert db.session.scalar(select(Operation.undone_at).where(Operation.id == done.operation_id)) is None
+    assert db.session.scalar(select(Job.id)) is None
+
+
 # --- FINDING (PostgreSQL): the per-person cap on open jobs is a read-then-insert, raced by parallel requests ------
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writes: needs TEST_DATABASE_URL")
@@ -401,3 +443,52 @@ def test_parallel_starts_cannot_queue_more_jobs_than_the_cap(app, demo, db, jobs
     db.session.expire_all()
     queued = db.session.scalars(select(Job.id).where(Job.actor_id == luke_id, Job.status == JobStatus.QUEUED.value)).all()
     assert len(queued) <= runner.MAX_OPEN_JOBS, f"{len(queued)} jobs queued for one person"
+
+
+# --- FINDING (SQLite, the default database): a reused user id inherits a deleted user's operations ---------------
+
+@pytest.fixture
+def reused_id(as_user, db, app):
+    """operation_items.user_id has no foreign key (a deleted user's items stay), and SQLite gives a new row the
+    highest id + 1: the newest user deleted, the next user created gets their id. Chewie activates his newest
+    Cantina user, then deletes them; a Temple JEDI user is created next, inactive, and Luke activates them (their
+    version then equals the one Chewie's operation left on the deleted user)."""
+    from admin_app.services import bulk as bulk_service
+
+    cantina, temple = (db.session.get(Establishment, establishment_id(db, s)) for s in (CANTINA, TEMPLE))
+    victim = f.user(db.session, [(cantina, NONE)], name="Disparu", active=False)
+    db.session.commit()
+    victim_id, victim_email = victim.id, victim.email
+    db.session.expunge(victim)  # deleted by another session below: its id must not linger in this identity map
+    chewie_id, luke_id = user_id(db, CHEWIE[0]), user_id(db, LUKE[0])
+    with app.app_context():
+        chewie = f.actor(_db.session.get(User, chewie_id))
+        activated = user_service.set_active(_db.session, chewie, [victim_id], True)
+        bulk_service.delete_users(_db.session, chewie, [victim_id])
+        _db.session.remove()
+    newcomer = f.user(db.session, [(temple, NONE)], name="Nouveau", active=False)
+    db.session.commit()
+    newcomer_id = newcomer.id
+    with app.app_context():
+        user_service.set_active(_db.session, f.actor(_db.session.get(User, luke_id)), [newcomer_id], True)
+        _db.session.remove()
+    return type("Reused", (), dict(victim_id=victim_id, victim_email=victim_email, newcomer_id=newcomer_id,
+                                   operation_id=activated.operation_id))
+
+
+def test_a_new_users_history_does_not_show_a_deleted_users_operations(as_user, reused_id):
+    page = text(as_user(LUKE).get(f"/admin/users/details/?id={reused_id.newcomer_id}"))
+    assert reused_id.victim_email not in page and "chewbacca" not in page.lower()
+
+
+def test_undoing_an_operation_never_touches_a_user_created_after_it(app, db, reused_id):
+    """Staff take back Chewie's activation (on his behalf): only the deleted user was in it; Luke's new user, who
+    merely got the same id, must stay active and keep their version."""
+    version = db.session.scalar(select(User.version).where(User.id == reused_id.newcomer_id))
+    with app.app_context():
+        staff = f.actor(_db.session.scalar(select(User).where(User.email == STAFF[0])))
+        undone = op_service.undo(_db.session, staff, reused_id.operation_id)
+        _db.session.remove()
+    db.session.expire_all()
+    assert undone.restored == 0
+    assert db.session.execute(select(User.active, User.version).where(User.id == reused_id.newcomer_id)).one() == (True, version)
