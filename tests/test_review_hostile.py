@@ -193,6 +193,20 @@ def test_the_list_filters_do_not_reveal_a_users_grants_outside_the_perimeter(as_
     assert email not in text(luke.get(f"/admin/users/{query}&page_size=100"))
 
 
+@pytest.mark.parametrize("habilitation", ["manager", "funding"])
+def test_the_habilitation_filter_does_not_reveal_what_a_user_holds_outside_the_perimeter(as_user, db, habilitation):
+    """The same user is Gestionnaire of the Cantina and holds nothing on Temple JEDI: Luke's list shows
+    « Gestionnaire : Non » for them (the column is cut to his perimeter), but « Habilitation : Gestionnaire » (or any
+    habilitation) must not list them either."""
+    temple, cantina = db.session.get(Establishment, establishment_id(db, TEMPLE)), db.session.get(Establishment, establishment_id(db, CANTINA))
+    shared = f.user(db.session, [(temple, NONE), (cantina, MANAGER)], name="Double")
+    db.session.commit()
+    email = shared.email
+    luke = as_user(LUKE)
+    assert email in text(luke.get("/admin/users/?page_size=100"))
+    assert email not in text(luke.get(f"/admin/users/?habilitation={habilitation}&page_size=100"))
+
+
 def test_a_search_in_an_operations_scope_is_text_everywhere(as_user, db, app):
     """A hostile search typed before « tous les utilisateurs correspondants » lands in the operation's scope: shown
     as text on the operation page, in the user's history, and in Historique."""
