@@ -10,7 +10,7 @@ import re
 import threading
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from admin_app.extensions import db as _db
 from admin_app.jobs import runner, start_export_job
@@ -506,3 +506,57 @@ def test_undoing_an_operation_never_touches_a_user_created_after_it(app, db, reu
     db.session.expire_all()
     assert undone.restored == 0
     assert db.session.execute(select(User.active, User.version).where(User.id == reused_id.newcomer_id)).one() == (True, version)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writes: needs TEST_DATABASE_URL")
+def test_an_undo_racing_a_new_change_counts_and_flips_each_user_once(app, demo, db):
+    """Luke deactivated 40 users; at the same instant he takes it back and staff reactivate the same users. Each user
+    ends active, changed by exactly one of the two; the undo's items are exactly the users it restored."""
+    from admin_app.services import Actor
+    from models import OperationItem
+
+    temple = db.session.get(Establishment, establishment_id(db, TEMPLE))
+    ids = [f.user(db.session, [(temple, NONE)], name=f"Course {f._letters(i)}").id for i in range(40)]
+    db.session.commit()
+    luke_id, staff_id = user_id(db, LUKE[0]), user_id(db, STAFF[0])
+    with app.app_context():
+        done = user_service.set_active(_db.session, Actor(_db.session.get(User, luke_id)), ids, False)
+        _db.session.remove()
+    assert done.changed == 40
+    barrier = threading.Barrier(2, timeout=30)
+    results: dict[str, object] = {}
+    errors: list[BaseException] = []
+
+    def work(name, call):
+        def run_it():
+            try:
+                with app.app_context():
+                    barrier.wait()
+                    results[name] = call()
+                    _db.session.remove()
+            except BaseException as exc:
+                errors.append(exc)
+                barrier.abort()
+        return run_it
+
+    def undo():
+        return op_service.undo(_db.session, Actor(_db.session.get(User, luke_id)), done.operation_id)
+
+    def reactivate():
+        return user_service.set_active(_db.session, Actor(_db.session.get(User, staff_id)), ids, True)
+
+    threads = [threading.Thread(target=work("undo", undo), daemon=True), threading.Thread(target=work("staff", reactivate), daemon=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert not errors, errors
+    undone, staff = results["undo"], results["staff"]
+    assert undone.restored + staff.changed == 40
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(User).where(User.id.in_(ids), User.active.is_(True))) == 40
+    undo_items = db.session.scalar(select(func.count()).select_from(OperationItem).where(OperationItem.operation_id == undone.operation_id))
+    marked = db.session.scalar(select(func.count()).select_from(OperationItem).where(
+        OperationItem.operation_id == done.operation_id, OperationItem.undone.is_(True)))
+    assert undo_items == marked == undone.restored
