@@ -83,14 +83,19 @@ def company_siren(term: str) -> str:
 
 
 def in_company(term: str) -> ColumnElement[bool]:
-    """Users attached to a company given by SIREN (or SIRET, or the pickers' "Name – SIREN") or by a part of its name."""
+    """Users attached to a company given by SIREN (or SIRET, or the pickers' "Name – SIREN") or by a part of its name.
+
+    The company's establishments are found first (establishments_first): for a company of 500 establishments
+    PostgreSQL otherwise hashed them and scanned the whole grants table (40 ms a list page, against 22 ms
+    reading the grants of those establishments off their index).
+    """
     establishments = select(Establishment.id)
     if siren := company_siren(term):
         establishments = establishments.where(Establishment.siren == siren)
     else:
         companies = select(Company.id).where(_contains(func.lower(Company.name), term.strip().lower()))
         establishments = establishments.where(Establishment.company_id.in_(companies))
-    return User.id.in_(select(Grant.user_id).where(Grant.establishment_id.in_(establishments)))
+    return User.id.in_(select(Grant.user_id).where(establishments_first(establishments)))
 
 
 def in_establishment(term: str) -> ColumnElement[bool]:
@@ -149,6 +154,34 @@ def _searched_first(element, compiler, **kw):
 def _searched_first_postgresql(element, compiler, **kw):
     matches = compiler.process(select(User.id).where(element.where).correlate(None), **kw)
     return f"{compiler.process(User.id, **kw)} = ANY(ARRAY({matches}))"
+
+
+class establishments_first(ColumnElement[bool]):  # noqa: N801 (used like a function, as SQLAlchemy's own constructs)
+    """`grants.establishment_id IN (the establishments)`, the establishments found first.
+
+    `IN (subquery)` everywhere but PostgreSQL, whose planner joins a subquery of several hundred establishments
+    by hashing them and scanning every grant; there `= ANY(ARRAY(subquery))`, computed once (an InitPlan), reads
+    the grants of those establishments off the (establishment_id, user_id) index.
+    """
+
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition already: SQLite must not get `... = 1` (no index then)
+    inherit_cache = True
+    _traverse_internals = [("establishments", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, establishments):
+        self.establishments = establishments
+
+
+@compiles(establishments_first)
+def _establishments_first(element, compiler, **kw):
+    return compiler.process(Grant.establishment_id.in_(element.establishments), **kw)
+
+
+@compiles(establishments_first, "postgresql")
+def _establishments_first_postgresql(element, compiler, **kw):
+    establishments = compiler.process(element.establishments.correlate(None), **kw)
+    return f"{compiler.process(Grant.establishment_id, **kw)} = ANY(ARRAY({establishments}))"
 
 
 class _IdArray(TypeDecorator):
