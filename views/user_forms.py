@@ -100,8 +100,11 @@ class GrantEditorMixin:
         company; a forged or stale post is refused whole). The perimeter is the service's to check."""
         if not companies:
             return
+        # Asked of the perimeter's establishments only: "wrong company" must not tell whether an establishment
+        # outside it belongs to a company (its id is refused by the service, which says no more).
         actual = dict(db.session.execute(
-            select(Establishment.id, Establishment.company_id).where(Establishment.id.in_(list(companies)))
+            select(Establishment.id, Establishment.company_id)
+            .where(Establishment.id.in_(list(companies)), current_perimeter().establishments())
         ).all())
         for establishment_id, company_id in companies.items():
             if establishment_id in actual and actual[establishment_id] != company_id:
@@ -110,7 +113,10 @@ class GrantEditorMixin:
     def _rows_from_post(self) -> list[dict]:
         posted = self._posted_grants() or []
         ids = [row.establishment_id for row in posted]
-        by_id = {e.id: e for e in db.session.scalars(select(Establishment).where(Establishment.id.in_(ids)))}
+        # The form drawn again after a refused save shows the posted rows the viewer may see, never a forged
+        # id's establishment from outside the perimeter (its name, SIRET and company would leak).
+        visible = select(Establishment).where(Establishment.id.in_(ids), current_perimeter().establishments())
+        by_id = {e.id: e for e in db.session.scalars(visible)}
         return [
             {"establishment": by_id[row.establishment_id], "primary": row.is_primary, "held": {h.value for h in row.habilitations}}
             for row in posted
