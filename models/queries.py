@@ -57,15 +57,16 @@ def _on_days(column, since: str, until: str) -> list[ColumnElement[bool]]:
     return out
 
 
-def holding(habilitation: Habilitation) -> ColumnElement[bool]:
-    """Users who hold `habilitation` on at least one establishment (Gestionnaire holds them all).
+def holding(habilitation: Habilitation, grants_seen: ColumnElement[bool] | None = None) -> ColumnElement[bool]:
+    """Users who hold `habilitation` on at least one establishment (Gestionnaire holds them all), among
+    the grants `grants_seen` lets the viewer see (UserFilter.clauses says why).
 
     A correlated EXISTS through the (user_id, establishment_id) index: habilitations are not
     selective (a third of the grants), so the other filters choose the users and this one checks them.
     """
     flag = getattr(Grant, habilitation.value)
     condition = flag.is_(True) if habilitation is Habilitation.MANAGER else or_(flag.is_(True), Grant.manager.is_(True))
-    return select(Grant.id).where(Grant.user_id == User.id, condition).exists()
+    return select(Grant.id).where(Grant.user_id == User.id, condition, _seen(grants_seen)).exists()
 
 
 # The label the company pickers show, "Name – SIREN": its SIREN is what it designates.
@@ -82,7 +83,11 @@ def company_siren(term: str) -> str:
     return _NOT_DIGITS.sub("", found.group(1)) if found else ""
 
 
-def in_company(term: str) -> ColumnElement[bool]:
+def _seen(grants_seen: ColumnElement[bool] | None) -> ColumnElement[bool]:
+    return true() if grants_seen is None else grants_seen
+
+
+def in_company(term: str, grants_seen: ColumnElement[bool] | None = None) -> ColumnElement[bool]:
     """Users attached to a company given by SIREN (or SIRET, or the pickers' "Name – SIREN") or by a part of its name.
 
     The company's establishments are found first (establishments_first): for a company of 500 establishments
@@ -95,17 +100,17 @@ def in_company(term: str) -> ColumnElement[bool]:
     else:
         companies = select(Company.id).where(_contains(func.lower(Company.name), term.strip().lower()))
         establishments = establishments.where(Establishment.company_id.in_(companies))
-    return User.id.in_(select(Grant.user_id).where(establishments_first(establishments)))
+    return User.id.in_(select(Grant.user_id).where(establishments_first(establishments), _seen(grants_seen)))
 
 
-def in_establishment(term: str) -> ColumnElement[bool]:
+def in_establishment(term: str, grants_seen: ColumnElement[bool] | None = None) -> ColumnElement[bool]:
     """Users attached to an establishment given by SIRET (14 digits) or by a part of its name."""
     digits = _NOT_DIGITS.sub("", term)
     if digits.isdigit() and len(digits) == 14:
         establishments = select(Establishment.id).where(Establishment.siret == digits)
     else:
         establishments = select(Establishment.id).where(_contains(func.lower(Establishment.name), term.strip().lower()))
-    return User.id.in_(select(Grant.user_id).where(Grant.establishment_id.in_(establishments)))
+    return User.id.in_(select(Grant.user_id).where(Grant.establishment_id.in_(establishments), _seen(grants_seen)))
 
 
 # What separates words in a name as people type it: spaces, hyphens, apostrophes (straight or curly).
@@ -281,7 +286,11 @@ class UserFilter(UrlFilter):
     mot_de_passe: str = ""  # oui / non: whether the user has created a password
 
 
-    def clauses(self) -> list[ColumnElement[bool]]:
+    def clauses(self, grants_seen: ColumnElement[bool] | None = None) -> list[ColumnElement[bool]]:
+        """The WHERE clauses of these filters. `grants_seen` (the viewer's perimeter's grants, from the
+        authority model) bounds the filters on grants: a company, an establishment or a habilitation is
+        tested on the grants the viewer may see, or typing "Cantina" would list a Temple user also attached
+        there, and spell out, letter by letter, a company the details page hides."""
         out: list[ColumnElement[bool]] = []
         if self.nom:
             out.append(name_or_email(self.nom))
@@ -290,11 +299,11 @@ class UserFilter(UrlFilter):
         if (active := _yes_no(self.actif)) is not None:
             out.append(User.active.is_(active))
         if self.habilitation in {h.value for h in Habilitation}:
-            out.append(holding(Habilitation(self.habilitation)))
+            out.append(holding(Habilitation(self.habilitation), grants_seen))
         if self.entreprise:
-            out.append(in_company(self.entreprise))
+            out.append(in_company(self.entreprise, grants_seen))
         if self.etablissement:
-            out.append(in_establishment(self.etablissement))
+            out.append(in_establishment(self.etablissement, grants_seen))
         if self.connexion == "jamais":
             out.append(User.last_login_at.is_(None))
         if before := _date(self.connexion_avant):

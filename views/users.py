@@ -147,7 +147,7 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
 
     # --- the list ---------------------------------------------------------------------------------
     def list_criteria(self, search: str | None = None):
-        criteria = UserFilter.from_args(request.args).clauses()
+        criteria = UserFilter.from_args(request.args).clauses(current_perimeter().grants())
         if search:
             criteria.append(name_or_email(search))
         return criteria

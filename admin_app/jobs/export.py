@@ -43,7 +43,7 @@ def parameters(filter_args: Mapping[str, str], search: str | None = None) -> dic
 
 def criteria(job_parameters: Mapping, perimeter: Perimeter) -> list[ColumnElement[bool]]:
     """The users the list shows for these parameters, to this perimeter (the same clauses as the list's)."""
-    out = [perimeter.users(), *UserFilter.from_args(job_parameters.get("filter") or {}).clauses()]
+    out = [perimeter.users(), *UserFilter.from_args(job_parameters.get("filter") or {}).clauses(perimeter.grants())]
     if search := job_parameters.get("search"):
         out.append(name_or_email(search))
     return out
