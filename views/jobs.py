@@ -28,6 +28,8 @@ from .base import SecureBaseView, SecureForm, current_actor, current_perimeter
 FILE_GONE = "Le fichier de cet export n'est plus disponible (il est conservé 24 heures) : relancez l'export."
 NOT_READY = "L'export n'est pas encore terminé : le fichier sera téléchargeable à la fin."
 ALREADY_OVER = "Cette tâche est déjà terminée : il n'y a plus rien à annuler."
+SCOPE_GONE = ("Ce fichier a été fait pour un périmètre que vous n'avez plus (vos établissements ont changé depuis "
+              "l'export) : il ne peut plus être téléchargé. Relancez l'export.")
 CANCEL_ASKED = "Annulation demandée : la tâche s'arrête à la fin du paquet en cours."
 BULK_ACTIONS = {"activate": "Activer", "deactivate": "Désactiver",
                 "activate_links": "Activer et envoyer un lien de mot de passe"}  # the users screen's words
@@ -41,9 +43,19 @@ def may_see(job: Job) -> bool:
     return current_perimeter().unrestricted or (job.actor_id is not None and job.actor_id == current_user.id)
 
 
+def file_matches_perimeter(job: Job) -> bool:
+    """Whether an export's file shows no more than the viewer may see now: the scope it was written for (recorded by
+    the job, checked at every chunk) must equal the viewer's current one. Staff see everything, so a staff member
+    may download any export, theirs or another person's; a former staff member demoted since may not download the
+    whole-database file they made, nor a manager whose establishments changed the file made for the old ones."""
+    return (job.cursor or {}).get("scope") == export.scope_of(current_perimeter()) or current_perimeter().unrestricted
+
+
 def progress_of(job: Job, now: datetime | None = None) -> dict:
     """Where a job stands, for the page and its JSON: counts, rate, time left, outcome (French texts)."""
     now = now or utcnow()
+    downloadable = job.status == JobStatus.DONE.value and bool(job.result_path)
+    stale = downloadable and job.kind == JobKind.EXPORT_USERS.value and not file_matches_perimeter(job)
     end = job.finished_at or now
     elapsed = (end - job.started_at).total_seconds() if job.started_at else 0.0
     rate = job.done / elapsed if elapsed > 0 and job.done else 0.0
@@ -65,8 +77,8 @@ def progress_of(job: Job, now: datetime | None = None) -> dict:
         "eta_text": _duration(eta) if eta is not None else "",
         "error": job.error or "",
         "cancel_requested": job.cancel_requested and not job.is_finished,
-        "download_url": url_for("jobs.download_view", job_id=job.id) if job.status == JobStatus.DONE.value and job.result_path else None,
-        "outcome": _outcome(job),
+        "download_url": url_for("jobs.download_view", job_id=job.id) if downloadable and not stale else None,
+        "outcome": f"Terminé : {thousands(job.done)} utilisateurs exportés. {SCOPE_GONE}" if stale else _outcome(job),
         **_operation_of(job),
     }
 
@@ -217,6 +229,9 @@ class JobView(SecureBaseView):
         expired = job.result_expires_at is not None and job.result_expires_at < utcnow()
         if path is None or expired or not path.is_file():
             flash(FILE_GONE, "error")
+            return redirect(url_for(".job_view", job_id=job.id))
+        if not file_matches_perimeter(job):
+            flash(SCOPE_GONE, "error")
             return redirect(url_for(".job_view", job_id=job.id))
         # Streamed from the disk by the server (constant memory); the name says when it was made.
         name = f"utilisateurs-{paris_datetime(job.finished_at, '%Y%m%d-%H%M')}.csv"
