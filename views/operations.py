@@ -106,6 +106,7 @@ def history_rows(history: list[Any], model: Any = None, limit: int = 50) -> list
     if isinstance(model, User):
         perimeter = current_perimeter()
         for operation, item in operations.user_items(db.session, model.id, limit):
+            mine = perimeter.unrestricted or (operation.actor_id is not None and operation.actor_id == perimeter.actor_id)
             lines = []
             if item.active_before is not None and item.active_before != item.active_after:
                 lines.append(f"Actif : {yes_no(item.active_before)} → {yes_no(item.active_after)}")
@@ -113,8 +114,10 @@ def history_rows(history: list[Any], model: Any = None, limit: int = 50) -> list
                 lines.append(f"Lien envoyé : {EMAIL_KINDS.get(item.email_kind, item.email_kind)}")
             if item.undone:
                 lines.append("Annulé depuis")
-            lines.append(f"Opération n° {operation.id} : {operations.summary(operation)}")
-            mine = perimeter.unrestricted or (operation.actor_id is not None and operation.actor_id == perimeter.actor_id)
+            # The operation's scope and counts speak of its author's perimeter: only those who may open its page
+            # read them. Anyone else gets its number and kind, and this user's own before → after above.
+            said = operations.summary(operation) if mine else operation.operation_kind.label
+            lines.append(f"Opération n° {operation.id} : {said}")
             url = url_for("operations.details_view", id=operation.id) if mine else None
             rows.append(HistoryRow(operation.created_at, operation.actor_label, operation.operation_kind.label,
                                    Markup("<br>").join(lines), url))
