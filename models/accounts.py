@@ -69,8 +69,10 @@ class User(Base):
               sqlite_where=text("password_hash IS NOT NULL")),
         Index("ix_users_without_password", "id", postgresql_where=text("password_hash IS NULL"),
               sqlite_where=text("password_hash IS NULL")),
-        # Room in each page, for updates in place.
-        {"postgresql_with": {"fillfactor": 85}},
+        # Room in each page, for updates in place. On SQLite, AUTOINCREMENT: an id is never given twice (without
+        # it a new row gets the highest id + 1, so the newest user deleted, the next one created would inherit
+        # their operation items, which keep user_id without a foreign key). PostgreSQL's sequences never reuse.
+        {"postgresql_with": {"fillfactor": 85}, "sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Integer, exists, func, insert, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from admin_app.authority import perimeter_of
 from models import Operation, OperationItem, OperationKind, User, utcnow
@@ -273,8 +273,11 @@ def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = 
         restore_to = operation.operation_kind is OperationKind.DEACTIVATE  # what `active` was before it
         item = OperationItem
         changed_items = (item.operation_id == operation.id, item.active_before != item.active_after, item.undone.is_(False))
-        # Still as the operation left them: nobody changed them since (their version would have moved).
-        untouched = exists().where(*changed_items, item.user_id == User.id, item.version_after == User.version)
+        # Still as the operation left them: nobody changed them since (their version would have moved). And the
+        # very user it changed: never a newer account that merely got the id of a user deleted since (items keep
+        # their user_id without a foreign key; its version may well equal the one the operation left).
+        untouched = exists().where(*changed_items, item.user_id == User.id, item.version_after == User.version,
+                                   ~deleted_since(operation.id + 1, User.id))
         perimeter = perimeter_of(session, actor)
         governed = ~perimeter.ungoverned_users()
         total = session.scalar(select(func.count()).select_from(item).where(*changed_items)) or 0
@@ -302,11 +305,22 @@ def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = 
         return UndoResult(undo_op.id, operation.id, len(restored), total - len(restored) - out_of_scope, out_of_scope)
 
 
+def deleted_since(operation_id: Any, user_id: Any) -> ColumnElement[bool]:
+    """Whether a user with this id was deleted by `operation_id` or after it (every deletion is an operation with
+    one item per user deleted). Then whoever holds the id now is somebody else: an item keeps its user_id without
+    a foreign key, and an id can come back (SQLite before AUTOINCREMENT: highest id + 1)."""
+    deletion = aliased(Operation)
+    deleted = aliased(OperationItem)
+    return exists().where(deleted.user_id == user_id, deleted.operation_id == deletion.id,
+                          deletion.kind == OperationKind.DELETE.value, deletion.id >= operation_id)
+
+
 def user_items(session: Session, user_id: int, limit: int = 50) -> list[tuple[Operation, OperationItem]]:
-    """The operations that touched one user, newest first (for that user's own history)."""
+    """The operations that touched one user, newest first (for that user's own history): never those of a deleted
+    user whose id a newer account got (their deletion, and all before it)."""
     rows = session.execute(
         select(Operation, OperationItem).join(OperationItem, OperationItem.operation_id == Operation.id)
-        .where(OperationItem.user_id == user_id)
+        .where(OperationItem.user_id == user_id, ~deleted_since(Operation.id, user_id))
         .order_by(Operation.created_at.desc(), Operation.id.desc()).limit(limit)
     ).all()
     return [(op, it) for op, it in rows]

@@ -20,10 +20,12 @@ from sqlalchemy.orm import Session
 from stdnum import luhn
 
 from models import (
+    AuditEvent,
     Company,
     Establishment,
     Grant,
     Habilitation,
+    OperationItem,
     User,
     search_key,
     utcnow,
@@ -68,7 +70,7 @@ def generate_volume(session: Session, users: int, chunk: int = 50_000) -> dict[s
         now = utcnow()
         start_company = (session.scalar(select(func.max(Company.id))) or 0) + 1
         start_establishment = (session.scalar(select(func.max(Establishment.id))) or 0) + 1
-        start_user = (session.scalar(select(func.max(User.id))) or 0) + 1
+        start_user = _first_unused_user_id(session)
         taken = set(session.scalars(select(User.email).where(User.email.like(f"%@{VOLUME_DOMAIN}"))))
 
         sizes = _establishment_counts(rng, params, users)
@@ -318,9 +320,22 @@ def _grants(rng: random.Random, params: dict[str, Any], users: list[dict[str, An
     return rows
 
 
+def _first_unused_user_id(session: Session) -> int:
+    """The first user id nothing in the database refers to, not merely past the highest user left: the newest
+    users deleted, their operation items and audit entries keep their ids (no foreign key), and a seeded account
+    given one of them would inherit that history. (Ordinary inserts never reuse an id: SQLite's AUTOINCREMENT,
+    PostgreSQL's sequence; an emptied database starts again from 1, so two seeds give the same data.)"""
+    used = select(func.max(User.id)).union_all(
+        select(func.max(OperationItem.user_id)),
+        select(func.max(AuditEvent.target_id)).where(AuditEvent.target_type == "user"),
+    ).subquery()
+    return (session.scalar(select(func.max(used.c[0]))) or 0) + 1
+
+
 def _advance_sequences(session: Session, models: tuple[Any, ...]) -> None:
     """Move PostgreSQL's id sequences past the ids inserted explicitly, or the next ordinary insert
-    would take an id already used. SQLite picks max(id) + 1 by itself."""
+    would take an id already used. SQLite's AUTOINCREMENT (users) moves its mark past explicit ids by itself,
+    and its other tables pick max(id) + 1."""
     if session.get_bind().dialect.name != "postgresql":
         return
     for model in models:
