@@ -180,6 +180,11 @@ def create(session: Session, actor: Actor, kind: JobKind, parameters: dict) -> J
     """Record a new job (queued); the caller hands its id to a backend once committed."""
     with transaction(session):
         if actor.id is not None:
+            # Count then insert, one start at a time per person: the actor's row locked first, so parallel starts
+            # (twelve tabs, a script) queue behind each other and each counts the jobs the previous one added.
+            # FOR NO KEY UPDATE: it does not wait for the rows that merely reference the user (their audit, their
+            # jobs). SQLite ignores it: it serialises writes anyway.
+            session.execute(select(User.id).where(User.id == actor.id).with_for_update(key_share=True))
             open_jobs = session.scalar(select(func.count()).select_from(Job).where(
                 Job.actor_id == actor.id, Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])))
             if open_jobs >= MAX_OPEN_JOBS:
