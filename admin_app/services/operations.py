@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Integer, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from admin_app.authority import perimeter_of
@@ -315,12 +327,22 @@ def deleted_since(operation_id: Any, user_id: Any) -> ColumnElement[bool]:
                           deletion.kind == OperationKind.DELETE.value, deletion.id >= operation_id)
 
 
+def _user_items_statement() -> Select:
+    """The statement of `user_items`, the user id and the limit bound at each call (built once: a user's
+    details page asks it every time, and building its aliases and correlated subquery cost 2 ms)."""
+    user_id = bindparam("user_id", type_=Integer())
+    return (
+        select(Operation, OperationItem).join(OperationItem, OperationItem.operation_id == Operation.id)
+        .where(OperationItem.user_id == user_id, ~deleted_since(Operation.id, user_id))
+        .order_by(Operation.created_at.desc(), Operation.id.desc()).limit(bindparam("limit", type_=Integer()))
+    )
+
+
+_USER_ITEMS = _user_items_statement()
+
+
 def user_items(session: Session, user_id: int, limit: int = 50) -> list[tuple[Operation, OperationItem]]:
     """The operations that touched one user, newest first (for that user's own history): never those of a deleted
     user whose id a newer account got (their deletion, and all before it)."""
-    rows = session.execute(
-        select(Operation, OperationItem).join(OperationItem, OperationItem.operation_id == Operation.id)
-        .where(OperationItem.user_id == user_id, ~deleted_since(Operation.id, user_id))
-        .order_by(Operation.created_at.desc(), Operation.id.desc()).limit(limit)
-    ).all()
+    rows = session.execute(_USER_ITEMS, {"user_id": user_id, "limit": limit}).all()
     return [(op, it) for op, it in rows]
