@@ -182,8 +182,12 @@ USERS_COLUMNS = """u.id, u.active, u.last_name, u.first_name, u.email, u.job_tit
     u.last_login_at, u.password_hash IS NOT NULL AS has_password"""
 USERS_ORDER = "ORDER BY u.last_name, u.first_name, u.id LIMIT :size"
 FILTER_WHERE = """u.active
-    AND u.id IN (SELECT g.user_id FROM grants g WHERE g.establishment_id IN (SELECT e.id FROM establishments e WHERE e.siren = :siren))
+    AND u.id IN (SELECT g.user_id FROM grants g WHERE g.establishment_id {company_establishments})
     AND EXISTS (SELECT 1 FROM grants h WHERE h.user_id = u.id AND (h.user_admin OR h.manager))"""
+# The company's establishments, as the best hand-written SQL finds them: first, then their grants off the
+# index (on PostgreSQL through ARRAY(), which its planner does not fold back into a hash join of all grants).
+COMPANY_ESTABLISHMENTS = {"postgresql": "= ANY(ARRAY(SELECT e.id FROM establishments e WHERE e.siren = :siren))",
+                          "sqlite": "IN (SELECT e.id FROM establishments e WHERE e.siren = :siren)"}
 # The search box: every user whose name (accents folded: search_text) or email contains the word, found
 # first and then paged (on PostgreSQL through ARRAY(), which its planner does not fold back).
 SEARCH_MATCHES = "SELECT s.id FROM users s WHERE s.search_text LIKE :pattern OR s.email LIKE :pattern"
@@ -212,7 +216,7 @@ def users_list_cases(app, client, runs: int, quick: bool, layout) -> list[Case]:
     where_search = (f"u.id = ANY(ARRAY({SEARCH_MATCHES}))" if engine.dialect.name == "postgresql"
                     else f"u.id IN ({SEARCH_MATCHES})")
     scenarios = [
-        ("filtered", FILTER_WHERE, {"siren": siren}, {"actif": "oui", "habilitation": "user_admin", "entreprise": siren}),
+        ("filtered", FILTER_WHERE.format(company_establishments=COMPANY_ESTABLISHMENTS[engine.dialect.name]), {"siren": siren}, {"actif": "oui", "habilitation": "user_admin", "entreprise": siren}),
         (f"name search «{SEARCH_WORD}»", where_search, {"pattern": f"%{SEARCH_WORD}%"}, {"nom": SEARCH_WORD}),
     ]
     cases = []
