@@ -1,4 +1,4 @@
-"""the users list's exact count under its main filters from an index alone: active, with / without password
+"""the users list's exact count under "Mot de passe" from an index alone: users with / without a password
 
 Revision ID: 0008
 Revises: 0007
@@ -16,7 +16,6 @@ depends_on = None
 
 def upgrade():
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.create_index('ix_users_active', ['active'], unique=False)
         batch_op.create_index('ix_users_with_password', ['id'], unique=False,
                               postgresql_where=sa.text('password_hash IS NOT NULL'), sqlite_where=sa.text('password_hash IS NOT NULL'))
         batch_op.create_index('ix_users_without_password', ['id'], unique=False,
@@ -27,4 +26,3 @@ def downgrade():
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index('ix_users_without_password')
         batch_op.drop_index('ix_users_with_password')
-        batch_op.drop_index('ix_users_active')
