@@ -103,6 +103,15 @@ class Perimeter:
     held: Mapping[int, frozenset[Habilitation]] = field(default_factory=dict)
 
     # --- facts ------------------------------------------------------------------------------------
+    def may_follow(self, author_id: int | None) -> bool:
+        """Whether the actor may follow what someone started (a job, an operation: its page, progress, file,
+        undo): its author and staff only. Scope is not enough: another manager's operation names their filter."""
+        return self.unrestricted or (author_id is not None and author_id == self.actor_id)
+
+    def followed(self, author_column: ColumnElement[int]) -> ColumnElement[bool]:
+        """`may_follow` as SQL, for lists of jobs or operations (`author_column`: their actor_id)."""
+        return true() if self.unrestricted else author_column == self.actor_id
+
     @property
     def administers_users(self) -> bool:
         """Whether the actor may open "Mes utilisateurs" at all."""

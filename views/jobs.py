@@ -12,7 +12,6 @@ from datetime import datetime
 from flask import Response, abort, current_app, flash, redirect, request, send_file, url_for
 from flask_admin import expose
 from flask_admin.helpers import get_redirect_target
-from flask_login import current_user
 from sqlalchemy import Select, select
 
 from admin_app.extensions import db
@@ -40,7 +39,7 @@ BULK_STARTED = ("L'action porte sur {count} utilisateurs : elle se poursuit en t
 
 def may_see(job: Job) -> bool:
     """The job's author, and staff (the back office sees every job); nobody else."""
-    return current_perimeter().unrestricted or (job.actor_id is not None and job.actor_id == current_user.id)
+    return current_perimeter().may_follow(job.actor_id)
 
 
 def file_matches_perimeter(job: Job) -> bool:
@@ -186,9 +185,8 @@ class JobView(SecureBaseView):
 
     @expose("/")
     def index_view(self):
-        statement = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(50)
-        if not current_perimeter().unrestricted:
-            statement = statement.where(Job.actor_id == current_user.id)
+        statement = (select(Job).where(current_perimeter().followed(Job.actor_id))
+                     .order_by(Job.created_at.desc(), Job.id.desc()).limit(50))
         jobs = list(db.session.scalars(statement))
         return self.render("admin/jobs/list.html", jobs=jobs, progress=[progress_of(j) for j in jobs],
                            paris_datetime=paris_datetime)

@@ -13,7 +13,7 @@ from typing import Any
 from flask import abort, request, url_for
 from flask_admin import expose
 from markupsafe import Markup
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select
 
 from admin_app.extensions import db
 from admin_app.filters import audit_action, audit_changes, yes_no
@@ -42,10 +42,7 @@ class OperationView(SecureBaseView):
 
     def _visible(self):
         """Which operations the current user may open: all for staff, their own for anyone else."""
-        perimeter = current_perimeter()
-        if perimeter.unrestricted:
-            return true()
-        return Operation.actor_id == perimeter.actor_id
+        return current_perimeter().followed(Operation.actor_id)
 
     @expose("/")
     def index_view(self):
@@ -106,7 +103,7 @@ def history_rows(history: list[Any], model: Any = None, limit: int = 50) -> list
     if isinstance(model, User):
         perimeter = current_perimeter()
         for operation, item in operations.user_items(db.session, model.id, limit):
-            mine = perimeter.unrestricted or (operation.actor_id is not None and operation.actor_id == perimeter.actor_id)
+            mine = perimeter.may_follow(operation.actor_id)
             lines = []
             if item.active_before is not None and item.active_before != item.active_after:
                 lines.append(f"Actif : {yes_no(item.active_before)} → {yes_no(item.active_after)}")

@@ -243,7 +243,7 @@ def undo_problem(session: Session, actor: Actor, operation: Operation, window: t
         return ALREADY_UNDONE
     if operation.running:
         return STILL_RUNNING
-    if not (operation.actor_id is not None and operation.actor_id == actor.id) and not perimeter_of(session, actor).unrestricted:
+    if not perimeter_of(session, actor).may_follow(operation.actor_id):
         return NOT_YOURS
     if operation.created_at + window < utcnow():
         return expired_message(window)

@@ -311,3 +311,19 @@ def test_the_perimeter_of_the_system_and_of_an_inactive_or_staff_account(session
     session.commit()
     inactive = perimeter_of(session, f.actor(gone))
     assert not inactive.unrestricted and not inactive.administers_users and inactive.actor_id == gone.id
+
+
+def test_what_someone_started_is_followed_by_its_author_and_staff_only():
+    """Jobs and operations (their pages, progress, files, undo) ask `may_follow` / `followed`."""
+    from sqlalchemy import select as _select
+
+    from admin_app.authority import Perimeter
+    from models import Job
+    from models.habilitations import Habilitation as _H
+
+    manager = Perimeter(actor_id=5, unrestricted=False, held={1: frozenset({_H.MANAGER})})
+    staff = Perimeter(actor_id=9, unrestricted=True)
+    assert manager.may_follow(5) and not manager.may_follow(6) and not manager.may_follow(None)
+    assert staff.may_follow(6) and staff.may_follow(None)
+    assert "jobs.actor_id = " in str(_select(Job.id).where(manager.followed(Job.actor_id)))
+    assert "actor_id" not in str(_select(Job.id).where(staff.followed(Job.actor_id)).whereclause)
