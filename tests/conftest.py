@@ -121,6 +121,16 @@ def app_context(app: Flask):
 
 
 @pytest.fixture
+def session(app: Flask):
+    """The app's session inside an app context, for calling services directly (tests/services and the probes of
+    tests/test_review_hostile.py); rolled back and removed afterwards. Make no request inside it."""
+    with app.app_context():
+        yield _db.session
+        _db.session.rollback()
+        _db.session.remove()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

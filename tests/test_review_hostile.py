@@ -233,14 +233,6 @@ def test_a_search_in_an_operations_scope_is_text_everywhere(as_user, db, app):
 # --- probes that held -----------------------------------------------------------------------------------------
 
 @pytest.fixture
-def session(app):
-    with app.app_context():
-        yield _db.session
-        _db.session.rollback()
-        _db.session.remove()
-
-
-@pytest.fixture
 def cast(session):
     a, b = f.establishment(session), f.establishment(session)
     staff = f.user(session, staff=True, name="Staff")

@@ -1,20 +1,10 @@
-"""Service tests call the services directly, with the app's session inside an app context
-(services render their emails with the app's templates and read its configuration)."""
+"""Service tests call the services directly, with the app's session inside an app context (the `session`
+fixture, in tests/conftest.py: services render their emails with the app's templates and read its configuration)."""
 
 from __future__ import annotations
 
 import pytest
 from argon2 import PasswordHasher
-
-from admin_app.extensions import db as _db
-
-
-@pytest.fixture
-def session(app):
-    with app.app_context():
-        yield _db.session
-        _db.session.rollback()
-        _db.session.remove()
 
 
 @pytest.fixture
