@@ -131,6 +131,13 @@ def session(app: Flask):
 
 
 @pytest.fixture
+def jobs_run_by_the_test(app: Flask, monkeypatch):
+    """Background jobs wait until the test runs them (tests/jobs_helpers.py's run_job), two rows a chunk."""
+    monkeypatch.setitem(app.config, "JOBS_BACKEND", "off")
+    monkeypatch.setitem(app.config, "JOB_CHUNK_SIZE", 2)
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

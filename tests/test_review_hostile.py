@@ -3,10 +3,6 @@ attacked as a client manager. Failing tests are findings; passing ones are probe
 
 from __future__ import annotations
 
-import csv
-import html as html_lib
-import io
-import re
 import threading
 
 import pytest
@@ -20,6 +16,7 @@ from admin_app.services import users as user_service
 from models import Company, Establishment, Grant, Job, JobStatus, Operation, User
 
 from .conftest import LUKE, ON_POSTGRES, STAFF, csrf_token
+from .jobs_helpers import csv_rows, run_job, start_export, text
 from .services import factories as f
 from .services.factories import MANAGER, NONE
 from .views.test_delegation import CHEWIE, OBIWAN
@@ -29,41 +26,12 @@ ANNEXE = "11138540700023"  # Temple JEDI Annexe Dagobah
 CANTINA = "55220335800015"
 
 
-def text(response) -> str:
-    return html_lib.unescape(response.get_data(as_text=True))
-
-
 def establishment_id(db, siret: str) -> int:
     return db.session.scalar(select(Establishment.id).where(Establishment.siret == siret))
 
 
 def user_id(db, email: str) -> int:
     return db.session.scalar(select(User.id).where(User.email == email))
-
-
-@pytest.fixture
-def jobs_run_by_the_test(app, monkeypatch):
-    monkeypatch.setitem(app.config, "JOBS_BACKEND", "off")
-    monkeypatch.setitem(app.config, "JOB_CHUNK_SIZE", 2)
-
-
-def run(app, job_id: int) -> str | None:
-    with app.app_context():
-        status = runner.run_job(job_id)
-        _db.session.remove()
-        return status
-
-
-def start_export(client, query: str = "") -> int:
-    response = client.post(f"/admin/jobs/export-users{query}", data={"csrf_token": csrf_token(client, "/admin/users/")})
-    assert response.status_code == 302
-    found = re.fullmatch(r"/admin/jobs/(\d+)/", response.location)
-    assert found, response.location
-    return int(found.group(1))
-
-
-def csv_rows(body: bytes) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
 
 
 # --- FINDING: the grant editor's refused post shows any establishment, by id ------------------------------------
@@ -115,7 +83,7 @@ def test_an_export_file_is_not_served_beyond_the_authors_current_perimeter(app, 
     does not)."""
     luke = as_user(LUKE)
     job_id = start_export(luke)
-    assert run(app, job_id) == JobStatus.DONE.value
+    assert run_job(app, job_id) == JobStatus.DONE.value
     annexe = establishment_id(db, ANNEXE)
     annexe_only = db.session.scalars(
         select(User.email).where(User.id.in_(select(Grant.user_id).where(Grant.establishment_id == annexe)),
@@ -166,7 +134,7 @@ def test_a_former_staff_member_gets_no_whole_database_export_once_demoted(app, a
     (actor_id), so its page and download stay open to them: the Cantina's users must not be served."""
     staff = as_user(STAFF)
     job_id = start_export(staff)
-    assert run(app, job_id) == JobStatus.DONE.value
+    assert run_job(app, job_id) == JobStatus.DONE.value
     staff_id = user_id(db, STAFF[0])
     db.session.execute(update(User).where(User.id == staff_id).values(is_staff=False))
     db.session.add(Grant(user_id=staff_id, establishment_id=establishment_id(db, TEMPLE), is_primary=True, manager=True))
@@ -280,11 +248,9 @@ def test_an_undo_after_a_newer_change_leaves_that_user_alone(session, cast):
     assert actives(session, cast.mine)[cast.mine[0].id] is False
 
 
-def test_a_managers_job_touching_a_staff_account_is_refused_whole(session, cast, app, monkeypatch):
+def test_a_managers_job_touching_a_staff_account_is_refused_whole(session, cast, jobs_run_by_the_test):
     from admin_app.jobs import start_bulk_job
 
-    monkeypatch.setitem(app.config, "JOBS_BACKEND", "off")
-    monkeypatch.setitem(app.config, "JOB_CHUNK_SIZE", 2)
     staff_on_a = f.user(session, [(cast.a, NONE)], staff=True, name="Dupont staff")
     session.commit()
     job = start_bulk_job(session, f.actor(cast.manager), "deactivate", {"nom": "dupont"})

@@ -5,18 +5,17 @@ job; a client manager sees neither staff's job nor its operation. Below the thre
 
 from __future__ import annotations
 
-import html as html_lib
 import re
 
 import pytest
 from sqlalchemy import func, select
 
 from admin_app.extensions import db as _db
-from admin_app.jobs import runner
 from admin_app.services import bulk as bulk_service
 from models import AuditEvent, Job, JobStatus, Operation, User
 
 from ..conftest import LUKE, STAFF, csrf_token
+from ..jobs_helpers import job_id_of, run_job, text
 from .test_operations import NEVER, never_logged_in, states
 
 
@@ -25,9 +24,7 @@ class Crash(BaseException):
 
 
 @pytest.fixture(autouse=True)
-def small_jobs(app, monkeypatch):
-    monkeypatch.setitem(app.config, "JOBS_BACKEND", "off")  # the test runs each job itself
-    monkeypatch.setitem(app.config, "JOB_CHUNK_SIZE", 2)
+def small_jobs(app, monkeypatch, jobs_run_by_the_test):  # the test runs each job itself
     monkeypatch.setitem(app.config, "BULK_JOB_THRESHOLD", 3)
 
 
@@ -46,28 +43,10 @@ def prepared(db, demo):
     return matching, matching[:1]
 
 
-def text(response) -> str:
-    return html_lib.unescape(response.get_data(as_text=True))
-
-
 def all_matching(client, action: str, query: str = NEVER, token: str | None = None):
     token = csrf_token(client, f"/admin/users/{query}") if token is None else token
     return client.post(f"/admin/users/action/{query}", data={"csrf_token": token, "action": action, "all_matching": "1",
                                                              "url": f"/admin/users/{query}"})
-
-
-def job_id_of(response) -> int:
-    assert response.status_code == 302, response.status_code
-    found = re.fullmatch(r"/admin/jobs/(\d+)/", response.location)
-    assert found, response.location
-    return int(found.group(1))
-
-
-def run(app, job_id: int) -> str | None:
-    with app.app_context():
-        status = runner.run_job(job_id)
-        _db.session.remove()
-        return status
 
 
 def test_past_the_threshold_the_action_becomes_a_job_whose_page_says_the_result_and_offers_undo(app, as_user, db, prepared):
@@ -82,7 +61,7 @@ def test_past_the_threshold_the_action_becomes_a_job_whose_page_says_the_result_
     assert "Désactiver" in page and "filtre : Dernière connexion : jamais connecté" in page
     assert all(states(db, matching)[i] for i in matching if i not in already)  # nothing done by the request itself
 
-    assert run(app, job_id) == JobStatus.DONE.value
+    assert run_job(app, job_id) == JobStatus.DONE.value
     progress = staff.get(f"/admin/jobs/{job_id}/progress").get_json()
     assert progress["outcome"] == "4 utilisateurs désactivés, 1 l'était déjà."  # the synchronous message's words
     assert progress["may_undo"] and progress["operation_url"] == f"/admin/operations/details/?id={progress['operation_id']}"
@@ -141,7 +120,7 @@ def test_activate_with_links_as_a_job_says_the_links_too(app, as_user, db, prepa
     matching, already = prepared
     staff = as_user(STAFF)
     job_id = job_id_of(all_matching(staff, "activate_links"))
-    assert run(app, job_id) == JobStatus.DONE.value
+    assert run_job(app, job_id) == JobStatus.DONE.value
     outcome = staff.get(f"/admin/jobs/{job_id}/progress").get_json()["outcome"]
     assert outcome == "1 utilisateur activé, 4 l'étaient déjà ; 5 liens envoyés par email."
 
@@ -170,7 +149,7 @@ def test_a_running_operation_shows_as_en_cours_with_its_job_then_its_outcome(app
 
     monkeypatch.setattr(bulk_service, "set_active", dies_on_second_chunk)
     with pytest.raises(Crash):
-        run(app, job_id)
+        run_job(app, job_id)
     with app.app_context():
         _db.session.remove()
     operation_id = db.session.scalar(select(Operation.id).where(Operation.job_id == job_id))
@@ -180,7 +159,7 @@ def test_a_running_operation_shows_as_en_cours_with_its_job_then_its_outcome(app
 
     monkeypatch.setattr(bulk_service, "set_active", original)
     monkeypatch.setitem(app.config, "JOB_LEASE_SECONDS", 0)  # the dead worker's lease ran out: resume
-    assert run(app, job_id) == JobStatus.DONE.value
+    assert run_job(app, job_id) == JobStatus.DONE.value
     page = text(staff.get(f"/admin/operations/details/?id={operation_id}"))
     assert "(en cours)" not in page and "Terminée" in page and "Annuler cette opération" in page
 
@@ -188,7 +167,7 @@ def test_a_running_operation_shows_as_en_cours_with_its_job_then_its_outcome(app
 def test_a_client_manager_sees_neither_staffs_job_nor_its_operation(app, as_user, db, prepared):
     staff, luke = as_user(STAFF), as_user(LUKE)
     job_id = job_id_of(all_matching(staff, "deactivate"))
-    run(app, job_id)
+    run_job(app, job_id)
     operation_id = staff.get(f"/admin/jobs/{job_id}/progress").get_json()["operation_id"]
     assert luke.get(f"/admin/jobs/{job_id}/").status_code == 404
     assert luke.get(f"/admin/jobs/{job_id}/progress").status_code == 404

@@ -3,46 +3,23 @@ cancelling, downloading, and who may see whose job (the author and staff, nobody
 
 from __future__ import annotations
 
-import csv
 import html
-import io
-import re
 
 import pytest
 from sqlalchemy import select, update
 
-from admin_app.extensions import db as _db
-from admin_app.jobs import runner
 from models import Job, JobStatus
 
 from ..conftest import LUKE, STAFF, csrf_token
+from ..jobs_helpers import csv_rows, run_job, start_export
 from .test_delegation import CHEWIE, LANDO, OBIWAN
 
-
-@pytest.fixture(autouse=True)
-def jobs_run_by_the_test(app, monkeypatch):
-    monkeypatch.setitem(app.config, "JOBS_BACKEND", "off")  # the test runs each job itself, when it wants
-    monkeypatch.setitem(app.config, "JOB_CHUNK_SIZE", 2)
-
-
-def start(client, query: str = "") -> int:
-    response = client.post(f"/admin/jobs/export-users{query}", data={"csrf_token": csrf_token(client, "/admin/users/")})
-    assert response.status_code == 302
-    found = re.fullmatch(r"/admin/jobs/(\d+)/", response.location)
-    assert found, response.location
-    return int(found.group(1))
-
-
-def run(app, job_id: int) -> str | None:
-    with app.app_context():
-        status = runner.run_job(job_id)
-        _db.session.remove()
-        return status
+pytestmark = pytest.mark.usefixtures("jobs_run_by_the_test")  # the test runs each job itself, when it wants
 
 
 def rows(body: bytes) -> list[list[str]]:
     assert body.startswith("\ufeff".encode())
-    return list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
+    return csv_rows(body)
 
 
 def synchronous_export(client, query: str = "") -> list[list[str]]:
@@ -54,8 +31,8 @@ def synchronous_export(client, query: str = "") -> list[list[str]]:
 @pytest.mark.parametrize("query", ["", "?actif=oui", "?search=sky"])
 def test_the_job_exports_exactly_the_rows_of_the_synchronous_export(app, as_user, who, query):
     client = as_user(who)
-    job_id = start(client, query)
-    assert run(app, job_id) == JobStatus.DONE.value
+    job_id = start_export(client, query)
+    assert run_job(app, job_id) == JobStatus.DONE.value
     download = client.get(f"/admin/jobs/{job_id}/download")
     assert download.status_code == 200 and download.mimetype == "text/csv"
     assert "attachment" in download.headers["Content-Disposition"]
@@ -64,13 +41,13 @@ def test_the_job_exports_exactly_the_rows_of_the_synchronous_export(app, as_user
 
 def test_the_progress_page_and_its_json(app, as_user, db):
     client = as_user(STAFF)
-    job_id = start(client)
+    job_id = start_export(client)
     page = client.get(f"/admin/jobs/{job_id}/").get_data(as_text=True)
     assert 'role="progressbar"' in page and 'aria-valuenow="0"' in page and 'role="status"' in page
     assert "jobs.js" in page and "Annuler la tâche" in page and "En attente" in page
 
     assert client.get(f"/admin/jobs/{job_id}/progress").get_json()["status"] == "queued"
-    assert run(app, job_id) == "done"
+    assert run_job(app, job_id) == "done"
     progress = client.get(f"/admin/jobs/{job_id}/progress").get_json()
     assert progress["finished"] and progress["done"] == progress["total"] == 7 and progress["percent"] == 100
     assert progress["text"] == "7 / 7 utilisateurs (100 %)"
@@ -83,7 +60,7 @@ def test_the_progress_page_and_its_json(app, as_user, db):
 
 def test_cancel_is_a_post_with_the_csrf_token(app, as_user, db):
     client = as_user(LUKE)
-    job_id = start(client)
+    job_id = start_export(client)
     assert client.get(f"/admin/jobs/{job_id}/cancel").status_code == 405
     refused = client.post(f"/admin/jobs/{job_id}/cancel", data={})
     assert refused.status_code == 400 and "Requête invalide" in refused.get_data(as_text=True)
@@ -93,13 +70,13 @@ def test_cancel_is_a_post_with_the_csrf_token(app, as_user, db):
     assert db.session.scalar(select(Job.status).where(Job.id == job_id)) == JobStatus.CANCELLED.value
     again = client.post(f"/admin/jobs/{job_id}/cancel", data={"csrf_token": token}, follow_redirects=True)
     assert "déjà terminée" in again.get_data(as_text=True)
-    assert run(app, job_id) is None  # a cancelled job is not run
+    assert run_job(app, job_id) is None  # a cancelled job is not run
 
 
 def test_nobody_else_sees_a_job_but_staff(app, as_user):
     luke = as_user(LUKE)
-    job_id = start(luke)
-    run(app, job_id)
+    job_id = start_export(luke)
+    run_job(app, job_id)
     chewie, staff = as_user(CHEWIE), as_user(STAFF)
     for url in (f"/admin/jobs/{job_id}/", f"/admin/jobs/{job_id}/progress", f"/admin/jobs/{job_id}/download"):
         response = chewie.get(url)
@@ -109,7 +86,7 @@ def test_nobody_else_sees_a_job_but_staff(app, as_user):
     assert chewie.post(f"/admin/jobs/{job_id}/cancel", data={"csrf_token": token}).status_code == 404
     assert f"/admin/jobs/{job_id}/" not in chewie.get("/admin/jobs/").get_data(as_text=True)
 
-    staff_job = start(staff)  # a client manager never sees the back office's jobs
+    staff_job = start_export(staff)  # a client manager never sees the back office's jobs
     assert luke.get(f"/admin/jobs/{staff_job}/").status_code == 404
     assert f"/admin/jobs/{staff_job}/" not in luke.get("/admin/jobs/").get_data(as_text=True)
     assert as_user(LANDO).get(f"/admin/jobs/{job_id}/").status_code == 403  # no user administration at all
@@ -128,10 +105,10 @@ def test_unknown_job_ids_are_a_french_404(as_user, raw):
 
 def test_the_file_is_offered_only_once_done_and_until_it_expires(app, as_user, db):
     client = as_user(LUKE)
-    job_id = start(client)
+    job_id = start_export(client)
     early = client.get(f"/admin/jobs/{job_id}/download", follow_redirects=True)
     assert "pas encore terminé" in early.get_data(as_text=True)
-    run(app, job_id)
+    run_job(app, job_id)
     assert client.get(f"/admin/jobs/{job_id}/download").status_code == 200
     db.session.execute(update(Job).where(Job.id == job_id).values(result_expires_at=Job.finished_at))
     db.session.commit()
@@ -151,7 +128,7 @@ def test_starting_an_export_needs_the_csrf_token_and_user_administration(as_user
 def test_a_fourth_waiting_export_is_refused_in_french_back_on_the_list(as_user, db):
     client = as_user(LUKE)
     for _ in range(3):
-        start(client)
+        start_export(client)
     response = client.post("/admin/jobs/export-users?actif=oui", data={"csrf_token": csrf_token(client, "/admin/users/")},
                            follow_redirects=True)
     assert response.request.path == "/admin/users/"
