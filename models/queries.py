@@ -12,9 +12,23 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, ColumnElement, Integer, Text, and_, any_, bindparam, func, or_, select, true
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -189,18 +203,33 @@ def _establishments_first_postgresql(element, compiler, **kw):
     return f"{compiler.process(Grant.establishment_id, **kw)} = ANY(ARRAY({establishments}))"
 
 
+class IdList(tuple[int, ...]):
+    """Ids sorted and unique, as `in_ids` binds them. One bulk action binds its selection in several
+    statements (its check, its UPDATE): made once, the list is neither sorted nor serialised again."""
+
+    @classmethod
+    def of(cls, ids: Iterable[int]) -> IdList:
+        return ids if isinstance(ids, IdList) else cls(sorted(set(map(int, ids))))
+
+    @cached_property
+    def json(self) -> str:
+        return json.dumps(self)
+
+    @cached_property
+    def array_literal(self) -> str:
+        """PostgreSQL's text form of an INTEGER[] ("{1,2,3}"): psycopg adapts a Python list of 5,000 ints
+        element by element (8 ms), this string is sent as is (1 ms) and cast by the server."""
+        return "{" + ",".join(map(str, self)) + "}"
+
+
 class _IdArray(TypeDecorator):
-    """A list of ids bound as ONE parameter: an INTEGER[] on PostgreSQL, a JSON array elsewhere (SQLite)."""
+    """A list of ids bound as ONE text parameter: a JSON array on SQLite, an INTEGER[] literal on PostgreSQL."""
 
     impl = Text
     cache_ok = True
 
-    def load_dialect_impl(self, dialect):
-        return dialect.type_descriptor(postgresql.ARRAY(Integer()) if dialect.name == "postgresql" else Text())
-
     def process_bind_param(self, value, dialect):
-        ids = [int(i) for i in value]
-        return ids if dialect.name == "postgresql" else json.dumps(ids)
+        return value.array_literal if dialect.name == "postgresql" else value.json  # an IdList (`in_ids`)
 
 
 class in_ids(ColumnElement[bool]):  # noqa: N801 (used like a function, as SQLAlchemy's own constructs)
@@ -218,7 +247,7 @@ class in_ids(ColumnElement[bool]):  # noqa: N801 (used like a function, as SQLAl
 
     def __init__(self, column: ColumnElement[int], ids: Iterable[int]):
         self.column = column
-        self.ids = bindparam(None, value=sorted({int(i) for i in ids}), type_=_IdArray(), unique=True)
+        self.ids = bindparam(None, value=IdList.of(ids), type_=_IdArray(), unique=True)
 
 
 @compiles(in_ids)
@@ -229,7 +258,7 @@ def _in_ids(element, compiler, **kw):
 
 @compiles(in_ids, "postgresql")
 def _in_ids_postgresql(element, compiler, **kw):
-    return compiler.process(element.column == any_(element.ids), **kw)
+    return compiler.process(element.column == any_(cast(element.ids, postgresql.ARRAY(Integer()))), **kw)
 
 
 def clauses_and(clauses: list[ColumnElement[bool]]) -> ColumnElement[bool]:
@@ -396,5 +425,5 @@ class EmailFilter(UrlFilter):
         return out
 
 
-__all__ = ["AuditFilter", "EmailFilter", "RequestFilter", "UserFilter", "company_siren", "holding", "in_company", "in_establishment",
+__all__ = ["AuditFilter", "EmailFilter", "IdList", "RequestFilter", "UserFilter", "company_siren", "holding", "in_company", "in_establishment",
            "in_ids", "name_or_email", "searched_first"]

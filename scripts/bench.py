@@ -396,7 +396,7 @@ def bulk_cases(app, client, runs: int, quick: bool) -> list[Case]:
             raw.close()
 
     case = Case("bulk deactivate 5,000 selected (endpoint)", None if quick else 1.3, statements=len(captured))
-    for _ in range(max(3, runs // 6)):
+    for _ in range(max(3, runs // 3)):
         for samples, fn in ((case.sql_ms, floor), (case.app_ms, post)):
             samples.append(timed(fn))
             restore()
@@ -572,6 +572,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="CI: 10,000 users; rows, statements, counts and plans")
     parser.add_argument("--prepare-only", action="store_true", help="create the volume data and stop (load test)")
     parser.add_argument("--profile", metavar="URL", help="profile one page with pyinstrument and stop")
+    parser.add_argument("--only", choices=("list", "pages", "bulk"), help="run one group of cases (while optimising it)")
     parser.add_argument("--export-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     users = args.users or (10_000 if args.quick else 100_000)
@@ -604,7 +605,8 @@ def main() -> int:
         get_ok(client, LAYOUT_URL)
 
     layout_sql = {statement for statement, _, _ in capture(engine, layout)}
-    cases = users_list_cases(app, client, runs, args.quick, layout)
+    wanted = {args.only} if args.only else {"list", "pages", "bulk", "export"}
+    cases = users_list_cases(app, client, runs, args.quick, layout) if "list" in wanted else []
     target = None if args.quick else 1.5
     word = company.split()[-1][:4].lower() if company else "entr"
     pages = [
@@ -616,10 +618,10 @@ def main() -> int:
         ("company lookup", f"/admin/users/lookup/companies?q={word}", None),
         ("establishment lookup", "/admin/users/lookup/establishments?q=garage", None),
     ]
-    for name, page_url, size in pages:
+    for name, page_url, size in pages if "pages" in wanted else []:
         cases.append(replayed_case(app, client, name, page_url, runs, target, layout, layout_sql, size))
-    cases += bulk_cases(app, client, runs, args.quick)
-    cases.append(export_case(url))
+    cases += bulk_cases(app, client, runs, args.quick) if "bulk" in wanted else []
+    cases += [export_case(url)] if "export" in wanted else []
 
     failed = False
     backend = make_url(url).get_backend_name()
@@ -641,7 +643,7 @@ def main() -> int:
         print(f"{case.name:46} {statistics.median(case.app_ms):7.1f} {p95(case.app_ms):6.1f} {empty} "
               f"{statistics.median(case.sql_ms):6.1f} {case.floor:6.1f} {stmts:>5} {case.ratio:6.2f} {target_text:>6}  "
               f"{'PASS' if verdict else 'FAIL'}  {case.note}")
-    problems = plans(app)
+    problems = plans(app) if not args.only else []
     for problem in problems:
         print(f"\nQUERY PLAN FAIL: {problem}")
     print("\nquery plans: " + ("PASS (filters on indexes, each list read in its order off an index, search on trigrams on PostgreSQL)"

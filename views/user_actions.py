@@ -40,7 +40,9 @@ class UserActionsMixin:
         return self.action_targets(ids, "Sélectionnez au moins un utilisateur.")
 
     def _run_bulk(self, ids, service, *args, operation: bool = True):
-        targets = self._action_targets(ids)
+        # The service checks the selection itself (each user exists, is in the perimeter and governed), in
+        # the statement that counts it: the view does not count it first.
+        targets = self.selected_targets(ids, "Sélectionnez au moins un utilisateur.")
         if targets is None:
             return None
         if not operation:

@@ -92,7 +92,7 @@ class BulkUsers:
             if action.check is not None:
                 action.check(session, actor, select(User.id).where(*where))
             scope = bulk_service.scope_of_filter(job.parameters.get("filter") or {}, job.parameters.get("search") or "")
-            operation = operations.open_for_job(session, actor, action.kind, scope, job.id)
+            operation = operations.start(session, actor, action.kind, scope, job.id)
             cursor.update(operation=operation.id, counts=dict.fromkeys(COUNTS, 0))
         job.cursor = cursor
 

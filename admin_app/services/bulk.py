@@ -14,9 +14,18 @@ from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from admin_app.authority import OUT_OF_PERIMETER, Perimeter, perimeter_of
-from models import HABILITATION_LABELS, Grant, Habilitation, Operation, OperationKind, User, utcnow
+from models import (
+    HABILITATION_LABELS,
+    Grant,
+    Habilitation,
+    Operation,
+    OperationItem,
+    OperationKind,
+    User,
+    utcnow,
+)
 from models.accounts import new_session_token
-from models.queries import UserFilter, in_ids
+from models.queries import IdList, UserFilter, in_ids
 
 from . import audit, emails, operations
 from .common import Actor, ServiceError, transaction
@@ -30,30 +39,53 @@ def user_label(user: User) -> str:
     return f"{user.full_name} <{user.email}>"
 
 
-def _refuse_ungoverned(session: Session, perimeter: Perimeter, ids: UserIds, verb: str) -> None:
-    """Refuse a whole batch if the actor may not govern one of its users (two counts, one statement each)."""
-    if perimeter.unrestricted:
-        return
-    id_filter = _id_filter(ids)
-    strangers = session.scalar(select(func.count()).select_from(User).where(id_filter, ~perimeter.users())) or 0
-    if strangers:
-        raise ServiceError(f"{strangers} utilisateur(s) {OUT_OF_PERIMETER} : aucun utilisateur n'a été modifié.")
-    ungoverned = session.scalar(select(func.count()).select_from(User).where(id_filter, perimeter.ungoverned_users())) or 0
+MISSING_OR_STRANGERS = ("{count} utilisateur(s) sélectionné(s) {where} ou introuvable(s) (supprimé(s) entre-temps ?) : "
+                        "aucun utilisateur n'a été modifié.")
+
+
+def _checked_batch(session: Session, perimeter: Perimeter, ids: UserIds, verb: str, *, whole: bool,
+                   lock: bool = False) -> int:
+    """How many existing users the batch names, once the actor may act on every one of them: one statement
+    counts them and, for a delegated perimeter, those outside it and those it does not govern.
+
+    `whole`: the batch is a selection someone made (ticked rows, typed ids): a user in it that does not
+    exist (deleted since the page was drawn, or forged) refuses it, as one outside the perimeter does:
+    acting on the rest would act on a selection nobody made. A job's chunk (`whole=False`) skips users
+    deleted since its cursor read them.
+
+    `lock`: the same statement locks the batch's users in id order (FOR UPDATE; PostgreSQL), before anything
+    is written. Under overlapping bulk actions the operations are then numbered in the order their changes
+    commit (a user's history reads in that order), and nobody changes these users before the commit, so what
+    the operation records is exactly what its UPDATE changes. All of the batch, in one pass: locks taken in a
+    second pass, out of order, could deadlock. (SQLite has no row locks: the operation's INSERT, the
+    transaction's first write, takes the database's one write lock until the commit.)
+    """
+    flags = [] if perimeter.unrestricted else [(~perimeter.users()).label("stranger"),
+                                               perimeter.ungoverned_users().label("ungoverned")]
+    batch = select(User.id, *flags).where(_id_filter(ids))
+    if lock:
+        batch = batch.order_by(User.id).with_for_update(of=User)
+    batch = batch.subquery()
+    counts = [func.count()] + [func.count().filter(batch.c[name]) for name in ("stranger", "ungoverned") if flags]
+    found, *refused = session.execute(select(*counts).select_from(batch)).one()
+    strangers, ungoverned = refused or (0, 0)
+    missing = len(IdList.of(ids)) - found if whole and not isinstance(ids, Select) else 0
+    if missing or strangers:
+        raise ServiceError(MISSING_OR_STRANGERS.format(count=operations.thousands(missing + strangers), where=OUT_OF_PERIMETER))
     if ungoverned:
         raise ServiceError(
             f"Vous ne pouvez pas {verb} {ungoverned} des utilisateurs choisis : ils sont aussi rattachés à des "
             f"établissements {OUT_OF_PERIMETER}, ou Gestionnaires d'un établissement dont vous n'êtes pas Gestionnaire. "
             "Retirez-les plutôt de vos établissements (page d'édition). Aucun utilisateur n'a été modifié."
         )
-
-
+    return found
 
 
 # --- activation, deletion, invitations (set-based, for bulk actions) ---------------------------------
 
-def _id_filter(ids: UserIds) -> ColumnElement[bool]:
+def _id_filter(ids: UserIds, column: ColumnElement[int] = User.id) -> ColumnElement[bool]:
     """The WHERE clause of a batch: a subquery ("every matching user") as is, a list as one parameter."""
-    return User.id.in_(ids) if isinstance(ids, Select) else in_ids(User.id, ids)
+    return column.in_(ids) if isinstance(ids, Select) else in_ids(column, ids)
 
 
 def _locked_in_order(*where: ColumnElement[bool]) -> Select:
@@ -72,7 +104,7 @@ def _protect_staff(session: Session, actor: Actor, ids: UserIds, verb: str) -> N
     if isinstance(ids, Select):
         targeted = set(session.scalars(select(User.id).where(User.id.in_(ids), User.id.in_(active_staff | {actor.id or 0}))))
     else:
-        targeted = {int(i) for i in ids} & (active_staff | {actor.id or 0})
+        targeted = (active_staff | {actor.id or 0}).intersection(map(int, ids))
     if actor.id is not None and actor.id in targeted:
         raise ServiceError(f"Vous ne pouvez pas vous {verb} vous-même. Aucun utilisateur n'a été modifié.")
     if active_staff and active_staff <= targeted:
@@ -81,30 +113,42 @@ def _protect_staff(session: Session, actor: Actor, ids: UserIds, verb: str) -> N
         )
 
 
-def _requested(session: Session, ids: UserIds) -> int:
-    """How many existing users a batch names (ids of users gone, or never there, are not counted)."""
-    return session.scalar(select(func.count()).select_from(User).where(_id_filter(ids))) or 0
+def expire_users(session: Session) -> None:
+    """After an UPDATE or DELETE of users in SQL: the users this session holds are read again when next used.
+    Only them: expiring everything would also reload the actor and the operation being written (two queries)."""
+    for instance in list(session.identity_map.values()):
+        if isinstance(instance, User):
+            session.expire(instance)
 
 
-def _flip(session: Session, actor: Actor, ids: UserIds, active: bool) -> list[int]:
-    """Set `active` on the batch's users not already so; return the ids this very statement changed.
+def _state_values(active: bool) -> dict[str, Any]:
+    """What (de)activating writes on a user: the flag, a new version, and on deactivation a new session token,
+    which ends every open session of the user."""
+    values: dict[str, Any] = {"active": active, "version": User.version + 1, "updated_at": utcnow()}
+    if not active:
+        values["session_token"] = new_session_token()
+    return values
+
+
+def _flip(session: Session, actor: Actor, ids: UserIds, active: bool, *, whole: bool) -> tuple[int, list[int]]:
+    """Set `active` on the batch's users not already so; return how many users the batch names and the ids
+    this very statement changed (for a caller that records more than the flip: `activate_and_send_links`).
 
     One UPDATE ... RETURNING over rows locked in id order: under concurrent bulk actions a user someone
     else changed first is not counted, nor recorded, twice.
     """
     verb = "activer" if active else "désactiver"
-    _refuse_ungoverned(session, perimeter_of(session, actor), ids, verb)
+    requested = _checked_batch(session, perimeter_of(session, actor), ids, verb, whole=whole)
     if not active:
         _protect_staff(session, actor, ids, "désactiver")
-    values: dict[str, Any] = {"active": active, "version": User.version + 1, "updated_at": utcnow()}
-    if not active:
-        values["session_token"] = new_session_token()  # ends every open session of these users
-    changed = list(session.scalars(
-        update(User).where(User.id.in_(_locked_in_order(_id_filter(ids), User.active.is_not(active)))).values(**values)
-        .returning(User.id).execution_options(synchronize_session=False)
-    ))
-    session.expire_all()
-    return changed
+    # Core, not the ORM's bulk update: the returned ids are read as plain rows; expire_users below stands for
+    # the ORM's synchronisation.
+    changed = list(session.connection().execute(
+        update(User).where(User.id.in_(_locked_in_order(_id_filter(ids), User.active.is_not(active))))
+        .values(**_state_values(active)).returning(User.id)
+    ).scalars().all())
+    expire_users(session)
+    return requested, changed
 
 
 def set_active(session: Session, actor: Actor, ids: UserIds, active: bool, *, scope: str | None = None,
@@ -117,20 +161,33 @@ def set_active(session: Session, actor: Actor, ids: UserIds, active: bool, *, sc
     and its counts grow in this transaction; its one audit entry is written when the job ends.
     """
     with transaction(session):
-        requested = _requested(session, ids)
-        changed = _flip(session, actor, ids, active)
+        chunk = operation is not None
+        requested = _checked_batch(session, perimeter_of(session, actor), ids, "activer" if active else "désactiver",
+                                   whole=not chunk, lock=True)
+        if not active:
+            _protect_staff(session, actor, ids, "désactiver")
         kind = OperationKind.ACTIVATE if active else OperationKind.DEACTIVATE
-        unchanged = max(requested - len(changed), 0)
-        if operation is not None:
-            operations.add_chunk(session, operation, requested=requested, changed=len(changed), unchanged=unchanged)
-            operations.record_state_items(session, operation, changed, active)
-            return OperationResult(operation.id, kind, requested, len(changed), unchanged)
+        if operation is None:
+            operation = operations.start(session, actor, kind, scope or operations.default_scope(session, ids))
+        # The items first (the batch's users not yet so, all of them locked by the check above), then the flip
+        # of exactly the users they name.
+        changed = operations.record_flips(session, operation, _id_filter(ids), active)
+        recorded = select(OperationItem.user_id).where(OperationItem.operation_id == operation.id)
+        if chunk:  # not the users of the job's earlier chunks
+            recorded = recorded.where(_id_filter(ids, OperationItem.user_id))
+        session.execute(update(User).where(User.id.in_(recorded)).values(**_state_values(active))
+                        .execution_options(synchronize_session=False))
+        expire_users(session)
+        unchanged = max(requested - changed, 0)
+        if chunk:
+            operations.add_chunk(session, operation, requested=requested, changed=changed, unchanged=unchanged)
+            return OperationResult(operation.id, kind, requested, changed, unchanged)
         if not changed:
+            operations.discard(session, operation)
             return OperationResult(None, kind, requested, 0, requested)
-        operation = operations.record(session, actor, kind, scope or operations.default_scope(session, ids),
-                                      requested=requested, changed=len(changed), unchanged=unchanged, active=active)
-        operations.record_state_items(session, operation, changed, active)
-        return OperationResult(operation.id, kind, requested, len(changed), operation.unchanged)
+        operations.finish(session, actor, operation, requested=requested, changed=changed, unchanged=unchanged,
+                          active=active)
+        return OperationResult(operation.id, kind, requested, changed, unchanged)
 
 
 def delete_users(session: Session, actor: Actor, ids: UserIds, *, scope: str | None = None) -> OperationResult:
@@ -140,10 +197,9 @@ def delete_users(session: Session, actor: Actor, ids: UserIds, *, scope: str | N
     DELETE ... RETURNING tells which users this very statement deleted: those are the ones recorded.
     """
     with transaction(session):
-        _refuse_ungoverned(session, perimeter_of(session, actor), ids, "supprimer")
+        requested = _checked_batch(session, perimeter_of(session, actor), ids, "supprimer", whole=True)
         _protect_staff(session, actor, ids, "supprimer")
         scope = scope or operations.default_scope(session, ids)  # before the rows are gone
-        requested = _requested(session, ids)
         id_filter = User.id.in_(_locked_in_order(_id_filter(ids)))
         doomed = select(User.id).where(id_filter)
         session.execute(delete(Grant).where(Grant.user_id.in_(doomed)).execution_options(synchronize_session=False))
@@ -151,7 +207,7 @@ def delete_users(session: Session, actor: Actor, ids: UserIds, *, scope: str | N
             delete(User).where(id_filter).returning(User.id, User.last_name, User.first_name, User.email, User.active)
             .execution_options(synchronize_session=False)
         ).all()
-        session.expire_all()
+        session.expire_all()  # their grants too (deleted with them)
         if not deleted:
             return OperationResult(None, OperationKind.DELETE, requested, 0, requested)
         operation = operations.record(session, actor, OperationKind.DELETE, scope, requested=requested,
@@ -170,8 +226,8 @@ def activate_and_send_links(session: Session, actor: Actor, ids: UserIds, *, sco
     One transaction, one operation: `changed` users activated, `emails` links sent (to the already active too).
     Given a job's `operation`, one chunk of it (as `set_active`)."""
     with transaction(session):
-        requested = _requested(session, ids)
-        activated = set(_flip(session, actor, ids, True))
+        requested, activated_ids = _flip(session, actor, ids, True, whole=operation is None)
+        activated = set(activated_ids)
         items = []
         for user in session.scalars(select(User).where(_id_filter(ids), User.active.is_(True)).order_by(User.id)):
             email = emails.enqueue_invitation(session, user)
@@ -199,7 +255,7 @@ def activate_and_send_links(session: Session, actor: Actor, ids: UserIds, *, sco
 def resend_invitations(session: Session, actor: Actor, ids: UserIds) -> tuple[int, int]:
     """Queue the verification or password email for users without password; return (sent, skipped)."""
     with transaction(session):
-        _refuse_ungoverned(session, perimeter_of(session, actor), ids, "inviter")
+        _checked_batch(session, perimeter_of(session, actor), ids, "inviter", whole=True)
         users = list(session.scalars(select(User).where(_id_filter(ids)).order_by(User.id)))
         sent = 0
         for user in users:
@@ -216,7 +272,7 @@ def refuse_before_job(session: Session, actor: Actor, ids: Select, active: bool)
     a delegated manager's "every matching user" that holds one user they may not govern (or, to deactivate,
     themselves or the last active staff account) changes nobody, exactly as the synchronous action."""
     verb = "activer" if active else "désactiver"
-    _refuse_ungoverned(session, perimeter_of(session, actor), ids, verb)
+    _checked_batch(session, perimeter_of(session, actor), ids, verb, whole=False)
     if not active:
         _protect_staff(session, actor, ids, "désactiver")
 

@@ -90,7 +90,7 @@ class UndoResult:
     out_of_scope: int
 
 
-def _thousands(value: int) -> str:
+def thousands(value: int) -> str:
     return f"{value:,}".replace(",", "\u202f")  # as admin_app.filters.thousands, without importing Flask
 
 
@@ -100,7 +100,7 @@ def _hours(window: timedelta) -> str:
 
 
 def users_phrase(count: int) -> str:
-    return f"{_thousands(count)} utilisateur{'s' if count > 1 else ''}"
+    return f"{thousands(count)} utilisateur{'s' if count > 1 else ''}"
 
 
 def summary(operation: Operation) -> str:
@@ -110,7 +110,7 @@ def summary(operation: Operation) -> str:
         return f"Annulation de l'opération n° {operation.undo_of_id} : {users_phrase(operation.changed)} rétabli{'s' if operation.changed > 1 else ''}"
     text = f"{kind.label} de {users_phrase(operation.changed)}"
     if kind is OperationKind.ACTIVATE_LINKS:
-        text = f"Activation de {users_phrase(operation.changed)} et envoi de {_thousands(operation.emails)} lien{'s' if operation.emails > 1 else ''}"
+        text = f"Activation de {users_phrase(operation.changed)} et envoi de {thousands(operation.emails)} lien{'s' if operation.emails > 1 else ''}"
     text = f"{text} — {operation.scope}" if operation.scope else text
     if operation.state is not None and operation.state != OperationState.DONE.value:
         text += f" ({OperationState(operation.state).label})"  # run by a job not (or never to be) done
@@ -167,7 +167,7 @@ def _audit(session: Session, actor: Any, operation: Operation, active: bool | No
     audit.record(session, actor, AUDIT_ACTIONS[kind], "operation", operation.id, summary(operation)[:300], before, after)
 
 
-# --- an operation run by a background job, chunk by chunk -------------------------------------------------
+# --- an operation written in steps: a job's, chunk by chunk; an activation's, its items first ----------------
 
 @dataclass(frozen=True)
 class Author:
@@ -178,14 +178,29 @@ class Author:
     ip: str | None
 
 
-def open_for_job(session: Session, actor: Actor, kind: OperationKind, scope: str, job_id: int) -> Operation:
-    """A job's operation, before its first chunk: no counts yet, no audit entry yet (see `close`)."""
+def start(session: Session, actor: Actor, kind: OperationKind, scope: str, job_id: int | None = None) -> Operation:
+    """An operation before its items: no counts yet, no audit entry yet. A job's (`job_id`) gets its counts
+    chunk by chunk (`add_chunk`) and its audit entry when it ends (`close`); a synchronous one, once its
+    items are written, from `finish` (or it is `discard`ed, having changed nobody)."""
     operation = Operation(actor_id=actor.id, actor_label=actor.label, ip=actor.ip, kind=kind.value, scope=scope[:500],
                           requested=0, changed=0, unchanged=0, emails=0, refused=0, job_id=job_id,
-                          state=OperationState.RUNNING.value)
+                          state=OperationState.RUNNING.value if job_id is not None else None)
     session.add(operation)
-    session.flush()
+    session.flush()  # its id, for the items
     return operation
+
+
+def finish(session: Session, actor: Actor, operation: Operation, *, requested: int, changed: int, unchanged: int,
+           active: bool) -> None:
+    """A synchronous activation or deactivation's counts and its one audit entry, once its items are written."""
+    operation.requested, operation.changed, operation.unchanged = requested, changed, unchanged
+    _audit(session, actor, operation, active)
+
+
+def discard(session: Session, operation: Operation) -> None:
+    """A started operation that changed nobody: not recorded (as `record` is not called then)."""
+    session.delete(operation)
+    session.flush()
 
 
 def add_chunk(session: Session, operation: Operation, *, requested: int, changed: int, unchanged: int, emails: int = 0) -> None:
@@ -211,6 +226,24 @@ def close(session: Session, operation: Operation, state: OperationState) -> bool
     _audit(session, Author(operation.actor_id, operation.actor_label, operation.ip), operation, active)
     session.flush()
     return True
+
+
+def record_flips(session: Session, operation: Operation, batch: ColumnElement[bool], active_after: bool) -> int:
+    """One item per user of `batch` whose `active` flag is not yet `active_after`, with the version the flip
+    will leave, in one INSERT ... SELECT; returns how many. The caller has locked the batch's users
+    (admin_app.services.bulk) and then flips exactly the users these items name, in the same transaction.
+
+    Recorded before the change rather than from its RETURNING: 5,000 ids are then neither read into Python
+    nor bound again."""
+    rows = (
+        select(literal(operation.id, Integer()), User.id, _label(), literal(not active_after, Boolean()),
+               literal(active_after, Boolean()), User.version + 1, literal(False, Boolean()))
+        .where(batch, User.active.is_not(active_after))
+    )
+    columns = ["operation_id", "user_id", "user_label", "active_before", "active_after", "version_after", "undone"]
+    # SQLAlchemy keeps an INSERT's rowcount only when asked (else -1 on PostgreSQL).
+    statement = insert(OperationItem).from_select(columns, rows).execution_options(preserve_rowcount=True)
+    return session.connection().execute(statement).rowcount
 
 
 def record_state_items(session: Session, operation: Operation, user_ids: Iterable[int], active_after: bool) -> None:

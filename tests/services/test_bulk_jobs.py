@@ -8,7 +8,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from admin_app.jobs import bulk, runner, start_bulk_job
 from admin_app.services import audit
@@ -222,7 +222,8 @@ def _dies_on_second_chunk(original):
 def test_a_delegated_managers_job_touches_their_perimeter_only(session, cast, small_chunks):
     """The filter matches users of A and of B for staff; the Gestionnaire of A gets A's only, as synchronously."""
     wanted = {"nom": "actif", "actif": "oui"}
-    assert bulk_service._requested(session, select(User.id).where(*bulk.criteria({"filter": wanted}, _staff_perimeter(session, cast)))) == 13
+    matching_for_staff = select(func.count()).select_from(User).where(*bulk.criteria({"filter": wanted}, _staff_perimeter(session, cast)))
+    assert session.scalar(matching_for_staff) == 13
     job = start_bulk_job(session, f.actor(cast.manager), "deactivate", wanted)
     assert runner.run_job(job.id) == JobStatus.DONE.value
     operation = job_operation(session, reload(session, job))

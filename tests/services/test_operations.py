@@ -115,6 +115,69 @@ def test_activate_and_send_links_records_activations_and_links(session, cast):
     assert states(session, inactive + active) == {inactive[0].id: False, inactive[1].id: False, active[0].id: True}
 
 
+# --- the selection: checked whole by the service (the view no longer counts it first) ------------------
+
+@pytest.mark.parametrize("action", ["deactivate", "activate", "activate_links", "delete", "invite"])
+def test_a_selection_naming_a_user_gone_since_changes_nobody(session, cast, action):
+    """Ticked on a page drawn before someone deleted one of them (or a forged id): the person did not choose
+    « the rest », so nothing is done, in French, whoever asks."""
+    chosen = people(session, cast.a, [True, False])
+    gone = f.user(session, [(cast.a, [H.REPORTING])])
+    session.commit()
+    gone_id = gone.id
+    user_service.delete_users(session, f.actor(cast.staff), [gone_id])
+    before = (count(session, Operation), len(events(session)), states(session, chosen))
+    run = {
+        "deactivate": lambda ids: user_service.set_active(session, f.actor(cast.manager), ids, False),
+        "activate": lambda ids: user_service.set_active(session, f.actor(cast.manager), ids, True),
+        "activate_links": lambda ids: user_service.activate_and_send_links(session, f.actor(cast.manager), ids),
+        "delete": lambda ids: user_service.delete_users(session, f.actor(cast.manager), ids),
+        "invite": lambda ids: user_service.resend_invitations(session, f.actor(cast.manager), ids),
+    }[action]
+    with pytest.raises(ServiceError, match=r"^1 utilisateur\(s\) sélectionné\(s\) hors de votre périmètre ou introuvable"):
+        run([u.id for u in chosen] + [gone_id])
+    assert (count(session, Operation), len(events(session)), states(session, chosen)) == before
+
+
+def test_a_selection_outside_the_perimeter_is_refused_whole_with_the_count_of_strangers(session, cast):
+    mine, theirs = people(session, cast.a, [True, True]), people(session, cast.b, [True])
+    with pytest.raises(ServiceError, match=r"^1 utilisateur\(s\) sélectionné\(s\) hors de votre périmètre"):
+        user_service.set_active(session, f.actor(cast.manager), [u.id for u in mine + theirs], False)
+    assert all(states(session, mine + theirs).values()) and count(session, Operation) == 0
+    with pytest.raises(ServiceError, match=r"^2 utilisateur\(s\)"):  # a stranger and an id that names nobody
+        user_service.set_active(session, f.actor(cast.manager), [u.id for u in mine + theirs] + [10**6], False)
+
+
+def test_an_id_given_twice_is_one_user(session, cast):
+    one, two = people(session, cast.a, [True, True])
+    result = user_service.set_active(session, f.actor(cast.manager), [one.id, two.id, one.id], False)
+    assert (result.requested, result.changed) == (2, 2)
+
+
+def test_a_jobs_chunk_skips_users_deleted_since_its_cursor_read_them(session, cast):
+    """A job's chunk (given its operation) is not a person's selection: a user deleted between the chunk's read
+    and its action is counted nowhere, the others are done."""
+    chunk = people(session, cast.a, [True, True])
+    operation = op_service.start(session, f.actor(cast.staff), OperationKind.DEACTIVATE, "filtre : Actif : Oui", job_id=None)
+    result = user_service.set_active(session, f.actor(cast.staff), [u.id for u in chunk] + [10**6], False, operation=operation)
+    assert (result.requested, result.changed, result.unchanged) == (2, 2, 0)
+    assert set(items(session, operation.id)) == {u.id for u in chunk}
+
+
+def test_a_later_chunk_leaves_the_users_of_earlier_chunks_alone(session, cast):
+    """Each chunk flips only the users its own items name: a user of an earlier chunk whom someone reactivated
+    since is not deactivated again, nor given a second item."""
+    first, second = people(session, cast.a, [True, True]), people(session, cast.a, [True, True])
+    operation = op_service.start(session, f.actor(cast.staff), OperationKind.DEACTIVATE, "filtre", job_id=None)
+    user_service.set_active(session, f.actor(cast.staff), [u.id for u in first], False, operation=operation)
+    user_service.set_active(session, f.actor(cast.other_staff), [first[0].id], True)  # reactivated meanwhile
+    version = session.get(User, first[0].id).version
+    user_service.set_active(session, f.actor(cast.staff), [u.id for u in second], False, operation=operation)
+    assert states(session, first + second) == {first[0].id: True, first[1].id: False, second[0].id: False, second[1].id: False}
+    assert session.get(User, first[0].id).version == version
+    assert set(items(session, operation.id)) == {u.id for u in first + second}
+
+
 # --- undo ------------------------------------------------------------------------------------------
 
 def test_undo_restores_exactly_the_users_it_changed(session, cast):

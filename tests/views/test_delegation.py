@@ -115,7 +115,7 @@ def test_a_batch_with_one_out_of_scope_id_changes_none_of_them(as_user, db):
     token = csrf_token(luke, "/admin/users/")
     html = luke.post("/admin/users/action/", data={"csrf_token": token, "action": "deactivate", "url": "/", "rowid": [str(i) for i in ids]},
                      follow_redirects=True).get_data(as_text=True)
-    assert "1 élément(s) sélectionné(s) hors de votre périmètre" in html
+    assert "1 utilisateur(s) sélectionné(s) hors de votre périmètre" in html
     assert snapshot(db) == before
 
 

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import event, func, select
 
-from models import AuditEvent, Establishment, Grant, OperationItem, OutboundEmail, User
+from models import AuditEvent, Establishment, Grant, OperationItem, OperationKind, OutboundEmail, User
 
 from ..conftest import STAFF, csrf_token, login
 
@@ -310,18 +310,26 @@ def test_the_last_active_staff_account_is_protected(db, demo):
 
 
 def test_a_selection_of_tens_of_thousands_of_ids_is_one_parameter(db, demo):
-    """More ids than SQLite accepts parameters in one statement (32,766): one bound list, no chunks."""
-    from admin_app.services import Actor
+    """More ids than SQLite accepts parameters in one statement (32,766): one bound list, no chunks. A person's
+    selection naming ids that exist no more is refused whole; a job's chunk skips them."""
+    from admin_app.services import Actor, ServiceError, operations
     from admin_app.services.users import set_active
 
     staff = db.session.scalar(select(User).where(User.email == STAFF[0]))
     luke, han = user_id(db, "luke.skywalker@example.org"), user_id(db, "han.solo@example.org")
     unknown = list(range(10_000_000, 10_040_000))
+    with count_statements(db) as statements, pytest.raises(ServiceError, match="^40\u202f000 utilisateur\\(s\\) sélectionné"):
+        set_active(db.session, Actor(staff), [luke, *unknown, han], False)
+    assert len(statements) <= 2  # the session's user, then the one COUNT that checks the selection
+    db.session.expire_all()
+    assert db.session.get(User, luke).active and db.session.get(User, han).active
+
+    operation = operations.start(db.session, Actor(staff), OperationKind.DEACTIVATE, "filtre", job_id=None)
     with count_statements(db) as statements:
-        result = set_active(db.session, Actor(staff), [luke, *unknown, han], False)
+        result = set_active(db.session, Actor(staff), [luke, *unknown, han], False, operation=operation)
     assert (result.requested, result.changed) == (2, 2)
-    # active staff, COUNT, UPDATE, the operation's INSERT, its items' INSERT...SELECT, its audit entry (and the session's own)
-    assert len(statements) <= 7
+    # COUNT, active staff, the items' INSERT...SELECT, the UPDATE, the operation's counts (and the session's own)
+    assert len(statements) <= 6
     db.session.expire_all()
     assert not db.session.get(User, luke).active and not db.session.get(User, han).active
     targets = db.session.scalars(select(OperationItem.user_id).where(OperationItem.operation_id == result.operation_id)).all()
