@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,27 @@ def kill(process: subprocess.Popen) -> None:
     process.wait(10)
 
 
+def killed_mid_job(database_url: str, job_id: int, start: Callable[[], subprocess.Popen], *, kill_after: int,
+                   total: int, first: str, then: str) -> Job:
+    """Start a process that runs the job (`start`), SIGKILL it once `kill_after` rows are done (`first`: what that
+    waits for), start another one and wait for it to finish the job (`then`): the finished job. The job must still be
+    running, short of `total` rows, when the first process dies; every process is killed on the way out."""
+    engine = create_engine(database_url)
+    processes = [start()]
+    try:
+        wait(lambda: job_state(engine, job_id).done >= kill_after, 60, first)
+        kill(processes[0])
+        killed_at = job_state(engine, job_id)
+        assert killed_at.status == JobStatus.RUNNING.value and killed_at.done < total, "the job ended before the kill"
+        processes.append(start())
+        return wait(lambda: (j := job_state(engine, job_id)).is_finished and j, 120, then, 0.2)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                kill(process)
+        engine.dispose()
+
+
 def worker_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JOB", "REDIS", "EXPORT"))}
     env.update(SECRET_KEY="worker-test", MAIL_BACKEND="outbox-only", JOB_CHUNK_SIZE="100", JOB_LEASE_SECONDS="2", **extra)
@@ -100,40 +122,36 @@ def redis_url() -> str:
     return url
 
 
-@pytest.mark.postgres
-@pytest.mark.skipif(not ON_POSTGRES, reason="the real runner's crash test runs on PostgreSQL (TEST_DATABASE_URL)")
-def test_an_rq_worker_killed_mid_export_is_taken_over_and_every_row_is_written_once(app, database_url, tmp_path,
-                                                                                      monkeypatch):
+def an_rq_job_killed_mid_way(app, database_url: str, monkeypatch, kind: JobKind, parameters: dict,
+                             **directories: str) -> Job:
+    """`kind`'s job over USERS users (and the staff member who starts it), queued on a queue of its own: a first
+    `flask jobs worker` is SIGKILLed mid-job, a second one takes over once the lease runs out. The finished job."""
     url = redis_url()
     queue = f"test-jobs-{uuid.uuid4().hex[:8]}"
-    settings = {"JOBS_BACKEND": "rq", "JOBS_REDIS_URL": url, "JOBS_QUEUE": queue, "EXPORT_DIR": str(tmp_path)}
-    for key, value in settings.items():
+    for key, value in {"JOBS_BACKEND": "rq", "JOBS_REDIS_URL": url, "JOBS_QUEUE": queue, **directories}.items():
         monkeypatch.setitem(app.config, key, value)
-    env = worker_env(DATABASE_URL=database_url, REDIS_URL=url, JOBS_QUEUE=queue, EXPORT_DIR=str(tmp_path))
-    engine = create_engine(database_url)
+    env = worker_env(DATABASE_URL=database_url, REDIS_URL=url, JOBS_QUEUE=queue, **directories)
     with app.app_context():
         staff = insert_users(_db.session, USERS)
-        job = runner.create(_db.session, Actor(staff), JobKind.EXPORT_USERS, {"filter": {}, "search": ""})
+        job = runner.create(_db.session, Actor(staff), kind, parameters)
         job_id = job.id
         backends.enqueue(job)
         _db.session.remove()
 
-    workers = [subprocess.Popen([*FLASK, "jobs", "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)]
-    try:
-        wait(lambda: job_state(engine, job_id).done >= 3_000, 60, "the first worker's first chunks")
-        kill(workers[0])
-        killed_at = job_state(engine, job_id)
-        assert killed_at.status == JobStatus.RUNNING.value and killed_at.done < USERS, "the job ended before the kill"
+    def worker() -> subprocess.Popen:
+        return subprocess.Popen([*FLASK, "jobs", "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
 
-        workers.append(subprocess.Popen([*FLASK, "jobs", "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL))
-        final = wait(lambda: (j := job_state(engine, job_id)).is_finished and j, 120, "the second worker to finish", 0.2)
-    finally:
-        for process in workers:
-            if process.poll() is None:
-                kill(process)
-        engine.dispose()
+    return killed_mid_job(database_url, job_id, worker, kill_after=3_000, total=USERS,
+                          first="the first worker's first chunks", then="the second worker to finish")
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not ON_POSTGRES, reason="the real runner's crash test runs on PostgreSQL (TEST_DATABASE_URL)")
+def test_an_rq_worker_killed_mid_export_is_taken_over_and_every_row_is_written_once(app, database_url, tmp_path,
+                                                                                      monkeypatch):
+    final = an_rq_job_killed_mid_way(app, database_url, monkeypatch, JobKind.EXPORT_USERS, {"filter": {}, "search": ""},
+                                     EXPORT_DIR=str(tmp_path))
     assert final.status == JobStatus.DONE.value, final.error
     assert final.attempts == 2 and final.done == final.total == USERS + 1
     emails = exported_emails(tmp_path / final.result_path)
@@ -145,33 +163,14 @@ def test_an_rq_worker_killed_mid_export_is_taken_over_and_every_row_is_written_o
 def test_an_rq_worker_killed_mid_deactivation_leaves_one_operation_with_each_user_once(app, database_url, monkeypatch):
     """The users screen's "Désactiver" on every matching user, as a job: SIGKILLed mid-way, then finished by a
     second worker: one operation, one item per user, the counts of every user once, one audit entry."""
-    url = redis_url()
-    queue = f"test-jobs-{uuid.uuid4().hex[:8]}"
-    for key, value in {"JOBS_BACKEND": "rq", "JOBS_REDIS_URL": url, "JOBS_QUEUE": queue}.items():
-        monkeypatch.setitem(app.config, key, value)
-    env = worker_env(DATABASE_URL=database_url, REDIS_URL=url, JOBS_QUEUE=queue)
+    final = an_rq_job_killed_mid_way(app, database_url, monkeypatch, JobKind.BULK_USERS,
+                                     bulk.parameters("deactivate", {"staff": "non"}))
+    assert final.status == JobStatus.DONE.value, final.error
+    assert final.attempts == 2 and final.done == final.total == USERS
     engine = create_engine(database_url)
-    with app.app_context():
-        staff = insert_users(_db.session, USERS)
-        job = runner.create(_db.session, Actor(staff), JobKind.BULK_USERS, bulk.parameters("deactivate", {"staff": "non"}))
-        job_id = job.id
-        backends.enqueue(job)
-        _db.session.remove()
-
-    workers = [subprocess.Popen([*FLASK, "jobs", "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)]
     try:
-        wait(lambda: job_state(engine, job_id).done >= 3_000, 60, "the first worker's first chunks")
-        kill(workers[0])
-        killed_at = job_state(engine, job_id)
-        assert killed_at.status == JobStatus.RUNNING.value and killed_at.done < USERS, "the job ended before the kill"
-        workers.append(subprocess.Popen([*FLASK, "jobs", "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL))
-        final = wait(lambda: (j := job_state(engine, job_id)).is_finished and j, 120, "the second worker to finish", 0.2)
-        assert final.status == JobStatus.DONE.value, final.error
-        assert final.attempts == 2 and final.done == final.total == USERS
         with Session(engine) as session:
-            (operation,) = session.scalars(select(Operation).where(Operation.job_id == job_id))
+            (operation,) = session.scalars(select(Operation).where(Operation.job_id == final.id))
             assert (operation.state, operation.requested, operation.changed, operation.unchanged) == ("done", USERS, USERS, 0)
             items = session.scalar(select(func.count()).select_from(OperationItem).where(OperationItem.operation_id == operation.id))
             assert items == USERS
@@ -179,9 +178,6 @@ def test_an_rq_worker_killed_mid_deactivation_leaves_one_operation_with_each_use
             entries = session.scalars(select(AuditEvent).where(AuditEvent.target_type == "operation")).all()
             assert [e.target_id for e in entries] == [operation.id]
     finally:
-        for process in workers:
-            if process.poll() is None:
-                kill(process)
         engine.dispose()
 
 
@@ -196,7 +192,6 @@ def test_the_embedded_runner_killed_with_its_server_resumes_the_export_on_the_ne
         job_id = runner.create(_db.session, Actor(staff), JobKind.EXPORT_USERS, {"filter": {}, "search": ""}).id
         _db.session.remove()
         _db.engine.dispose()
-    engine = create_engine(database_url)
     env = worker_env(DATABASE_URL=database_url, EXPORT_DIR=str(tmp_path))  # no REDIS_URL: the embedded runner
 
     def serve() -> subprocess.Popen:
@@ -213,19 +208,8 @@ def test_the_embedded_runner_killed_with_its_server_resumes_the_export_on_the_ne
         wait(up, 30, "flask run to answer", 0.1)
         return process
 
-    servers = [serve()]
-    try:
-        wait(lambda: job_state(engine, job_id).done >= 2_000, 60, "the first chunks")
-        kill(servers[0])
-        killed_at = job_state(engine, job_id)
-        assert killed_at.status == JobStatus.RUNNING.value and killed_at.done < 20_001, "the job ended before the kill"
-        servers.append(serve())
-        final = wait(lambda: (j := job_state(engine, job_id)).is_finished and j, 120, "the resumed job", 0.2)
-    finally:
-        for process in servers:
-            if process.poll() is None:
-                kill(process)
-        engine.dispose()
+    final = killed_mid_job(database_url, job_id, serve, kill_after=2_000, total=20_001, first="the first chunks",
+                           then="the resumed job")
     assert final.status == JobStatus.DONE.value, final.error
     assert final.attempts == 2
     emails = exported_emails(tmp_path / final.result_path)
