@@ -34,12 +34,31 @@ def user_id(db, email: str) -> int:
     return db.session.scalar(select(User.id).where(User.email == email))
 
 
+def establishment(db, siret: str) -> Establishment:
+    return db.session.get(Establishment, establishment_id(db, siret))
+
+
+def only_on(db, place: int) -> list[str]:
+    """The emails of the users granted on that establishment (its id) and on no other."""
+    return db.session.scalars(
+        select(User.email).where(User.id.in_(select(Grant.user_id).where(Grant.establishment_id == place)),
+                                 User.id.not_in(select(Grant.user_id).where(Grant.establishment_id != place)))
+    ).all()
+
+
+def on_temple_and_cantina(db, on_the_cantina, name: str) -> str:
+    """A new user on Temple JEDI (no habilitation) and on the Cantina (`on_the_cantina`): their email."""
+    shared = f.user(db.session, [(establishment(db, TEMPLE), NONE), (establishment(db, CANTINA), on_the_cantina)], name=name)
+    db.session.commit()
+    return shared.email
+
+
 # --- FINDING: the grant editor's refused post shows any establishment, by id ------------------------------------
 
 def test_a_refused_grant_post_does_not_reveal_an_establishment_outside_the_perimeter(as_user, db):
     """Luke posts the creation form with an establishment id of another company (ids are sequential): the service
     refuses it, but the page drawn again must not name that establishment (name, SIRET) nor its company id."""
-    cantina = db.session.get(Establishment, establishment_id(db, CANTINA))
+    cantina = establishment(db, CANTINA)
     luke = as_user(LUKE)
     token = csrf_token(luke, "/admin/users/new/")
     before = db.session.scalar(select(User.id).order_by(User.id.desc()))
@@ -58,7 +77,7 @@ def test_a_refused_grant_post_does_not_reveal_an_establishment_outside_the_perim
 
 
 def test_a_refused_grant_post_on_the_edit_page_does_not_reveal_an_establishment_either(as_user, db):
-    cantina = db.session.get(Establishment, establishment_id(db, CANTINA))
+    cantina = establishment(db, CANTINA)
     target = db.session.get(User, user_id(db, "obi-wan.kenobi@example.org"))
     luke = as_user(LUKE)
     url = f"/admin/users/edit/?id={target.id}"
@@ -85,10 +104,7 @@ def test_an_export_file_is_not_served_beyond_the_authors_current_perimeter(app, 
     job_id = start_export(luke)
     assert run_job(app, job_id) == JobStatus.DONE.value
     annexe = establishment_id(db, ANNEXE)
-    annexe_only = db.session.scalars(
-        select(User.email).where(User.id.in_(select(Grant.user_id).where(Grant.establishment_id == annexe)),
-                                 User.id.not_in(select(Grant.user_id).where(Grant.establishment_id != annexe)))
-    ).all()
+    annexe_only = only_on(db, annexe)
     assert annexe_only, "the demo has users of the Annexe only"
     first = luke.get(f"/admin/jobs/{job_id}/download")
     assert first.status_code == 200 and set(annexe_only) <= {r[7] for r in csv_rows(first.get_data())[1:]}
@@ -109,7 +125,7 @@ def test_a_users_history_does_not_tell_a_manager_another_perimeters_operation(as
     """Staff deactivate « filtre : Entreprise « Cantina de Mos Eisley » » a user who is also on Temple JEDI. Luke
     opens that user: the grants on the Cantina are hidden from him (redacted in the audit, « autres rattachements »),
     yet the operation's line names the company and says how many users it deactivated there."""
-    temple, cantina = db.session.get(Establishment, establishment_id(db, TEMPLE)), db.session.get(Establishment, establishment_id(db, CANTINA))
+    temple, cantina = establishment(db, TEMPLE), establishment(db, CANTINA)
     shared = f.user(db.session, [(temple, NONE), (cantina, NONE)], name="Partage")
     others = [f.user(db.session, [(cantina, NONE)], name=f"Cantina {f._letters(i)}") for i in range(6)]
     db.session.commit()
@@ -152,10 +168,7 @@ def test_the_list_filters_do_not_reveal_a_users_grants_outside_the_perimeter(as_
     """A Temple JEDI user also on the Cantina: Luke sees the user, the details page says only « aussi rattaché(e) à
     d'autres établissements hors de votre périmètre ». Filtering the list on a company or establishment he does not
     administer must not single that user out (by substring, « entreprise=a », « entreprise=ab »… spell the name)."""
-    temple, cantina = db.session.get(Establishment, establishment_id(db, TEMPLE)), db.session.get(Establishment, establishment_id(db, CANTINA))
-    shared = f.user(db.session, [(temple, NONE), (cantina, NONE)], name="Partage")
-    db.session.commit()
-    email = shared.email
+    email = on_temple_and_cantina(db, NONE, "Partage")
     luke = as_user(LUKE)
     assert email in text(luke.get("/admin/users/?page_size=100"))
     assert email not in text(luke.get(f"/admin/users/{query}&page_size=100"))
@@ -166,10 +179,7 @@ def test_the_habilitation_filter_does_not_reveal_what_a_user_holds_outside_the_p
     """The same user is Gestionnaire of the Cantina and holds nothing on Temple JEDI: Luke's list shows
     « Gestionnaire : Non » for them (the column is cut to his perimeter), but « Habilitation : Gestionnaire » (or any
     habilitation) must not list them either."""
-    temple, cantina = db.session.get(Establishment, establishment_id(db, TEMPLE)), db.session.get(Establishment, establishment_id(db, CANTINA))
-    shared = f.user(db.session, [(temple, NONE), (cantina, MANAGER)], name="Double")
-    db.session.commit()
-    email = shared.email
+    email = on_temple_and_cantina(db, MANAGER, "Double")
     luke = as_user(LUKE)
     assert email in text(luke.get("/admin/users/?page_size=100"))
     assert email not in text(luke.get(f"/admin/users/?habilitation={habilitation}&page_size=100"))
@@ -179,7 +189,7 @@ def test_a_search_in_an_operations_scope_is_text_everywhere(as_user, db, app):
     """A hostile search typed before « tous les utilisateurs correspondants » lands in the operation's scope: shown
     as text on the operation page, in the user's history, and in Historique."""
     payload = '<img src=x onerror=alert(1)>'
-    temple = db.session.get(Establishment, establishment_id(db, TEMPLE))
+    temple = establishment(db, TEMPLE)
     target = f.user(db.session, [(temple, NONE)], name="Cible")
     db.session.commit()
     hans = target.id
@@ -290,10 +300,7 @@ def test_the_list_statement_cache_never_serves_another_viewers_rows(as_user, db)
     assert "luke.skywalker@example.org" not in chewie_page
 
     annexe = establishment_id(db, ANNEXE)
-    annexe_only = db.session.scalars(
-        select(User.email).where(User.id.in_(select(Grant.user_id).where(Grant.establishment_id == annexe)),
-                                 User.id.not_in(select(Grant.user_id).where(Grant.establishment_id != annexe)))
-    ).all()
+    annexe_only = only_on(db, annexe)
     assert annexe_only and all(email in first for email in annexe_only)
     db.session.execute(delete(Grant).where(Grant.user_id == user_id(db, LUKE[0]), Grant.establishment_id == annexe))
     db.session.commit()
@@ -316,7 +323,7 @@ def test_the_pickers_tell_nothing_of_another_company(as_user, db):
 def test_a_manager_reads_no_operation_but_their_own(as_user, db, app):
     """Chewie's operation: Luke gets 404 on its page, no link from the list, and Historique stays staff-only."""
     chewie = db.session.scalar(select(User).where(User.email == CHEWIE[0]))
-    cantina = db.session.get(Establishment, establishment_id(db, CANTINA))
+    cantina = establishment(db, CANTINA)
     victim = f.user(db.session, [(cantina, NONE)], name="Victime")
     db.session.commit()
     with app.app_context():
@@ -355,7 +362,7 @@ def test_undoing_a_deactivation_does_not_revive_a_stolen_session(as_user, db):
 
 
 def test_an_anonymous_visitor_reaches_no_new_page_and_changes_nothing(client, demo, db, app):
-    temple = db.session.get(Establishment, establishment_id(db, TEMPLE))
+    temple = establishment(db, TEMPLE)
     target = f.user(db.session, [(temple, NONE)], name="Anonyme")
     db.session.commit()
     target_id = target.id
@@ -427,7 +434,7 @@ def reused_id(as_user, db, app):
     version then equals the one Chewie's operation left on the deleted user)."""
     from admin_app.services import bulk as bulk_service
 
-    cantina, temple = (db.session.get(Establishment, establishment_id(db, s)) for s in (CANTINA, TEMPLE))
+    cantina, temple = establishment(db, CANTINA), establishment(db, TEMPLE)
     victim = f.user(db.session, [(cantina, NONE)], name="Disparu", active=False)
     db.session.commit()
     victim_id, victim_email = victim.id, victim.email
@@ -473,7 +480,7 @@ def test_an_undo_racing_a_new_change_counts_and_flips_each_user_once(app, demo, 
     from admin_app.services import Actor
     from models import OperationItem
 
-    temple = db.session.get(Establishment, establishment_id(db, TEMPLE))
+    temple = establishment(db, TEMPLE)
     ids = [f.user(db.session, [(temple, NONE)], name=f"Course {f._letters(i)}").id for i in range(40)]
     db.session.commit()
     luke_id, staff_id = user_id(db, LUKE[0]), user_id(db, STAFF[0])
