@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+STAFF_NAME = "Leia ORGANA"  # STAFF's name in the top bar
+USERS_LIST = re.compile(r"/admin/users/(\?.*)?$")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -110,3 +113,28 @@ def log_in(page, email: str, password: str) -> None:
     page.get_by_label("Mot de passe").fill(password)
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_load_state()
+
+
+# Browser journeys start where a person starts: the login page (log_in), then clicks. A test types a URL only to
+# follow a link received by email, to play an attacker forging one, or in the accessibility audit's list of pages,
+# and says so where it does.
+
+def open_name_menu(page, name: str = STAFF_NAME):
+    """Click the name in the top bar (the guide: « Cliquez sur votre nom »); return the menu it opened."""
+    from playwright.sync_api import expect
+
+    page.wait_for_load_state("domcontentloaded")  # a click can land before the page's scripts ran
+    page.get_by_role("button", name=name, exact=True).click()
+    menu = page.locator("#user-menu-list")
+    expect(menu).to_be_visible()
+    return menu
+
+
+def open_my_users(page, name: str = STAFF_NAME) -> None:
+    """« Cliquez sur votre nom → Cliquez sur « Mes utilisateurs » », from any page but the list itself."""
+    from playwright.sync_api import expect
+
+    open_name_menu(page, name).get_by_role("link", name="Mes utilisateurs", exact=True).click()
+    expect(page).to_have_url(USERS_LIST)
+    page.wait_for_load_state()  # its scripts ran (the selection, the pickers), as after a typed URL
+

@@ -1,4 +1,8 @@
-"""The main journeys, in a real browser: what the person sees, and the database afterwards."""
+"""The main journeys, in a real browser: what the person sees, and the database afterwards.
+
+Each starts at the login page and goes on by clicks, as a person would: « Mes utilisateurs » from their name,
+the filter form, a row's links. URLs are typed only to follow a link received by email and to forge one.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from admin_app.services import Actor, users
 from models import AccountRequest, Establishment, User
 
 from ..conftest import STAFF
-from .conftest import log_in
+from .conftest import USERS_LIST, log_in, open_my_users
 
 COUNT = re.compile(r"Nombre total d'utilisateurs : (\d+)")
 
@@ -22,7 +26,7 @@ def count_text(page) -> int:
 
 def test_1_filter_by_company_habilitation_and_active_then_reset_and_sort(page):
     log_in(page, *STAFF)
-    page.goto("/admin/users/")
+    open_my_users(page)
     page.get_by_label("Entreprise").fill("111385407")
     page.get_by_label("Habilitations").select_option(label="Gestion des utilisateurs")
     page.locator("#f-actif-oui").check()
@@ -43,7 +47,7 @@ def test_1_filter_by_company_habilitation_and_active_then_reset_and_sort(page):
 
 def test_2_create_a_user_with_two_establishments_through_the_dependent_selects(page, db):
     log_in(page, *STAFF)
-    page.goto("/admin/users/")
+    open_my_users(page)
     page.get_by_role("link", name="Ajouter +").click()
     page.get_by_label("Mme").check()
     page.get_by_label("Nom", exact=False).first.fill("Tano")
@@ -84,7 +88,11 @@ def test_2_create_a_user_with_two_establishments_through_the_dependent_selects(p
     assert all(grants["11138540700015"].flags().values()) and not grants["11138540700015"].is_primary
     assert grants["11138540700023"].reporting and grants["11138540700023"].is_primary and not grants["11138540700023"].funding
 
-    page.goto(f"/admin/users/details/?id={user.id}")
+    # Her profile, as a person finds it: back to the list, her row's « ⋯ » menu, « Voir le profil ».
+    open_my_users(page)
+    page.get_by_role("button", name="Actions pour TANO Ahsoka").click()
+    page.get_by_role("link", name="Voir le profil").click()
+    expect(page).to_have_url(re.compile(rf"/admin/users/details/\?id={user.id}&"))
     expect(page.get_by_text("Visualiser les comptes").first).to_be_visible()
     expect(page.get_by_text("Créer un dossier").first).to_be_visible()
 
@@ -92,7 +100,13 @@ def test_2_create_a_user_with_two_establishments_through_the_dependent_selects(p
 def test_3_bulk_deactivate_three_then_reactivate_all_matching(page, db, runner):
     runner.invoke(args=["seed", "volume", "--users", "300"])
     log_in(page, *STAFF)
-    page.goto("/admin/users/?email=@example.org&staff=non")
+    open_my_users(page)
+    page.get_by_text("Plus d'options de filtre").click()
+    page.get_by_label("Email", exact=True).fill("@example.org")
+    page.get_by_label("Staff").select_option(label="Non")
+    page.get_by_role("button", name="Filtrer").click()
+    expect(page).to_have_url(re.compile(r"email=%40example\.org&.*staff=non"))
+    page.wait_for_load_state()  # the filtered page: a tick on the one before it would be lost
     for label in ("Sélectionner CHEWBACCA Chewie", "Sélectionner KENOBI Obi-Wan", "Sélectionner SKYWALKER Luke"):
         page.get_by_label(label).check()
     expect(page.locator("#selection-status")).to_have_text("3 utilisateur(s) sélectionné(e)s.")
@@ -104,7 +118,12 @@ def test_3_bulk_deactivate_three_then_reactivate_all_matching(page, db, runner):
 
     inactive = db.session.scalar(select(func.count()).select_from(User).where(User.active.is_(False)))
     assert inactive > 20  # more than one page: only "select all matching" reaches them all
-    page.goto("/admin/users/?actif=non")
+    page.get_by_role("link", name="Réinitialiser le filtre").click()
+    expect(page).to_have_url(re.compile(r"/admin/users/(\?page_size=20)?$"))  # no filter left
+    page.get_by_role("group", name="Actif").get_by_label("Non").check()
+    page.get_by_role("button", name="Filtrer").click()
+    expect(page).to_have_url(re.compile(r"actif=non"))
+    page.wait_for_load_state()
     expect(page.locator("#user-count")).to_have_text(f"Nombre total d'utilisateurs : {inactive}")
     page.locator("#select-page").check()
     page.get_by_role("button", name=f"Sélectionner les {inactive} résultats").click()
@@ -118,7 +137,7 @@ def test_3_bulk_deactivate_three_then_reactivate_all_matching(page, db, runner):
 
 def test_4_approve_jarjar_then_refuse_boba_with_an_emailed_reason(page, db, smtp, runner):
     log_in(page, *STAFF)
-    page.goto("/admin/users/")
+    open_my_users(page)  # the guide: « Mes utilisateurs », then its tab « Demandes de création de compte »
     page.get_by_role("link", name="Demandes de création de compte 3 en cours").click()
     expect(page.locator("#request-count")).to_have_text("Nombre de demande(s) : 3")
     page.get_by_title("Valider la demande de Jar-Jar BINKS").click()
@@ -154,10 +173,10 @@ def test_5_the_new_user_verifies_sets_a_password_logs_in_and_sees_their_profile(
         users.create_user(app_db.session, Actor(), data, [users.GrantInput(temple.id, True, {users.Habilitation.FUNDING})])
         app_db.session.remove()
     runner.invoke(args=["send-mail"])
-    page.goto(smtp.inbox.link("Validez votre adresse email"))
+    page.goto(smtp.inbox.link("Validez votre adresse email"))  # typed on purpose: the link she clicks in her mailbox
     expect(page.get_by_role("heading", name="Adresse email validée")).to_be_visible()
     runner.invoke(args=["send-mail"])
-    page.goto(smtp.inbox.link("Créez votre mot de passe"))
+    page.goto(smtp.inbox.link("Créez votre mot de passe"))  # the second email's link, likewise
     page.get_by_label("Nouveau mot de passe").fill("un mot de passe bien long")
     page.get_by_label("Confirmez le mot de passe").fill("un mot de passe bien long")
     page.get_by_role("button", name="Enregistrer le mot de passe").click()
@@ -172,11 +191,15 @@ def test_5_the_new_user_verifies_sets_a_password_logs_in_and_sees_their_profile(
 
 def test_6_a_client_manager_sees_only_their_users_and_a_forged_url_gets_the_french_404(page, db):
     log_in(page, "luke.skywalker@example.org", "demo-luke-2026")
-    page.goto("/admin/")
-    expect(page).to_have_url(re.compile("/admin/users/"))
+    expect(page).to_have_url(USERS_LIST)
+    # The app's name, top left, leads home: for a client manager, his users.
+    with page.expect_response(re.compile(r"/admin/$")) as home:
+        page.locator("a.navbar-brand").click()
+    assert home.value.status == 302
+    expect(page).to_have_url(USERS_LIST)
     expect(page.locator("td.col-last_name")).to_have_text(["AMIDALA", "KENOBI", "SKYWALKER"])
     han = db.session.scalar(select(User.id).where(User.email == "han.solo@example.org"))
-    response = page.goto(f"/admin/users/edit/?id={han}")
+    response = page.goto(f"/admin/users/edit/?id={han}")  # typed on purpose: an edit URL forged outside his perimeter
     assert response.status == 404
     expect(page.get_by_role("heading", name=re.compile("Page introuvable"))).to_be_visible()
 
@@ -189,7 +212,17 @@ def test_7_keyboard_only_login_and_filters(page):
     page.keyboard.type(STAFF[1])
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile("/admin/"))
-    page.goto("/admin/users/")
+    page.wait_for_load_state()
+    on_users_link = ("document.activeElement.matches('#admin-navbar-collapse a.nav-link')"
+                     " && document.activeElement.textContent.trim() === 'Mes utilisateurs'")
+    for _ in range(30):  # Tab to « Mes utilisateurs » in the menu bar, then Enter
+        page.keyboard.press("Tab")
+        if page.evaluate(on_users_link):
+            break
+    assert page.evaluate(on_users_link)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(USERS_LIST)
+    page.wait_for_load_state()
     for _ in range(60):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.id") == "f-nom":
@@ -208,7 +241,14 @@ def test_8_standard_lists_work_under_the_csp_delete_with_confirmation(page, db):
     db.session.add(Establishment(company=company, name="Vide", siret="40282065800035"))
     db.session.commit()
     log_in(page, *STAFF)
-    page.goto("/admin/establishments/?search=Vide")
+    bar = page.get_by_role("navigation", name="Menu principal")
+    bar.get_by_role("button", name="Référentiel").click()
+    bar.get_by_role("link", name="Établissements").click()
+    expect(page).to_have_url(re.compile(r"/admin/establishments/$"))
+    search = page.get_by_role("search")
+    search.get_by_role("textbox").fill("Vide")
+    search.get_by_role("button", name="Chercher").click()
+    expect(page).to_have_url(re.compile(r"search=Vide"))
     page.get_by_role("button", name=re.compile("^Supprimer « Vide")).click()
     expect(page.get_by_text("Établissement « Vide » supprimé.")).to_be_visible()
     assert db.session.scalar(select(func.count()).select_from(Establishment).where(Establishment.name == "Vide")) == 0
