@@ -15,7 +15,7 @@ from models import Establishment, Operation, User
 
 from ..conftest import STAFF
 from ..services import factories as f
-from .conftest import log_in
+from .conftest import log_in, open_my_users
 
 
 @pytest.fixture
@@ -40,7 +40,13 @@ def test_deactivating_every_matching_user_as_a_job_then_undoing_it_from_its_page
     changed = matching - len(already_ids)
 
     log_in(page, *STAFF)
-    page.goto("/admin/users/?connexion=jamais&page_size=20")
+    open_my_users(page)
+    page.get_by_text("Plus d'options de filtre").click()
+    page.get_by_label("Dernière connexion").select_option(label="Jamais connecté")
+    page.get_by_role("button", name="Filtrer").click()
+    expect(page.locator("#user-count")).to_have_text(f"Nombre total d'utilisateurs : {matching}")
+    page.get_by_role("link", name="20", exact=True).click()  # 20 a page: more than one page
+    expect(page).to_have_url(re.compile(r"connexion=jamais&.*page_size=20$"))  # a tick on the page before would be lost
     page.wait_for_load_state("load")
     page.locator("#select-page").check()
     page.get_by_role("button", name=f"Sélectionner les {matching} résultats").click()

@@ -16,7 +16,7 @@ from models import Establishment, User
 
 from ..conftest import STAFF
 from ..services import factories as f
-from .conftest import log_in
+from .conftest import log_in, open_my_users
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_an_export_of_every_matching_user_runs_as_a_job_with_a_progress_bar_then
     total = db.session.scalar(select(func.count()).select_from(User))
 
     log_in(page, *STAFF)
-    page.goto("/admin/users/")
+    open_my_users(page)
     page.locator("#select-page").check()
     page.get_by_role("button", name=f"Sélectionner les {total} résultats").click()
     page.locator("#bulk-action").select_option(label="Exporter (CSV)")
