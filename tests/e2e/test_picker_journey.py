@@ -127,7 +127,8 @@ def test_a_manager_of_one_company_types_ahead_among_its_sites_by_keyboard(page, 
     """Luke administers Temple JEDI only: no company step; the establishment field is a type-ahead at once."""
     log_in(page, "luke.skywalker@example.org", "demo-luke-2026")
     obiwan = db.session.scalar(select(User.id).where(User.email == "obi-wan.kenobi@example.org"))
-    page.goto(f"/admin/users/edit/?id={obiwan}")
+    page.get_by_role("link", name="Éditer KENOBI Obi-Wan").click()  # he lands on his users: Obi-Wan's row
+    expect(page).to_have_url(re.compile(rf"/admin/users/edit/\?id={obiwan}&"))
     expect(page.locator("#grant-single-company")).to_have_text("Entreprise : Temple JEDI (SIREN 111385407)")
     expect(page.get_by_role("combobox", name="Choisissez une entreprise")).to_have_count(0)
     field = page.get_by_role("combobox", name="Choisissez un établissement")
