@@ -7,7 +7,7 @@ from sqlalchemy import select
 from models import User
 
 from ..conftest import STAFF
-from .conftest import log_in
+from .conftest import log_in, open_my_users
 
 LUKE = ("luke.skywalker@example.org", "demo-luke-2026")
 
@@ -16,6 +16,7 @@ def describe(violations):
     return "\n".join(f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}" for v in violations)
 
 
+# An audit, not a journey: it types each screen's URL on purpose, to scan a fixed list of pages.
 @pytest.mark.parametrize(
     "who, path",
     [
@@ -36,7 +37,7 @@ def test_no_serious_accessibility_violation(page, axe, db, who, path):
     if who:
         log_in(page, *who)
     luke = db.session.scalar(select(User.id).where(User.email == LUKE[0]))
-    page.goto(path.format(luke=luke))
+    page.goto(path.format(luke=luke))  # typed on purpose: the audit's list, see above
     assert page.locator("html").get_attribute("lang") == "fr"
     violations = axe(page)
     assert not violations, describe(violations)
@@ -48,7 +49,7 @@ def test_a_rows_actions_sit_in_a_menu_opened_by_keyboard_and_the_list_fits_1366_
     At 1366 px the establishment cells stay on one line and the table needs no sideways scrolling."""
     page.set_viewport_size({"width": 1366, "height": 768})
     log_in(page, *STAFF)
-    page.goto("/admin/users/")
+    open_my_users(page)
     row = page.locator("#users-table tbody tr").filter(has=page.locator("td.col-last_name", has_text="SKYWALKER"))
     expect(row.get_by_role("link", name="Éditer SKYWALKER Luke")).to_be_visible()
     button = row.get_by_role("button", name="Actions pour SKYWALKER Luke")
