@@ -7,9 +7,9 @@ Probes that held, kept as regressions."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
 
-from models import Grant, Operation, OperationItem, User
+from models import Establishment, Grant, Operation, OperationItem, User
 
 from .conftest import LUKE, STAFF, csrf_token
 from .views.test_delegation import CANTINA, OBIWAN, TEMPLE, eid, snapshot, uid
@@ -152,3 +152,75 @@ def test_every_matching_user_holding_one_not_governed_changes_nobody(as_user, db
     # Luke himself is among every matching user: deactivating or deleting says so first; otherwise Zed refuses it.
     assert ("vous-même" in messages[0][1]) or (f"Vous ne pouvez pas {VERBS[action]} 1 des utilisateurs choisis" in messages[0][1])
     assert snapshot(db) == before
+
+
+# --- found by the review, fixed ------------------------------------------------------------------------
+
+def test_an_id_holding_a_comma_gets_the_french_400_not_a_500(as_user, db):
+    """ids_to_int checks the ids joined by commas: one id "3,3" must not pass for two."""
+    luke = as_user(LUKE)
+    token = csrf_token(luke, "/admin/users/")
+    obiwan = uid(db, OBIWAN[0])
+    before = snapshot(db)
+    response = post_action(luke, token, "deactivate", [f"{obiwan},{obiwan}"])
+    assert response.status_code == 400 and "pas un nombre valide" in response.get_data(as_text=True)
+    response = post_action(luke, token, "deactivate", [str(obiwan), f"{obiwan},{obiwan}"])
+    assert response.status_code == 400
+    assert snapshot(db) == before
+
+
+def committed_just_before(engine, prefixes, work):
+    """Run `work` in a transaction of its own, committed just before the first statement starting with one of
+    `prefixes`: what another person's request does in the window between a check and the first write."""
+    fired = []
+
+    def hook(conn, cursor, statement, parameters, context, executemany):
+        if not fired and statement.lstrip().upper().startswith(prefixes):
+            fired.append(True)
+            with engine.begin() as other:
+                work(other)
+
+    event.listen(engine, "before_cursor_execute", hook)
+    return lambda: event.remove(engine, "before_cursor_execute", hook)
+
+
+@pytest.mark.parametrize("action", ["deactivate", "delete", "activate_links"])
+def test_every_matching_user_never_takes_in_a_user_who_came_into_the_filter_since_the_check(db, demo, action):
+    """Luke runs « every matching user » on Zed + Paiements while, at that very moment, Paiements is ticked on Zed's
+    Temple grant: Zed, whom Luke may not govern (he is on the Cantina too), came into the filter after the check.
+    The action acts on the users the check saw, never on him."""
+    from admin_app.authority import perimeter_of
+    from admin_app.services import ServiceError
+    from admin_app.services import users as user_service
+    from models.queries import UserFilter
+
+    from .services import factories as f
+
+    temple, cantina = eid(db, TEMPLE), eid(db, CANTINA)
+    session = db.session
+    zed = f.user(session, [(session.get(Establishment, cantina), f.NONE), (session.get(Establishment, temple), f.NONE)],
+                 name="Zed")
+    session.commit()
+    zed_id = zed.id
+    actor = f.actor(session.scalar(select(User).where(User.email == LUKE[0])))
+    perimeter = perimeter_of(session, actor)
+    assert not perimeter.governs(zed)
+    matching = select(User.id).where(perimeter.users(), *UserFilter(nom="Zed", habilitation="payments").clauses(perimeter.grants()))
+    temple_grant = session.scalar(select(Grant.id).where(Grant.user_id == zed_id, Grant.establishment_id == temple))
+    first_write = ("INSERT INTO OPERATIONS", "UPDATE USERS", "DELETE FROM GRANTS")
+    stop = committed_just_before(db.engine, first_write, lambda other: other.execute(
+        update(Grant).where(Grant.id == temple_grant).values(payments=True)))
+    try:
+        run = {"deactivate": lambda: user_service.set_active(session, actor, matching, False, scope="filtre : Zed"),
+               "delete": lambda: user_service.delete_users(session, actor, matching, scope="filtre : Zed"),
+               "activate_links": lambda: user_service.activate_and_send_links(session, actor, matching, scope="filtre : Zed")}
+        run[action]()
+    except ServiceError:
+        pass  # refused whole: fine too
+    finally:
+        stop()
+    session.expire_all()
+    still = session.get(User, zed_id)
+    assert still is not None and still.active
+    assert sorted(session.scalars(select(Grant.establishment_id).where(Grant.user_id == zed_id))) == sorted([temple, cantina])
+    assert session.scalar(select(func.count()).select_from(OperationItem).where(OperationItem.user_id == zed_id)) == 0

@@ -64,7 +64,9 @@ def _checked_batch(session: Session, perimeter: Perimeter, ids: UserIds, verb: s
                                                perimeter.ungoverned_users().label("ungoverned")]
     batch = select(User.id, *flags).where(_id_filter(ids))
     if lock:
-        batch = batch.order_by(User.id).with_for_update(of=User)
+        # FOR NO KEY UPDATE, as the UPDATE itself: foreign keys to these users (an operation's author) still
+        # take their key-share locks meanwhile.
+        batch = batch.order_by(User.id).with_for_update(of=User, key_share=True)
     batch = batch.subquery()
     counts = [func.count()] + [func.count().filter(batch.c[name]) for name in ("stranger", "ungoverned") if flags]
     found, *refused = session.execute(select(*counts).select_from(batch)).one()
@@ -82,6 +84,14 @@ def _checked_batch(session: Session, perimeter: Perimeter, ids: UserIds, verb: s
 
 
 # --- activation, deletion, invitations (set-based, for bulk actions) ---------------------------------
+
+def _fixed(session: Session, ids: UserIds) -> IdList:
+    """The batch as the users it names now. "Every matching user" is read once, before the check: each
+    statement after it then acts on exactly the users the check saw. Its filter evaluated again by a later
+    statement could take in a user who came into it meanwhile (a habilitation ticked at that moment), whom
+    nothing checked. (A synchronous action stays under BULK_JOB_THRESHOLD users; a job's chunks are lists.)"""
+    return IdList.of(session.scalars(ids)) if isinstance(ids, Select) else IdList.of(ids)
+
 
 def _id_filter(ids: UserIds, column: ColumnElement[int] = User.id) -> ColumnElement[bool]:
     """The WHERE clause of a batch: a subquery ("every matching user") as is, a list as one parameter."""
@@ -162,13 +172,15 @@ def set_active(session: Session, actor: Actor, ids: UserIds, active: bool, *, sc
     """
     with transaction(session):
         chunk = operation is not None
+        scope = scope or (None if chunk else operations.default_scope(session, ids))  # said of what was asked
+        ids = _fixed(session, ids)
         requested = _checked_batch(session, perimeter_of(session, actor), ids, "activer" if active else "désactiver",
                                    whole=not chunk, lock=True)
         if not active:
             _protect_staff(session, actor, ids, "désactiver")
         kind = OperationKind.ACTIVATE if active else OperationKind.DEACTIVATE
         if operation is None:
-            operation = operations.start(session, actor, kind, scope or operations.default_scope(session, ids))
+            operation = operations.start(session, actor, kind, scope or "")
         # The items first (the batch's users not yet so, all of them locked by the check above), then the flip
         # of exactly the users they name.
         changed = operations.record_flips(session, operation, _id_filter(ids), active)
@@ -197,9 +209,10 @@ def delete_users(session: Session, actor: Actor, ids: UserIds, *, scope: str | N
     DELETE ... RETURNING tells which users this very statement deleted: those are the ones recorded.
     """
     with transaction(session):
+        scope = scope or operations.default_scope(session, ids)  # of what was asked, before the rows are gone
+        ids = _fixed(session, ids)
         requested = _checked_batch(session, perimeter_of(session, actor), ids, "supprimer", whole=True)
         _protect_staff(session, actor, ids, "supprimer")
-        scope = scope or operations.default_scope(session, ids)  # before the rows are gone
         id_filter = User.id.in_(_locked_in_order(_id_filter(ids)))
         doomed = select(User.id).where(id_filter)
         session.execute(delete(Grant).where(Grant.user_id.in_(doomed)).execution_options(synchronize_session=False))
@@ -226,6 +239,8 @@ def activate_and_send_links(session: Session, actor: Actor, ids: UserIds, *, sco
     One transaction, one operation: `changed` users activated, `emails` links sent (to the already active too).
     Given a job's `operation`, one chunk of it (as `set_active`)."""
     with transaction(session):
+        scope = scope or (None if operation is not None else operations.default_scope(session, ids))
+        ids = _fixed(session, ids)
         requested, activated_ids = _flip(session, actor, ids, True, whole=operation is None)
         activated = set(activated_ids)
         items = []
@@ -241,7 +256,7 @@ def activate_and_send_links(session: Session, actor: Actor, ids: UserIds, *, sco
         elif not items and not activated:
             return OperationResult(None, kind, requested, 0, requested)
         else:
-            operation = operations.record(session, actor, kind, scope or operations.default_scope(session, ids),
+            operation = operations.record(session, actor, kind, scope or "",
                                           requested=requested, changed=len(activated), unchanged=unchanged,
                                           emails=len(items), active=True)
         operations.record_items(session, operation, [
@@ -255,6 +270,7 @@ def activate_and_send_links(session: Session, actor: Actor, ids: UserIds, *, sco
 def resend_invitations(session: Session, actor: Actor, ids: UserIds) -> tuple[int, int]:
     """Queue the verification or password email for users without password; return (sent, skipped)."""
     with transaction(session):
+        ids = _fixed(session, ids)
         _checked_batch(session, perimeter_of(session, actor), ids, "inviter", whole=True)
         users = list(session.scalars(select(User).where(_id_filter(ids)).order_by(User.id)))
         sent = 0
