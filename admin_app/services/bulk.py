@@ -58,7 +58,8 @@ def _checked_batch(session: Session, perimeter: Perimeter, ids: UserIds, verb: s
     commit (a user's history reads in that order), and nobody changes these users before the commit, so what
     the operation records is exactly what its UPDATE changes. All of the batch, in one pass: locks taken in a
     second pass, out of order, could deadlock. (SQLite has no row locks: the operation's INSERT, the
-    transaction's first write, takes the database's one write lock until the commit.)
+    transaction's first write, takes the database's one write lock until the commit, so operations are
+    numbered in commit order; this check itself runs before that first write, outside the lock.)
     """
     flags = [] if perimeter.unrestricted else [(~perimeter.users()).label("stranger"),
                                                perimeter.ungoverned_users().label("ungoverned")]
