@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from models import AccountRequest, Company, Establishment, Grant, Habilitation, RequestStatus, User
 from models.habilitations import ADMINISTERING, administering, grant_habilitations
-from models.queries import in_ids
+from models.ids import in_ids
 
 from .services.common import Actor
 

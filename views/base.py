@@ -32,7 +32,7 @@ from admin_app.extensions import db
 from admin_app.inputs import MAX_DB_ID, MAX_PAGE, parse_db_id, refuse
 from admin_app.services import Actor, ServiceError
 from models import AuditEvent
-from models.queries import IdList, in_ids
+from models.ids import IdList, in_ids
 
 from .messages import RECORD_NOUNS, UNKNOWN_ACTION, FieldMessages, flask_admin_outcome, waiting_messages
 

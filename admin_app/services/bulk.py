@@ -25,7 +25,8 @@ from models import (
     utcnow,
 )
 from models.accounts import new_session_token
-from models.queries import IdList, UserFilter, in_ids
+from models.ids import IdList, in_ids
+from models.queries import UserFilter
 
 from . import audit, emails, operations
 from .common import Actor, ServiceError, transaction

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session, aliased
 from admin_app.authority import perimeter_of
 from models import Operation, OperationItem, OperationKind, User, utcnow
 from models.accounts import new_session_token
+from models.ids import in_ids
 from models.operations import OperationState
-from models.queries import in_ids
 
 from . import audit
 from .common import Actor, ServiceError, transaction
