@@ -15,6 +15,10 @@ from admin_app.jobs import runner
 from .conftest import csrf_token
 
 
+class Crash(BaseException):
+    """A worker dying mid-chunk: not an Exception, so nothing in the runner handles it (as with SIGKILL)."""
+
+
 def text(response) -> str:
     """A page's text, its HTML entities unescaped."""
     return html.unescape(response.get_data(as_text=True))

@@ -20,6 +20,7 @@ from models import AuditEvent, Establishment, Grant, Operation, OperationItem, U
 from models.habilitations import Habilitation
 
 from .conftest import ON_POSTGRES, STAFF, csrf_token, login
+from .threads import JOIN_TIMEOUT, run_together
 
 pytestmark = [
     pytest.mark.postgres,
@@ -27,32 +28,10 @@ pytestmark = [
                        "SQLite serialises every write, there is no concurrency to test"),
 ]
 
-JOIN_TIMEOUT = 60  # seconds for all the threads of one test together; far above what they need
 CONFLICTS = (
     "Quelqu'un d'autre a modifié ces données en même temps que vous",  # services.common.CONFLICT
     "Cet utilisateur a été modifié par quelqu'un d'autre depuis que vous avez ouvert la page",  # update_user
 )
-
-
-def run_together(workers, barrier: threading.Barrier) -> list[BaseException]:
-    """Start one daemon thread per callable, wait for all (bounded), return what they raised."""
-    errors: list[BaseException] = []
-
-    def guarded(work):
-        try:
-            work()
-        except BaseException as exc:  # reported by the test, not lost in a thread
-            errors.append(exc)
-            barrier.abort()  # nobody waits for a thread that will never arrive
-
-    threads = [threading.Thread(target=guarded, args=(w,), daemon=True) for w in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=JOIN_TIMEOUT)
-    stuck = [t.name for t in threads if t.is_alive()]
-    assert not stuck, f"threads still running after {JOIN_TIMEOUT} s: {stuck}"
-    return errors
 
 
 def staff_clients(app, count: int):

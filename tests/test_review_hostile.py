@@ -19,6 +19,7 @@ from .conftest import LUKE, ON_POSTGRES, STAFF, csrf_token
 from .jobs_helpers import csv_rows, run_job, start_export, text
 from .services import factories as f
 from .services.factories import MANAGER, NONE
+from .threads import run_together
 from .views.test_delegation import CHEWIE, OBIWAN
 
 TEMPLE = "11138540700015"
@@ -395,29 +396,19 @@ def test_parallel_starts_cannot_queue_more_jobs_than_the_cap(app, demo, db, jobs
     luke_id = user_id(db, LUKE[0])
     workers = 12
     barrier = threading.Barrier(workers, timeout=30)
-    errors: list[BaseException] = []
 
     def start():
-        try:
-            with app.app_context():
-                actor = Actor(_db.session.get(User, luke_id))
-                barrier.wait()
-                try:
-                    start_export_job(_db.session, actor, {})
-                except ServiceError:
-                    pass
-                finally:
-                    _db.session.remove()
-        except BaseException as exc:
-            errors.append(exc)
-            barrier.abort()
+        with app.app_context():
+            actor = Actor(_db.session.get(User, luke_id))
+            barrier.wait()
+            try:
+                start_export_job(_db.session, actor, {})
+            except ServiceError:
+                pass
+            finally:
+                _db.session.remove()
 
-    threads = [threading.Thread(target=start, daemon=True) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
+    errors = run_together([start] * workers, barrier)
     assert not errors, errors
     db.session.expire_all()
     queued = db.session.scalars(select(Job.id).where(Job.actor_id == luke_id, Job.status == JobStatus.QUEUED.value)).all()
@@ -490,18 +481,13 @@ def test_an_undo_racing_a_new_change_counts_and_flips_each_user_once(app, demo, 
     assert done.changed == 40
     barrier = threading.Barrier(2, timeout=30)
     results: dict[str, object] = {}
-    errors: list[BaseException] = []
 
     def work(name, call):
         def run_it():
-            try:
-                with app.app_context():
-                    barrier.wait()
-                    results[name] = call()
-                    _db.session.remove()
-            except BaseException as exc:
-                errors.append(exc)
-                barrier.abort()
+            with app.app_context():
+                barrier.wait()
+                results[name] = call()
+                _db.session.remove()
         return run_it
 
     def undo():
@@ -510,12 +496,7 @@ def test_an_undo_racing_a_new_change_counts_and_flips_each_user_once(app, demo, 
     def reactivate():
         return user_service.set_active(_db.session, Actor(_db.session.get(User, staff_id)), ids, True)
 
-    threads = [threading.Thread(target=work("undo", undo), daemon=True), threading.Thread(target=work("staff", reactivate), daemon=True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
+    errors = run_together([work("undo", undo), work("staff", reactivate)], barrier)
     assert not errors, errors
     undone, staff = results["undo"], results["staff"]
     assert undone.restored + staff.changed == 40

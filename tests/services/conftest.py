@@ -19,3 +19,10 @@ def argon2_checks(monkeypatch):
 
     monkeypatch.setattr(PasswordHasher, "verify", spy)
     return checked
+
+
+@pytest.fixture
+def small_chunks(app, monkeypatch):
+    """Background jobs of three users a chunk, run by the test itself (no backend)."""
+    monkeypatch.setitem(app.config, "JOB_CHUNK_SIZE", 3)
+    monkeypatch.setitem(app.config, "JOBS_BACKEND", "off")

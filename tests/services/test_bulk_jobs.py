@@ -17,20 +17,13 @@ from admin_app.services import operations as op_service
 from models import AuditEvent, Habilitation, Job, JobStatus, Operation, OperationItem, OperationKind, User
 from models.operations import OperationState
 
+from ..jobs_helpers import Crash
 from . import factories as f
 from .factories import MANAGER, count, events
 
 H = Habilitation
 
 
-class Crash(BaseException):
-    """A worker dying mid-chunk: not an Exception, so nothing in the runner handles it (as with SIGKILL)."""
-
-
-@pytest.fixture
-def small_chunks(app, monkeypatch):
-    monkeypatch.setitem(app.config, "JOB_CHUNK_SIZE", 3)
-    monkeypatch.setitem(app.config, "JOBS_BACKEND", "off")
 
 
 @pytest.fixture

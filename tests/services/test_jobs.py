@@ -14,18 +14,9 @@ from admin_app.jobs import backends, bulk, export, runner, start_bulk_job, start
 from admin_app.services import ServiceError, audit
 from models import AuditEvent, Grant, Job, JobStatus
 
+from ..jobs_helpers import Crash
 from . import factories as f
 from .factories import MANAGER, USER_ADMIN
-
-
-class Crash(BaseException):
-    """A worker dying mid-chunk: not an Exception, so nothing in the runner handles it (as with SIGKILL)."""
-
-
-@pytest.fixture
-def small_chunks(app, monkeypatch):
-    monkeypatch.setitem(app.config, "JOB_CHUNK_SIZE", 3)
-    monkeypatch.setitem(app.config, "JOBS_BACKEND", "off")
 
 
 @pytest.fixture

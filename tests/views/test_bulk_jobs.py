@@ -15,12 +15,8 @@ from admin_app.services import bulk as bulk_service
 from models import AuditEvent, Job, JobStatus, Operation, User
 
 from ..conftest import LUKE, STAFF, csrf_token
-from ..jobs_helpers import job_id_of, run_job, text
+from ..jobs_helpers import Crash, job_id_of, run_job, text
 from .test_operations import NEVER, never_logged_in, states
-
-
-class Crash(BaseException):
-    """A worker dying mid-chunk (nothing in the runner catches it)."""
 
 
 @pytest.fixture(autouse=True)
