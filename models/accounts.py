@@ -85,6 +85,10 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A new address asked for (from the profile, an administrator's edit, an approval) is only pending: the
+    # account keeps `email` as its login and contact until the link sent to the new mailbox is used.
+    pending_email: Mapped[str | None] = mapped_column(String(254))
+    pending_email_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -112,6 +116,10 @@ class User(Base):
     @validates("email")
     def _clean_email(self, _key: str, value: str) -> str:
         return clean_email(value)
+
+    @validates("pending_email")
+    def _clean_pending_email(self, _key: str, value: str | None) -> str | None:
+        return None if value is None else clean_email(value)
 
     @validates("phone")
     def _clean_phone(self, _key: str, value: str) -> str:
