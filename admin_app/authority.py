@@ -15,7 +15,9 @@ and ask it.
   of those establishments the actor holds at least the administering habilitations the target holds
   (Gestion des utilisateurs never governs a Gestionnaire; Gestionnaires govern their peers).
 - **Grant** (add, change or remove a grant on an establishment): on the perimeter only, never one's own,
-  never a staff account's, and touching Gestionnaire only where the actor is Gestionnaire.
+  never a staff account's, and only the habilitations the actor holds there (the permission boundary:
+  Gestionnaire holds every one). An account an actor created or governs can then never give them more
+  than they had: what is not theirs to give, nobody they administer can give them either.
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ from sqlalchemy import ColumnElement, and_, exists, false, literal, not_, or_, s
 from sqlalchemy.orm import Session
 
 from models import AccountRequest, Company, Establishment, Grant, Habilitation, RequestStatus, User
-from models.habilitations import ADMINISTERING, administering, grant_habilitations
+from models.habilitations import (
+    ADMINISTERING,
+    HABILITATION_LABELS,
+    administering,
+    grant_habilitations,
+    implied,
+)
 from models.ids import in_ids
 
 from .services.common import Actor
@@ -84,6 +92,18 @@ REFUSED_MANAGER_GRANT = Decision(
     "Vous ne pouvez accorder ou retirer l'accès Gestionnaire que sur les établissements dont vous êtes "
     "vous-même Gestionnaire.",
 )
+BOUNDARY = ("Vous ne pouvez accorder ou retirer que les habilitations que vous détenez vous-même sur cet "
+            "établissement : {labels}.")
+
+
+def refused_beyond_boundary(habilitations: Iterable[Habilitation]) -> Decision:
+    """The refusal of a change touching habilitations the actor does not hold there, naming them."""
+    concerned = frozenset(habilitations)
+    if Habilitation.MANAGER in concerned:
+        return REFUSED_MANAGER_GRANT  # its own words: Gestionnaire is the one the boundary most often meets
+    return Decision(False, BOUNDARY.format(labels=", ".join(HABILITATION_LABELS[h] for h in Habilitation if h in concerned)))
+
+
 REFUSED_GRANT_ELSEWHERE = Decision(
     False,
     f"Vous ne pouvez rattacher un utilisateur qu'à vos établissements : un établissement choisi est {OUT_OF_PERIMETER}.",
@@ -99,8 +119,12 @@ class Perimeter:
 
     actor_id: int | None
     unrestricted: bool
-    # establishment id -> the administering habilitations the actor holds there (never empty)
+    # establishment id -> the administering habilitations the actor holds there (never empty); the governing
+    # rule compares these, and the statements cached per perimeter are keyed on them
     held: Mapping[int, frozenset[Habilitation]] = field(default_factory=dict)
+    # establishment id (of `held`) -> every habilitation the actor holds there, Gestionnaire implying the rest:
+    # the permission boundary of what they may grant there. Missing: what `held` implies (never more).
+    holds: Mapping[int, frozenset[Habilitation]] = field(default_factory=dict)
 
     # --- facts ------------------------------------------------------------------------------------
     def may_follow(self, author_id: int | None) -> bool:
@@ -131,6 +155,18 @@ class Perimeter:
             return True
         mine = self.held.get(establishment_id)
         return bool(mine) and mine >= administering(habilitations)
+
+    def grantable(self, establishment_id: int | None) -> frozenset[Habilitation]:
+        """The habilitations this actor may tick or untick on a grant on that establishment (the permission
+        boundary): every one for staff and the system, none outside the perimeter, else those held there.
+        `None`, an establishment still to be chosen: those held on at least one establishment of the perimeter."""
+        if self.unrestricted:
+            return frozenset(Habilitation)
+        if establishment_id is None:
+            return frozenset().union(*(self.grantable(e) for e in self.held))
+        if establishment_id not in self.held:
+            return frozenset()
+        return implied(self.holds.get(establishment_id, self.held[establishment_id]))
 
     # --- SQL: the rows this actor sees ------------------------------------------------------------
     def _ids(self, column) -> ColumnElement[bool]:
@@ -249,8 +285,10 @@ class Perimeter:
             return REFUSED_OWN_GRANTS
         if establishment_id not in self.held:
             return REFUSED_GRANT_ELSEWHERE
-        if not self.may_give(establishment_id, set(before or ()) | set(after or ())):
-            return REFUSED_MANAGER_GRANT
+        # What the change adds or removes (all of a grant added or removed): a primary flag moved alone touches none.
+        beyond = (set(before or ()) ^ set(after or ())) - self.grantable(establishment_id)
+        if beyond:
+            return refused_beyond_boundary(beyond)
         return ALLOWED
 
     def may_create(self, *, staff: bool) -> Decision:
@@ -314,8 +352,10 @@ def perimeter_of(session: Session, actor: Actor) -> Perimeter:
         return everything(user.id)
     flags = [getattr(Grant, h.value) for h in Habilitation]
     held: dict[int, frozenset[Habilitation]] = {}
+    holds: dict[int, frozenset[Habilitation]] = {}
     for row in session.execute(select(Grant.establishment_id, *flags).where(Grant.user_id == user.id)):
-        mine = administering(h for h, ticked in zip(Habilitation, row[1:], strict=True) if ticked)
-        if mine:
+        everything_held = implied(h for h, ticked in zip(Habilitation, row[1:], strict=True) if ticked)
+        if mine := administering(everything_held):
             held[row[0]] = mine
-    return Perimeter(user.id, unrestricted=False, held=held)
+            holds[row[0]] = everything_held
+    return Perimeter(user.id, unrestricted=False, held=held, holds=holds)

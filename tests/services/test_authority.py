@@ -86,8 +86,10 @@ TABLE = {
         "see": [N, Y, Y, Y, Y], "identity": [N, Y, Y, Y, N], "grants on A": [N, Y, Y, Y, Y], "link": [N, Y, Y, Y, N],
         "activate": [N, Y, Y, Y, N], "deactivate": [N, Y, Y, Y, N], "delete": [N, Y, Y, Y, N], "claim": [N, Y, Y, Y, Y],
     },
+    # "grants on A" replaces Données des reporting by Prise en charge: neither is theirs to give (the permission
+    # boundary, whose own table is below); what they hold on A, they may still give (test_grant_boundary_table).
     "user admin on A": {
-        "see": [N, Y, Y, Y, Y], "identity": [N, N, N, Y, N], "grants on A": [N, N, N, Y, Y], "link": [N, N, N, Y, N],
+        "see": [N, Y, Y, Y, Y], "identity": [N, N, N, Y, N], "grants on A": [N, N, N, N, N], "link": [N, N, N, Y, N],
         "activate": [N, N, N, Y, N], "deactivate": [N, N, N, Y, N], "delete": [N, N, N, Y, N], "claim": [N, Y, Y, Y, Y],
     },
     "funding on A": {action: [N] * 5 for action in
@@ -327,3 +329,60 @@ def test_what_someone_started_is_followed_by_its_author_and_staff_only():
     assert staff.may_follow(6) and staff.may_follow(None)
     assert "jobs.actor_id = " in str(_select(Job.id).where(manager.followed(Job.actor_id)))
     assert "actor_id" not in str(_select(Job.id).where(staff.followed(Job.actor_id)).whereclause)
+
+
+# --- the permission boundary: actor x target x habilitation ---------------------------------------------
+# Each actor gives, removes, or creates a user with, one habilitation on A. Y: allowed; N: refused, nothing changed.
+BOUNDARY_ACTORS = {
+    "staff": None,
+    "manager on A": f.MANAGER,
+    "user admin on A": f.USER_ADMIN,
+    "user admin + sensitive data on A": (H.USER_ADMIN, H.SENSITIVE_DATA),
+    "portal user on A": (H.FUNDING, H.SENSITIVE_DATA),
+}
+BOUNDARY_TARGETS = ["bare grant on A: give it", "holds it on A: remove it", "new user on A with it"]
+# actor -> the habilitations they may give, remove, or create a user with, on A.
+MAY_TOUCH = {
+    "staff": set(H),
+    "manager on A": set(H),
+    "user admin on A": {H.USER_ADMIN},
+    "user admin + sensitive data on A": {H.USER_ADMIN, H.SENSITIVE_DATA},
+    "portal user on A": set(),  # administers nothing: A is not in their perimeter
+}
+BOUNDARY_CELLS = [(actor, target, habilitation, habilitation in MAY_TOUCH[actor])
+                  for actor in BOUNDARY_ACTORS for target in BOUNDARY_TARGETS for habilitation in H]
+
+
+@pytest.mark.parametrize("actor_name, target_name, habilitation, expected", BOUNDARY_CELLS)
+def test_grant_boundary_table(session, actor_name, target_name, habilitation, expected):
+    a = f.establishment(session, f.company(session, "ONE"), "A")
+    held = BOUNDARY_ACTORS[actor_name]
+    actor = f.actor(f.user(session, staff=True) if held is None else f.user(session, [(a, held)]))
+    target = None
+    if target_name != "new user on A with it":
+        target = f.user(session, [(a, [habilitation] if target_name.startswith("holds") else [])])
+    session.commit()
+    answer = perimeter_of(session, actor).may_change_grant(
+        target, a.id, None if target is None else (f.NONE if target_name.startswith("bare") else [habilitation]),
+        f.NONE if target_name.startswith("holds") else [habilitation])
+    assert bool(answer) == expected and (habilitation in perimeter_of(session, actor).grantable(a.id)) == expected
+    users, before = f.count(session, User), None if target is None else state(session, target.id)
+    try:
+        if target is None:
+            user_service.create_user(session, actor, {"civility": "M.", "last_name": "Nouveau", "first_name": "Compte",
+                                                      "email": "nouveau.compte@example.org", "phone": "0611223344"},
+                                     [GrantInput(a.id, True, {habilitation})])
+        else:
+            user_service.save_grants(session, actor, target, [GrantInput(a.id, True, set() if target_name.startswith("holds")
+                                                                         else {habilitation})])
+    except ServiceError as refusal:
+        assert not expected, f"refused: {refusal.message}"
+        # The one French reason the editor shows (an actor administering nothing is stopped before, by may_create).
+        assert refusal.message == answer.reason or actor_name == "portal user on A"
+        assert f.count(session, User) == users and (target is None or state(session, target.id) == before)
+        return
+    assert expected, "allowed, but the boundary says no"
+    session.expire_all()
+    given = session.scalar(select(getattr(Grant, habilitation.value)).join(User).where(
+        Grant.establishment_id == a.id, User.id == target.id if target else User.email == "nouveau.compte@example.org"))
+    assert given is (not target_name.startswith("holds"))
