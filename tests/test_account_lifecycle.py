@@ -258,11 +258,17 @@ def test_profile_edit_and_password_change(client, demo, db):
     assert client.get("/account/profile").status_code == 200  # this session goes on
     assert other_session.get("/account/profile").status_code == 302  # the other one ended
 
+    unproven = client.post("/account/profile", data={"form": "profile", "profile-email": "luke@jedi.example.org",
+                                                     "profile-phone": "0781223344", "csrf_token": token})
+    assert "saisissez votre mot de passe actuel" in unproven.get_data(as_text=True)
     changed = client.post("/account/profile", data={"form": "profile", "profile-email": "luke@jedi.example.org",
+                                                    "profile-current_password": "un nouveau mot de passe",
                                                     "profile-phone": "0781223344", "csrf_token": token}, follow_redirects=True)
-    assert "Un email de validation a été envoyé" in changed.get_data(as_text=True)
+    assert "un lien de validation lui a été envoyé" in changed.get_data(as_text=True)
     db.session.expire_all()
-    assert db.session.scalar(select(OutboundEmail.recipient)) == "luke@jedi.example.org"
+    assert db.session.scalars(select(OutboundEmail.recipient).order_by(OutboundEmail.id)).all() == [
+        "luke@jedi.example.org", "luke.skywalker@example.org"]
+    assert db.session.scalar(select(User.pending_email).where(User.email == "luke.skywalker@example.org")) == "luke@jedi.example.org"
 
 
 # --- email links after the account changed ------------------------------------------------------------

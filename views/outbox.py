@@ -22,6 +22,8 @@ EMAIL_KINDS = dict([  # pairs, not a dict literal: bandit (B105) takes a "set_pa
     ("set_password", "Création du mot de passe"),
     ("request_received", "Demande reçue"),
     ("request_refused", "Demande refusée"),
+    ("confirm_email_change", "Confirmation d'une nouvelle adresse"),
+    ("email_change_notice", "Avis de changement d'adresse"),
 ])
 # The filters' choices and the cells' words: constant, built once.
 STATUS_CHOICES = [(s.value, s.label) for s in EmailStatus]

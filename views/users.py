@@ -16,7 +16,7 @@ from admin_app.authority import UserAction
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, thousands, yes_no
 from admin_app.inputs import parse_db_id, refuse
-from admin_app.services import claims
+from admin_app.services import claims, email_change
 from admin_app.services import requests as request_service
 from admin_app.services import users as user_service
 from admin_app.services.common import EMAIL_TAKEN
@@ -233,7 +233,10 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
             if user is not None:
                 flash(f"Demande validée : {user.full_name} est rattaché(e) au nouvel établissement.", "success")
             return user
-        return self.run_service(user_service.edit_user, model, version, data, self._posted_grants(), form=form)
+        user = self.run_service(user_service.edit_user, model, version, data, self._posted_grants(), form=form)
+        if user is not None and data is not None and user.pending_email:
+            flash(f"Nouvelle adresse en attente de confirmation. {email_change.PENDING_NOTICE}", "info")
+        return user
 
     # --- approving a request (✓) opens this view's forms with the request's data -------------------
     def approval_request_id(self) -> int | None:

@@ -11,7 +11,7 @@ from models import InvalidValue, User, utcnow
 from models.accounts import new_session_token
 from models.rules import clean_email, clean_phone, clean_text
 
-from . import audit, emails
+from . import audit, email_change, emails
 from .common import Actor, ServiceError, checked, transaction
 from .passwords import hash_password, password_problem, verify_password
 from .users import user_label
@@ -88,29 +88,26 @@ def request_password_link(session: Session, email: str, ip: str | None = None) -
 
 
 def update_profile(session: Session, user: User, data: dict[str, Any]) -> bool:
-    """Save what a user may change on their profile: phone, job title, email (re-verified), and, for
-    those who decide account requests, whether they are emailed when one arrives."""
+    """Save what a user may change on their profile: phone, job title, and, for those who decide account
+    requests, whether they are emailed when one arrives. A new email is only asked for (services.email_change),
+    and only with the current password: a copied session must not be enough to hand the account over."""
     with transaction(session):
         phone = checked("phone", clean_phone, data.get("phone") or "")
         email = checked("email", clean_email, data.get("email") or "")
         job_title = checked("job_title", clean_text, data.get("job_title"), "La fonction", 200, required=False) or None
-        if email != user.email and session.scalar(select(User.id).where(User.email == email, User.id != user.id)):
-            raise ServiceError("Cette adresse email est déjà utilisée par un autre compte.", field="email")
-        before = {"phone": user.phone, "job_title": user.job_title, "email": user.email}
-        after = {"phone": phone, "job_title": job_title, "email": email}
+        if email != user.email and not verify_password(user.password_hash, data.get("current_password") or ""):
+            raise ServiceError("Pour changer d'adresse email, saisissez votre mot de passe actuel.", field="current_password")
+        before = {"phone": user.phone, "job_title": user.job_title}
+        after = {"phone": phone, "job_title": job_title}
         if "notify_requests" in data:  # only offered to those who decide requests
             before["notify_requests"], after["notify_requests"] = user.notify_requests, bool(data["notify_requests"])
         old, new = audit.changes(before, after)
-        if not new:
-            return False
-        user.phone, user.job_title = phone, job_title
-        user.notify_requests = after.get("notify_requests", user.notify_requests)
-        if "email" in new:
-            user.email = email
-            user.email_verified_at = None
-            emails.enqueue_verify_email(session, user, emails.VerifyReason.ADDRESS_CHANGED)
-        audit.record(session, Actor(user), "user.update", "user", user.id, user_label(user), old, new)
-        return True
+        if new:
+            user.phone, user.job_title = phone, job_title
+            user.notify_requests = after.get("notify_requests", user.notify_requests)
+            audit.record(session, Actor(user), "user.update", "user", user.id, user_label(user), old, new)
+        asked = email_change.ask(session, Actor(user), user, email, precise=False)
+        return bool(new) or asked is not email_change.EmailChange.UNCHANGED
 
 
 def change_password(session: Session, user: User, current: str, new: str, confirmation: str) -> User:

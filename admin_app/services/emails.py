@@ -26,7 +26,7 @@ from models.accounts import new_session_token
 
 from . import audit
 from .common import SYSTEM, Actor, ServiceError, transaction
-from .tokens import Purpose, make_token
+from .tokens import Purpose, make_email_change_token, make_token
 
 PORTAL_NAME = "Mon compte DEFI"
 SMTP_TIMEOUT = 10  # seconds per network operation; well under the claim lease
@@ -83,6 +83,19 @@ def enqueue_set_password(session: Session, user: User) -> OutboundEmail:
     subject = "Choisissez un nouveau mot de passe" if user.password_hash else "Créez votre mot de passe"
     return _enqueue_link(session, user, Purpose.SET_PASSWORD, "set_password", subject, "/account/set-password/",
                          has_password=user.password_hash is not None)
+
+
+def enqueue_email_change(session: Session, user: User, new_email: str, by_administrator: bool) -> None:
+    """Queue the two emails of an address change: the link that proves the new mailbox, sent to it, and the
+    notice to the current address, with the « ce n'était pas moi » link that cancels the change."""
+    secret = current_app.config["SECRET_KEY"]
+    confirm = make_email_change_token(secret, Purpose.CONFIRM_EMAIL_CHANGE, user, user.email, new_email)
+    cancel = make_email_change_token(secret, Purpose.CANCEL_EMAIL_CHANGE, user, user.email, new_email)
+    enqueue(session, new_email, "confirm_email_change", "Confirmez votre nouvelle adresse email", user=user,
+            link=_link("/account/email-change/confirm/", confirm), expiry=_expiry_text())
+    enqueue(session, user.email, "email_change_notice", "Changement de l'adresse email de votre compte", user=user,
+            new_email=new_email, by_administrator=by_administrator,
+            link=_link("/account/email-change/cancel/", cancel), expiry=_expiry_text())
 
 
 def enqueue_invitation(session: Session, user: User) -> OutboundEmail:

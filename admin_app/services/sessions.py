@@ -41,7 +41,8 @@ def authenticate(session: Session, email: str, password: str, ip: str | None = N
     with transaction(session):
         email = login_email(email)
         user = session.scalar(select(User).where(User.email == email))
-        usable = user is not None and user.active and user.password_hash is not None
+        # Only a proven address opens a session: one an account merely typed in proves nothing.
+        usable = user is not None and user.active and user.password_hash is not None and user.email_verified_at is not None
         # Exactly one argon2 verification whatever the account's state (verify_password checks against a
         # dummy hash when given none): an unknown or inactive address must not answer faster.
         valid = verify_password(user.password_hash if usable else None, password)

@@ -15,6 +15,8 @@ class Purpose(enum.StrEnum):
     VERIFY_EMAIL = "verify-email"
     # Not a secret (B105): a link purpose, not a password.
     SET_PASSWORD = "set-password"  # nosec B105
+    CONFIRM_EMAIL_CHANGE = "confirm-email-change"  # sent to the new address
+    CANCEL_EMAIL_CHANGE = "cancel-email-change"  # « ce n'était pas moi », sent to the old address
 
 
 class TokenProblem(enum.StrEnum):
@@ -57,3 +59,31 @@ def read_token(
     if nonce != user.link_nonce:
         return user, TokenProblem.USED
     return user, None
+
+
+def make_email_change_token(secret_key: str, purpose: Purpose, user: User, old_email: str, new_email: str) -> str:
+    """Sign (user id, old address, new address): such a link is about that one change and dies with it."""
+    return _serializer(secret_key, purpose).dumps([user.id, old_email, new_email])
+
+
+def read_email_change_token(
+    session: Session, secret_key: str, purpose: Purpose, token: str, max_age: timedelta
+) -> tuple[User | None, str, str, TokenProblem | None]:
+    """Return the token's user, old and new addresses, and None; or the reason the link cannot be used.
+
+    Whether the change it names is still the account's is for the service to say (it reads the row locked).
+    """
+    try:
+        user_id, old_email, new_email = _serializer(secret_key, purpose).loads(token, max_age=int(max_age.total_seconds()))
+    except SignatureExpired:
+        return None, "", "", TokenProblem.EXPIRED
+    except (BadSignature, ValueError, TypeError):
+        return None, "", "", TokenProblem.INVALID
+    if not (isinstance(user_id, int) and isinstance(old_email, str) and isinstance(new_email, str)):
+        return None, "", "", TokenProblem.INVALID
+    user = session.get(User, user_id)
+    if user is None:
+        return None, "", "", TokenProblem.INVALID
+    if not user.active:
+        return user, old_email, new_email, TokenProblem.INACTIVE
+    return user, old_email, new_email, None

@@ -15,7 +15,7 @@ from models.accounts import Civility
 from models.habilitations import grant_habilitations, implied
 from models.rules import clean_email, clean_phone, clean_text
 
-from . import audit, emails
+from . import audit, email_change, emails
 
 # The bulk actions (operations) live in bulk.py; callers know them as users.set_active...
 from .bulk import activate_and_send_links as activate_and_send_links
@@ -102,26 +102,23 @@ def create_staff(session: Session, actor: Actor, data: dict[str, Any], password:
 
 
 def update_user(session: Session, actor: Actor, user: User, expected_version: int, data: dict[str, Any]) -> User:
-    """Save personal data, refusing if someone else saved the user since `expected_version`."""
+    """Save personal data, refusing if someone else saved the user since `expected_version`. A new email is
+    only asked for (services.email_change): the account keeps its address until the new mailbox proves it."""
     with transaction(session):
-        _require(perimeter_of(session, actor).may(UserAction.EDIT_IDENTITY, user))
+        perimeter = perimeter_of(session, actor)
+        _require(perimeter.may(UserAction.EDIT_IDENTITY, user))
         if user.version != expected_version:
             raise ServiceError(STALE_FORM)
         cleaned = clean_personal_data(data)
-        _check_email_free(session, cleaned["email"], user.id)
+        new_email = cleaned.pop("email")
         before = _personal(user)
-        email_changed = cleaned["email"] != user.email
         for name, value in cleaned.items():
             setattr(user, name, value)
-        if email_changed:
-            user.email_verified_at = None
         old, new = audit.changes(before, _personal(user))
-        if not new:
-            return user
-        session.flush()  # someone saved meanwhile: StaleDataError, told as a conflict by `transaction`
-        audit.record(session, actor, "user.update", "user", user.id, user_label(user), old, new)
-        if email_changed:
-            emails.enqueue_verify_email(session, user, emails.VerifyReason.ADDRESS_CHANGED)
+        if new:
+            session.flush()  # someone saved meanwhile: StaleDataError, told as a conflict by `transaction`
+            audit.record(session, actor, "user.update", "user", user.id, user_label(user), old, new)
+        email_change.ask(session, actor, user, new_email, precise=perimeter.unrestricted)
         return user
 
 

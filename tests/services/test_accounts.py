@@ -192,27 +192,32 @@ def test_update_profile_without_a_change_writes_nothing(session):
     assert actions(session) == []
 
 
-def test_a_new_email_must_be_verified_again(session):
+def test_a_new_email_waits_for_its_mailbox_and_the_old_one_is_told(session):
     user = member(session)
-    assert accounts.update_profile(session, user, {"email": "Nouvelle@Example.org", "phone": user.phone}) is True
+    old_email = user.email
+    data = {"email": "Nouvelle@Example.org", "phone": user.phone, "current_password": PASSWORD}
+    assert accounts.update_profile(session, user, data) is True
     session.expire_all()
-    assert (user.email, user.email_verified_at) == ("nouvelle@example.org", None)
-    assert outbox(session) == [("nouvelle@example.org", "verify_email")]
+    assert (user.email, user.pending_email) == (old_email, "nouvelle@example.org")
+    assert user.email_verified_at is not None  # the proven address stays the login
+    assert outbox(session) == [("nouvelle@example.org", "confirm_email_change"), (old_email, "email_change_notice")]
 
 
 @pytest.mark.parametrize("field, data, message", [
-    ("email", {"email": "TAKEN", "phone": "0612345678"}, "déjà utilisée"),
+    ("current_password", {"email": "nouvelle@example.org", "phone": "0612345678"}, "mot de passe actuel"),
+    ("current_password", {"email": "nouvelle@example.org", "phone": "0612345678", "current_password": "faux"},
+     "mot de passe actuel"),
     ("email", {"email": "pas une adresse", "phone": "0612345678"}, "pas valide"),
     ("phone", {"email": "SAME", "phone": "12"}, "numéro de téléphone n'est pas valide"),
 ])
 def test_update_profile_refuses_on_the_field_and_changes_nothing(session, field, data, message):
-    user, other = member(session), member(session)
-    data = {**data, "email": {"TAKEN": other.email, "SAME": user.email}.get(data["email"], data["email"])}
+    user = member(session)
+    data = {**data, "email": {"SAME": user.email}.get(data["email"], data["email"])}
     before = snapshot(session, user)
     with pytest.raises(ServiceError, match=message) as refused:
         accounts.update_profile(session, user, data)
     assert refused.value.field == field
-    assert snapshot(session, user) == before and actions(session) == []
+    assert snapshot(session, user) == before and actions(session) == [] and outbox(session) == []
 
 
 # --- change_password --------------------------------------------------------------------------------

@@ -203,25 +203,29 @@ def test_update_profile_clears_the_job_title_when_left_empty(session):
     assert (the_row(session).before, the_row(session).after) == ({"job_title": "Paie"}, {"job_title": None})
 
 
-def test_an_email_held_by_another_account_is_refused_with_the_profile_message(session):
+def test_an_email_held_by_another_account_is_answered_as_a_free_one_and_never_sent_to(session):
     user, other = member(session), member(session)
-    error = refused(lambda: accounts.update_profile(session, user, profile(user, email=other.email.upper())))
-    assert (error.message, error.field) == (TAKEN, "email")
-
-
-def test_a_new_free_email_is_accepted_while_other_accounts_exist(session):
-    user, _other = member(session), member(session)
-    assert accounts.update_profile(session, user, profile(user, email="libre@example.org")) is True
+    assert accounts.update_profile(session, user, profile(user, email=other.email.upper(), current_password=PASSWORD)) is True
     session.expire_all()
-    assert user.email == "libre@example.org"
+    assert (user.pending_email, other.email) == (other.email, other.email)
+    # The notice to the holder's own address is written as for a free one; nothing reaches the other account.
+    assert [e.recipient for e in session.scalars(select(OutboundEmail))] == [user.email]
 
 
-def test_a_changed_email_is_verified_with_the_address_changed_wording(session):
+def test_a_new_free_email_waits_while_other_accounts_exist(session):
+    user, _other = member(session), member(session)
+    old = user.email
+    assert accounts.update_profile(session, user, profile(user, email="libre@example.org", current_password=PASSWORD)) is True
+    session.expire_all()
+    assert (user.email, user.pending_email) == (old, "libre@example.org")
+
+
+def test_a_changed_email_is_confirmed_from_the_new_mailbox_with_its_own_wording(session):
     user = member(session)
-    accounts.update_profile(session, user, profile(user, email="nouvelle@example.org"))
-    email = session.scalars(select(OutboundEmail)).one()
-    assert (email.recipient, email.subject) == ("nouvelle@example.org", "Validez votre adresse email")
-    assert "vient d'être modifiée" in email.body_text
+    accounts.update_profile(session, user, profile(user, email="nouvelle@example.org", current_password=PASSWORD))
+    email = session.scalars(select(OutboundEmail).where(OutboundEmail.recipient == "nouvelle@example.org")).one()
+    assert email.subject == "Confirmez votre nouvelle adresse email"
+    assert "/account/email-change/confirm/" in email.body_text
     assert "vient d'être créé" not in email.body_text
 
 
@@ -234,14 +238,14 @@ def test_changing_only_the_phone_leaves_the_job_title_out_of_the_history(session
     assert (row.before, row.after) == ({"phone": "+33612345678"}, {"phone": "+33781223344"})
 
 
-def test_changing_the_email_names_the_account_by_its_new_address(session):
+def test_asking_for_a_new_email_records_the_pending_address_only(session):
     user = member(session)
     old = user.email
-    accounts.update_profile(session, user, profile(user, email="nouvelle@example.org"))
+    accounts.update_profile(session, user, profile(user, email="nouvelle@example.org", current_password=PASSWORD))
     row = the_row(session)
     by_the_user_on_the_user(row, user)
-    assert "nouvelle@example.org" in row.target_label
-    assert (row.before, row.after) == ({"email": old}, {"email": "nouvelle@example.org"})
+    assert row.action == "user.email_change" and old in row.target_label
+    assert (row.before, row.after) == (None, {"pending_email": "nouvelle@example.org"})
 
 
 @pytest.mark.parametrize("was, asked", [(True, False), (False, True)])

@@ -256,15 +256,34 @@ def test_update_records_before_and_after_of_exactly_the_changed_fields(session, 
     assert outbox(session) == []
 
 
-def test_an_email_change_unverifies_the_address_and_sends_a_verification_to_the_new_one(session, cast):
+def test_an_email_change_of_a_proven_account_waits_for_the_new_mailbox(session, cast):
     target = f.user(session, [(cast.a, [H.REPORTING])])
+    session.commit()
+    old_email = target.email
+    user_service.update_user(session, f.actor(cast.manager), target, target.version,
+                             identity(target, email="Nouvelle.Adresse@Example.org"))
+    session.expire_all()
+    saved = session.get(User, target.id)
+    assert (saved.email, saved.pending_email) == (old_email, "nouvelle.adresse@example.org")
+    assert saved.email_verified_at is not None
+    (asked,) = events(session, "user.email_change")
+    assert asked.before is None and asked.after == {"pending_email": "nouvelle.adresse@example.org"}
+    confirm, notice = outbox(session)
+    assert (confirm.kind, confirm.recipient) == ("confirm_email_change", "nouvelle.adresse@example.org")
+    assert (notice.kind, notice.recipient) == ("email_change_notice", old_email)
+    assert "Un administrateur a demandé" in notice.body_text
+
+
+def test_an_email_change_of_a_never_verified_account_replaces_it_and_asks_to_verify_the_new_one(session, cast):
+    target = f.user(session, [(cast.a, [H.REPORTING])])
+    target.email_verified_at = None
     session.commit()
     old_email, old_nonce = target.email, target.link_nonce
     user_service.update_user(session, f.actor(cast.manager), target, target.version,
                              identity(target, email="Nouvelle.Adresse@Example.org"))
     session.expire_all()
     saved = session.get(User, target.id)
-    assert saved.email == "nouvelle.adresse@example.org" and saved.email_verified_at is None
+    assert (saved.email, saved.pending_email, saved.email_verified_at) == ("nouvelle.adresse@example.org", None, None)
     assert saved.link_nonce != old_nonce
     (updated,) = events(session, "user.update")
     assert updated.before == {"email": old_email} and updated.after == {"email": "nouvelle.adresse@example.org"}

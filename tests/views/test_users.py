@@ -523,14 +523,17 @@ def test_concurrent_edit_is_refused_and_nothing_is_overwritten(staff_client, db,
     assert db.session.get(User, han).job_title == "Version de l'onglet 2"
 
 
-def test_changing_the_email_requires_a_new_verification(staff_client, db):
+def test_changing_the_email_waits_for_the_new_mailbox(staff_client, db):
     luke = user_id(db, "luke.skywalker@example.org")
     data = edit_data(staff_client, db, luke, email="luke@jedi.example.org")
-    assert staff_client.post(f"/admin/users/edit/?id={luke}", data=data).status_code == 302
+    saved = staff_client.post(f"/admin/users/edit/?id={luke}", data=data, follow_redirects=True)
+    assert "en attente de confirmation" in saved.get_data(as_text=True)
     db.session.expire_all()
     user = db.session.get(User, luke)
-    assert user.email == "luke@jedi.example.org" and user.email_verified_at is None
-    assert db.session.scalar(select(OutboundEmail.recipient)) == "luke@jedi.example.org"
+    assert (user.email, user.pending_email) == ("luke.skywalker@example.org", "luke@jedi.example.org")
+    assert user.email_verified_at is not None
+    assert db.session.scalars(select(OutboundEmail.recipient).order_by(OutboundEmail.id)).all() == [
+        "luke@jedi.example.org", "luke.skywalker@example.org"]
 
 
 def test_details_page_shows_state_grants_features_and_history(staff_client, db):
