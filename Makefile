@@ -93,7 +93,8 @@ loadtest-scale: install
 loadtest-run:
 	export DATABASE_URL=$(LOADTEST_DATABASE_URL) REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 		JOBS_QUEUE=mes-utilisateurs-loadtest-$$$$; \
-	$(BIN)/gunicorn --workers 4 --bind 127.0.0.1:8765 --pid .bench/gunicorn.pid --error-logfile .bench/gunicorn.log --daemon 'admin_app:create_app()' && \
+	$(BIN)/gunicorn --config gunicorn.conf.py --workers 4 --bind 127.0.0.1:8765 --pid .bench/gunicorn.pid \
+		--error-logfile .bench/gunicorn.log --access-logfile .bench/gunicorn-access.log --daemon 'admin_app:create_app()' && \
 	{ $(FLASK) jobs worker > .bench/jobs-worker.log 2>&1 & echo $$! > .bench/jobs-worker.pid; } && \
 	for i in $$(seq 1 50); do curl -sf http://127.0.0.1:8765/healthz >/dev/null && break; sleep 0.2; done; \
 	$(BIN)/python scripts/loadtest.py --base-url http://127.0.0.1:8765 --database-url $(LOADTEST_DATABASE_URL) \
@@ -102,7 +103,7 @@ loadtest-run:
 
 serve: install-serve
 	$(FLASK) db upgrade
-	$(BIN)/gunicorn --workers $${WORKERS:-4} --bind $${BIND:-127.0.0.1:8000} 'admin_app:create_app()'
+	$(BIN)/gunicorn --config gunicorn.conf.py --workers $${WORKERS:-4} --bind $${BIND:-127.0.0.1:8000} 'admin_app:create_app()'
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

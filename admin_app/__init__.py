@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, redirect, render_template, url_for
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import INSTANCE, ROOT, Config
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -82,6 +83,11 @@ def create_app(config: Any = None) -> Flask:
             db.session.rollback()
             return {"status": "database unavailable"}, 503
         return {"status": "ok"}
+
+    if proxies := app.config.get("TRUSTED_PROXIES", 0):
+        # Only the addresses the proxies themselves appended are believed; what the client put in front is not.
+        # The host is not taken from X-Forwarded-Host: the proxy passes the Host header on (README's recipe).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     for code in (400, 403, 404, 405, 413, 429, 500):
         app.register_error_handler(code, _error_page(code))

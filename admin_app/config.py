@@ -27,6 +27,14 @@ def development_secret_key(instance: Path = INSTANCE) -> str:
     return path.read_text().strip()
 
 
+def trusted_proxies() -> int:
+    """TRUSTED_PROXIES: how many reverse proxies stand in front of the app (0 when it faces the clients)."""
+    value = os.environ.get("TRUSTED_PROXIES", "0").strip() or "0"
+    if not value.isascii() or not value.isdigit():
+        raise ValueError(f"TRUSTED_PROXIES must be a number of proxies (0, 1, 2...), not {value!r}")
+    return int(value)
+
+
 def _database_url() -> str:
     url = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'app.db'}")
     # Heroku-style URLs name the old driver; this project uses psycopg 3.
@@ -89,6 +97,10 @@ class Config:
         self.BULK_JOB_THRESHOLD = int(os.environ.get("BULK_JOB_THRESHOLD", "20000"))
         self.EXPORT_RETENTION = timedelta(hours=float(os.environ.get("EXPORT_RETENTION_HOURS", "24")))
         self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", self.BASE_URL.startswith("https://"))
+        # Behind N reverse proxies, the client's address and scheme are read from the last N entries of
+        # X-Forwarded-For / X-Forwarded-Proto (what those proxies wrote): the per-IP limits and the audit
+        # then see the client. Left at 0 without a proxy: the headers come from the client and would be forged.
+        self.TRUSTED_PROXIES = trusted_proxies()
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=float(os.environ.get("SESSION_LIFETIME_HOURS", "12")))
         self.SESSION_IDLE_TIMEOUT = timedelta(minutes=float(os.environ.get("SESSION_IDLE_MINUTES", "60")))
         # How long « Annuler cette opération » stays possible after a bulk action (hours).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import time
 
@@ -11,23 +10,10 @@ from flask import Flask, flash, g, redirect, request, session, url_for
 from flask.logging import default_handler
 from flask_login import current_user, logout_user, user_logged_in
 
+from . import access_logs
+
 IDLE_KEY = "last_seen"
 STATIC_ENDPOINTS = ("static", "admin.static")
-_LINK_TOKEN = re.compile(r"(/account/(?:verify|set-password)/)[^\s\"?]+")
-
-
-class HideLinkTokens(logging.Filter):
-    """Access logs (werkzeug, gunicorn) show email-link paths without their token."""
-
-    @staticmethod
-    def _hide(value):
-        return _LINK_TOKEN.sub(r"\1…", value) if isinstance(value, str) else value
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._hide(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(self._hide(arg) for arg in record.args)
-        return True
 
 
 def csp_nonce() -> str:
@@ -58,10 +44,7 @@ def _start_idle_clock(_app, user=None, **_extra) -> None:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["csp_nonce"] = csp_nonce
-    for name in ("werkzeug", "gunicorn.access"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, HideLinkTokens) for f in logger.filters):
-            logger.addFilter(HideLinkTokens())
+    access_logs.install()  # email-link tokens masked in werkzeug's and gunicorn's access logs
     # Flask-Limiter's logger has only a NullHandler, which silences Python's last-resort output: its
     # warning that Redis is unreachable (limits then counted per worker) would be printed nowhere.
     limiter_log = logging.getLogger("flask-limiter")
