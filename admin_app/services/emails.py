@@ -21,10 +21,10 @@ from flask import current_app, render_template
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
-from models import EmailStatus, OutboundEmail, User, utcnow
+from models import EmailStatus, Establishment, OutboundEmail, User, utcnow
 from models.accounts import new_session_token
 
-from . import audit
+from . import audit, email_limits
 from .common import SYSTEM, Actor, ServiceError, transaction
 from .tokens import Purpose, make_email_change_token, make_token
 
@@ -32,16 +32,29 @@ PORTAL_NAME = "Mon compte DEFI"
 SMTP_TIMEOUT = 10  # seconds per network operation; well under the claim lease
 
 
-def enqueue(session: Session, recipient: str, kind: str, subject: str, **context: Any) -> OutboundEmail:
-    """Render templates/email/<kind>.txt and .html and add the email to the session."""
+def render(kind: str, subject: str, **context: Any) -> tuple[str, str]:
+    """The text and HTML bodies of templates/email/<kind>.txt and .html."""
     context = {"portal_name": PORTAL_NAME, "subject": subject, **context}
-    email = OutboundEmail(
-        recipient=recipient,
-        subject=subject,
-        kind=kind,
-        body_text=render_template(f"email/{kind}.txt", **context),
-        body_html=render_template(f"email/{kind}.html", **context),
-    )
+    return render_template(f"email/{kind}.txt", **context), render_template(f"email/{kind}.html", **context)
+
+
+def establishment_named(session: Session, siret: str) -> Establishment | None:
+    """The establishment a request names, if it exists: emails call it by its recorded name, not the typed one."""
+    return session.scalar(select(Establishment).where(Establishment.siret == siret))
+
+
+def enqueue(session: Session, recipient: str, kind: str, subject: str, **context: Any) -> OutboundEmail | None:
+    """Render templates/email/<kind>.txt and .html and add the email to the session.
+
+    An email about a request (email_limits.REQUEST_KINDS) is left out, and None returned, once its
+    recipient or its establishment had their share: third parties cause those."""
+    request = context.get("request")
+    if request is not None:
+        if kind in email_limits.REQUEST_KINDS and not email_limits.allows(session, recipient, kind, request):
+            return None
+        context.setdefault("establishment", establishment_named(session, request.siret))
+    body_text, body_html = render(kind, subject, **context)
+    email = OutboundEmail(recipient=recipient, subject=subject, kind=kind, body_text=body_text, body_html=body_html)
     session.add(email)
     return email
 
@@ -92,10 +105,10 @@ def enqueue_email_change(session: Session, user: User, new_email: str, by_admini
     confirm = make_email_change_token(secret, Purpose.CONFIRM_EMAIL_CHANGE, user, user.email, new_email)
     cancel = make_email_change_token(secret, Purpose.CANCEL_EMAIL_CHANGE, user, user.email, new_email)
     enqueue(session, new_email, "confirm_email_change", "Confirmez votre nouvelle adresse email", user=user,
-            link=_link("/account/email-change/confirm/", confirm), expiry=_expiry_text())
+            link=_link("/account/confirm-new-email/", confirm), expiry=_expiry_text())
     enqueue(session, user.email, "email_change_notice", "Changement de l'adresse email de votre compte", user=user,
             new_email=new_email, by_administrator=by_administrator,
-            link=_link("/account/email-change/cancel/", cancel), expiry=_expiry_text())
+            link=_link("/account/cancel-email-change/", cancel), expiry=_expiry_text())
 
 
 def enqueue_invitation(session: Session, user: User) -> OutboundEmail:

@@ -225,7 +225,7 @@ def test_a_changed_email_is_confirmed_from_the_new_mailbox_with_its_own_wording(
     accounts.update_profile(session, user, profile(user, email="nouvelle@example.org", current_password=PASSWORD))
     email = session.scalars(select(OutboundEmail).where(OutboundEmail.recipient == "nouvelle@example.org")).one()
     assert email.subject == "Confirmez votre nouvelle adresse email"
-    assert "/account/email-change/confirm/" in email.body_text
+    assert "/account/confirm-new-email/" in email.body_text
     assert "vient d'être créé" not in email.body_text
 
 
