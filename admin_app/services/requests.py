@@ -48,43 +48,52 @@ def request_label(request: AccountRequest) -> str:
 
 # --- the public form ---------------------------------------------------------------------------------
 
-def submit_request(session: Session, data: dict[str, Any], ip: str | None = None) -> AccountRequest:
+def submit_request(session: Session, data: dict[str, Any], ip: str | None = None) -> AccountRequest | None:
     """Record a request from the public form; the visitor is told the same thing whatever happens here.
 
-    For an email without account: an "Ouverture", pending, acknowledged by email. For an email that has an
-    account: a "Rattachement" that waits for the holder's confirmation (services.claims), asked at the
-    account's own address; until then nobody sees it.
+    For an email without a verified account: an "Ouverture", pending, acknowledged by email. For an email that
+    a verified account has: a "Rattachement" that waits for the holder's confirmation (services.claims), asked
+    at the account's own address; until then nobody sees it. A request already waiting for the same email
+    and establishment, or a second claim on an account that has one waiting, files nothing and sends nothing:
+    the same work is done, then dropped, and None is returned (the visitor is not told).
     """
     with transaction(session):
         personal = clean_personal_data(data)
         company_name = checked("company_name", clean_text, data.get("company_name"), "La raison sociale", 200)
         siret = checked("siret", clean_siret, data.get("siret") or "")
+        holder = claims.verified_account(session, personal["email"], lock=True)
         duplicate = session.scalar(
             select(AccountRequest.id).where(
                 AccountRequest.email == personal["email"],
                 AccountRequest.siret == siret,
                 AccountRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value]),
             )
-        )
+        ) is not None or (holder is not None and claims.waiting_claim(session, holder) is not None)
+        savepoint = session.begin_nested()
+        request = _file(session, personal, company_name, siret, holder, ip)
         if duplicate:
-            raise ServiceError(
-                "Une demande pour cette adresse email et cet établissement est déjà en cours de traitement. "
-                "Vous recevrez un email dès qu'elle aura été traitée."
-            )
-        has_account = session.scalar(select(User.id).where(User.email == personal["email"])) is not None
-        kind = RequestKind.ATTACHMENT if has_account else RequestKind.OPENING
-        status = RequestStatus.UNCONFIRMED if has_account else RequestStatus.PENDING
-        request = AccountRequest(**personal, company_name=company_name, siret=siret, kind=kind.value, status=status.value)
-        session.add(request)
-        session.flush()
-        audit.record(session, Actor(None, ip), "request.create", "request", request.id, request_label(request), None,
-                     {"kind": kind.value, "siret": siret, "company_name": company_name, "status": status.value})
-        if has_account:
-            claims.enqueue_confirmation(session, request)  # the deciders are told once the holder confirms
-        else:
-            emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
-            notifications.notify_new_request(session, request)
+            savepoint.rollback()
+            return None
+        savepoint.commit()
         return request
+
+
+def _file(session: Session, personal: dict[str, Any], company_name: str, siret: str, holder: User | None,
+          ip: str | None) -> AccountRequest:
+    kind = RequestKind.ATTACHMENT if holder is not None else RequestKind.OPENING
+    status = RequestStatus.UNCONFIRMED if holder is not None else RequestStatus.PENDING
+    request = AccountRequest(**personal, company_name=company_name, siret=siret, kind=kind.value, status=status.value,
+                             user_id=holder.id if holder is not None else None)
+    session.add(request)
+    session.flush()
+    audit.record(session, Actor(None, ip), "request.create", "request", request.id, request_label(request), None,
+                 {"kind": kind.value, "siret": siret, "company_name": company_name, "status": status.value})
+    if holder is not None:
+        claims.enqueue_confirmation(session, request)  # the deciders are told once the holder confirms
+    else:
+        emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
+        notifications.notify_new_request(session, request)
+    return request
 
 
 # --- deciding --------------------------------------------------------------------------------------------
@@ -94,8 +103,11 @@ def matching_establishment(session: Session, request: AccountRequest) -> Establi
 
 
 def requester_account(session: Session, request: AccountRequest) -> User | None:
-    """The existing account of the request's email (the one a "Rattachement" is about)."""
-    return session.scalar(select(User).where(User.email == request.email))
+    """The account a "Rattachement" is about: the one its holder confirmed, while it keeps the request's
+    address (services.claims.bound_account); None for an "Ouverture"."""
+    if request.kind != RequestKind.ATTACHMENT.value:
+        return None
+    return claims.bound_account(session, request)
 
 
 def _require_decidable(session: Session, perimeter: Perimeter, request: AccountRequest) -> Establishment | None:
@@ -138,6 +150,8 @@ def approve_opening(
     """Approve an "Ouverture": create the user from the (pre-filled) form, with their grants."""
     with transaction(session):
         _require_decidable(session, perimeter_of(session, actor), request)
+        if request.kind != RequestKind.OPENING.value:
+            raise ServiceError("Cette demande est un rattachement à un compte existant : elle ne crée pas de compte.")
         _claim(session, actor, request, RequestStatus.APPROVED)
         user = create_user(session, actor, data, grant_rows)
         session.execute(update(AccountRequest).where(AccountRequest.id == request.id).values(user_id=user.id))
@@ -149,14 +163,18 @@ def approve_attachment(
     session: Session, actor: Actor, request: AccountRequest, user: User, expected_version: int,
     data: dict[str, Any] | None, grant_rows: Sequence[GrantInput],
 ) -> User:
-    """Approve a "Rattachement": save the existing user's edit page, with the new establishment.
+    """Approve a "Rattachement": save the edit page of the account it names, with the new establishment; refused
+    once that account is gone or no longer has, proven, the request's address.
 
     `data` (identity fields) is None when the actor may not govern the account: only grants change then.
     """
     with transaction(session):
         perimeter = perimeter_of(session, actor)
         _require_decidable(session, perimeter, request)
-        if user.email != request.email:
+        account = claims.bound_account(session, request, lock=True)
+        if account is None:
+            raise ServiceError(claims.ACCOUNT_GONE)
+        if account.id != user.id:
             raise ServiceError("Cette demande concerne un autre compte.")
         _require_claimable(perimeter, user)
         _claim(session, actor, request, RequestStatus.APPROVED, user_id=user.id)
@@ -198,16 +216,19 @@ def approve_many(session: Session, actor: Actor, ids: Sequence[int] | Select) ->
             if establishment is None:
                 outcome.skipped.append((who, f"SIRET {request.siret} inconnu"))
                 continue
-            existing = requester_account(session, request)
-            if existing is not None and not perimeter.may_claim(existing):
-                outcome.skipped.append((who, perimeter.may_claim(existing).reason.rstrip(".")))
-                continue
-            if request.kind == RequestKind.OPENING.value and existing is not None:
-                outcome.skipped.append((who, "adresse email déjà utilisée par un compte"))
-                continue
-            if request.kind == RequestKind.ATTACHMENT.value and existing is None:
-                outcome.skipped.append((who, "le compte à rattacher n'existe plus"))
-                continue
+            if request.kind == RequestKind.ATTACHMENT.value:
+                existing = claims.bound_account(session, request, lock=True)
+                if existing is None:
+                    outcome.skipped.append((who, "le compte à rattacher n'existe plus ou a changé d'adresse email"))
+                    continue
+                if not perimeter.may_claim(existing):
+                    outcome.skipped.append((who, perimeter.may_claim(existing).reason.rstrip(".")))
+                    continue
+            else:
+                existing = None
+                if claims.verified_account(session, request.email) is not None:
+                    outcome.skipped.append((who, "adresse email déjà utilisée par un compte"))
+                    continue
             savepoint = session.begin_nested()
             try:
                 _claim(session, actor, request, RequestStatus.APPROVED)

@@ -52,12 +52,17 @@ def clean_personal_data(data: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def _check_email_free(session: Session, email: str, user_id: int | None = None) -> None:
+# What a delegated administrator creating a user is told of an address in use: the same words whoever holds it
+# (staff or not, proven or not); staff read EMAIL_TAKEN.
+EMAIL_UNAVAILABLE = "Cette adresse email ne peut pas être utilisée pour un nouveau compte."
+
+
+def _check_email_free(session: Session, email: str, user_id: int | None = None, message: str = EMAIL_TAKEN) -> None:
     query = select(User.id).where(User.email == email)
     if user_id is not None:
         query = query.where(User.id != user_id)
     if session.scalar(query) is not None:
-        raise ServiceError(EMAIL_TAKEN, field="email")
+        raise ServiceError(message, field="email")
 
 
 def create_user(
@@ -75,7 +80,7 @@ def create_user(
         for row in grant_rows:  # before anything is written: a refused row refuses the whole creation
             _require(perimeter.may_change_grant(None, row.establishment_id, None, row.habilitations))
         cleaned = clean_personal_data(data)
-        _check_email_free(session, cleaned["email"])
+        _check_email_free(session, cleaned["email"], message=EMAIL_TAKEN if perimeter.unrestricted else EMAIL_UNAVAILABLE)
         user = User(**cleaned, is_staff=is_staff, active=True)
         session.add(user)
         session.flush()  # a concurrent creation with the same email: IntegrityError, told as EMAIL_TAKEN

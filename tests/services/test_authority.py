@@ -157,7 +157,8 @@ def do(session, world: World, actor, action: str, target: User):
     if action == "claim":
         claim = AccountRequest(civility="Mme", last_name=target.last_name, first_name=target.first_name, email=target.email,
                                phone=target.phone, company_name="ONE", siret=world.a2.siret,
-                               kind=RequestKind.ATTACHMENT.value, status=RequestStatus.PENDING.value)
+                               kind=RequestKind.ATTACHMENT.value, status=RequestStatus.PENDING.value,
+                               user_id=target.id)  # as its holder's confirmation left it
         session.add(claim)
         session.commit()
         outcome = request_service.approve_many(session, actor, [claim.id])

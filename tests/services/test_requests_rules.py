@@ -119,7 +119,8 @@ def test_the_refusal_is_written_in_the_history_against_the_request(session, cast
 def a_claim(session, siret: str, email: str) -> AccountRequest:
     request = AccountRequest(civility="M.", last_name="Solo", first_name="Han", email=email, phone="+33611223344",
                              company_name="ONE", siret=siret, kind=RequestKind.ATTACHMENT.value,
-                             status=RequestStatus.PENDING.value)
+                             status=RequestStatus.PENDING.value,
+                             user_id=session.scalar(select(User.id).where(User.email == email)))  # as confirmed
     session.add(request)
     session.commit()
     return request
