@@ -39,10 +39,12 @@ from models.habilitations import (
 )
 from models.ids import in_ids
 
-from .services.common import Actor
+from .services.common import SYSTEM, Actor
 
 OUT_OF_PERIMETER = "hors de votre périmètre"
 OTHER_ESTABLISHMENTS = "rattaché(e) à d'autres établissements hors de votre périmètre"
+# Who a history's « Par » says acted, when this actor may not read the name (`Perimeter.actor_labels`).
+UNNAMED_ACTOR = "un administrateur d'une autre entreprise"
 
 
 class UserAction(enum.StrEnum):
@@ -319,6 +321,20 @@ class Perimeter:
         if establishment_id is None or establishment_id not in self.held:
             return Decision(False, f"Cette demande concerne un établissement {OUT_OF_PERIMETER} : aucune demande n'a été modifiée.")
         return ALLOWED
+
+    def actor_labels(self, session: Session, actors: Iterable[tuple[int | None, str]]) -> dict[tuple[int | None, str], str]:
+        """How a history this actor reads names each author (id, label) of its entries. Staff read every name; a
+        delegated administrator reads their own, staff's, the system's and those of the users they see. Not another
+        company's administrator who changed a user both companies share, nor a deleted account (nobody can tell
+        whose it was any more): those read UNNAMED_ACTOR."""
+        actors = set(actors)
+        if self.unrestricted:
+            return {actor: actor[1] for actor in actors}
+        ids = {actor_id for actor_id, _ in actors if actor_id is not None}
+        named = set(session.scalars(select(User.id).where(
+            in_ids(User.id, ids), or_(User.id == self.actor_id, User.is_staff.is_(True), self.users())))) if ids else set()
+        return {(actor_id, label): label if actor_id in named or (actor_id is None and label == SYSTEM.label)
+                else UNNAMED_ACTOR for actor_id, label in actors}
 
     def redact_grant_snapshot(self, snapshot: dict | None, visible_labels: set[str]) -> dict | None:
         """An audit snapshot of grants (establishment label -> values) cut to what this actor may see."""

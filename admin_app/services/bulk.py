@@ -7,10 +7,11 @@ do one chunk of a background job's operation (admin_app/jobs/bulk.py) when given
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, String, cast, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from admin_app.authority import OUT_OF_PERIMETER, Perimeter, perimeter_of
@@ -24,7 +25,6 @@ from models import (
     User,
     utcnow,
 )
-from models.accounts import new_session_token
 from models.ids import IdList, in_ids
 from models.queries import UserFilter
 
@@ -133,12 +133,20 @@ def expire_users(session: Session) -> None:
             session.expire(instance)
 
 
-def _state_values(active: bool) -> dict[str, Any]:
-    """What (de)activating writes on a user: the flag, a new version, and on deactivation a new session token,
-    which ends every open session of the user."""
+def _fresh_per_row() -> ColumnElement[str]:
+    """A value no user held before, different for each row of one UPDATE: a fresh random token and the user's id
+    (the token alone would be shared by every user of the statement)."""
+    return literal(secrets.token_urlsafe(15), String()) + literal(".", String()) + cast(User.id, String())
+
+
+def state_values(active: bool) -> dict[str, Any]:
+    """What (de)activating writes on a user (bulk actions, a job's chunks, an undo): the flag, a new version, and
+    on deactivation a new session token, which ends every open session of the user, and a new link nonce, which
+    voids every link sent before (a password link must not work again once the account is re-activated)."""
     values: dict[str, Any] = {"active": active, "version": User.version + 1, "updated_at": utcnow()}
     if not active:
-        values["session_token"] = new_session_token()
+        values["session_token"] = _fresh_per_row()
+        values["link_nonce"] = _fresh_per_row()
     return values
 
 
@@ -157,7 +165,7 @@ def _flip(session: Session, actor: Actor, ids: UserIds, active: bool, *, whole: 
     # the ORM's synchronisation.
     changed = list(session.connection().execute(
         update(User).where(User.id.in_(_locked_in_order(_id_filter(ids), User.active.is_not(active))))
-        .values(**_state_values(active)).returning(User.id)
+        .values(**state_values(active)).returning(User.id)
     ).scalars().all())
     expire_users(session)
     return requested, changed
@@ -189,7 +197,7 @@ def set_active(session: Session, actor: Actor, ids: UserIds, active: bool, *, sc
         recorded = select(OperationItem.user_id).where(OperationItem.operation_id == operation.id)
         if chunk:  # not the users of the job's earlier chunks
             recorded = recorded.where(_id_filter(ids, OperationItem.user_id))
-        session.execute(update(User).where(User.id.in_(recorded)).values(**_state_values(active))
+        session.execute(update(User).where(User.id.in_(recorded)).values(**state_values(active))
                         .execution_options(synchronize_session=False))
         expire_users(session)
         unchanged = max(requested - changed, 0)

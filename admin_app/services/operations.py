@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session, aliased
 
 from admin_app.authority import perimeter_of
 from models import Operation, OperationItem, OperationKind, User, utcnow
-from models.accounts import new_session_token
 from models.ids import in_ids
 from models.operations import OperationState
 
@@ -292,7 +291,7 @@ def undo_deadline(operation: Operation, window: timedelta = DEFAULT_UNDO_WINDOW)
 def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = DEFAULT_UNDO_WINDOW) -> UndoResult:
     """Take back `operation_id`: restore the users it changed that nobody changed since and that the
     actor still governs; count the others. Refused whole (nothing changed) when not allowed."""
-    from .bulk import _locked_in_order, _protect_staff  # bulk records operations: imported when called
+    from .bulk import _locked_in_order, _protect_staff, state_values  # bulk imports this module
 
     with transaction(session):
         # The operation row locked to the end: two undos of the same operation run one after the other,
@@ -331,9 +330,8 @@ def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = 
             out_of_scope = session.scalar(select(func.count()).select_from(User).where(untouched, ~governed)) or 0
         if not restore_to:
             _protect_staff(session, actor, select(User.id).where(untouched, governed), "désactiver")
-        values: dict[str, Any] = {"active": restore_to, "version": User.version + 1, "updated_at": now}
-        if not restore_to:
-            values["session_token"] = new_session_token()  # deactivated again: their sessions end
+        # Deactivated again: their sessions end and the links sent them are void, as any deactivation.
+        values: dict[str, Any] = {**state_values(restore_to), "updated_at": now}
         restored = list(session.scalars(
             update(User).where(User.id.in_(_locked_in_order(untouched, governed)), untouched)
             .values(**values).returning(User.id).execution_options(synchronize_session=False)
