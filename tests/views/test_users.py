@@ -534,6 +534,8 @@ def test_changing_the_email_waits_for_the_new_mailbox(staff_client, db):
     assert user.email_verified_at is not None
     assert db.session.scalars(select(OutboundEmail.recipient).order_by(OutboundEmail.id)).all() == [
         "luke@jedi.example.org", "luke.skywalker@example.org"]
+    details = staff_client.get(f"/admin/users/details/?id={luke}").get_data(as_text=True)
+    assert "Nouvelle adresse en attente de confirmation : luke@jedi.example.org" in details
 
 
 def test_details_page_shows_state_grants_features_and_history(staff_client, db):
