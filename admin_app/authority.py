@@ -98,12 +98,18 @@ BOUNDARY = ("Vous ne pouvez accorder ou retirer que les habilitations que vous d
             "établissement : {labels}.")
 
 
+def boundary_reason(habilitations: Iterable[Habilitation]) -> str:
+    """Why these habilitations are not the actor's to grant or remove there (French, naming each of them)."""
+    concerned = frozenset(habilitations)
+    return BOUNDARY.format(labels=", ".join(HABILITATION_LABELS[h] for h in Habilitation if h in concerned))
+
+
 def refused_beyond_boundary(habilitations: Iterable[Habilitation]) -> Decision:
     """The refusal of a change touching habilitations the actor does not hold there, naming them."""
     concerned = frozenset(habilitations)
     if Habilitation.MANAGER in concerned:
         return REFUSED_MANAGER_GRANT  # its own words: Gestionnaire is the one the boundary most often meets
-    return Decision(False, BOUNDARY.format(labels=", ".join(HABILITATION_LABELS[h] for h in Habilitation if h in concerned)))
+    return Decision(False, boundary_reason(concerned))
 
 
 REFUSED_GRANT_ELSEWHERE = Decision(

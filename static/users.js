@@ -312,7 +312,8 @@
   var lockManager = function (row) {
     var manager = row.querySelector("input[data-habilitation='manager']");
     row.querySelectorAll("input[data-habilitation]").forEach(function (box) {
-      if (box === manager) { return; }
+      // A box the viewer may not toggle (data-locked: the permission boundary) stays as the server drew it.
+      if (box === manager || box.hasAttribute("data-locked")) { return; }
       if (manager.checked) { box.checked = true; }
       box.disabled = manager.checked;
     });

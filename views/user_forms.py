@@ -8,6 +8,7 @@ from wtforms import EmailField, HiddenField, RadioField, StringField, TelField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional, ValidationError
 
+from admin_app.authority import boundary_reason, refused_beyond_boundary
 from admin_app.extensions import db
 from admin_app.inputs import parse_db_id, refuse
 from admin_app.services.users import GrantInput
@@ -78,8 +79,23 @@ class GrantEditorMixin:
             return None
         return db.session.get(Company, ids[0])
 
-    def _posted_grants(self) -> list[GrantInput] | None:
-        """Read the grant editor's rows from the form; None when the editor was not sent."""
+    def _posted_grants(self, user: User | None = None) -> list[GrantInput] | None:
+        """Read the grant editor's rows from the form; None when the editor was not sent.
+
+        A box the viewer may not toggle is drawn disabled, and browsers do not send disabled boxes: on `user`'s
+        stored grants, such a box the post left out keeps its stored value. One the post ticks is passed on as
+        sent, so a forged post that gives what the viewer does not hold is the service's to refuse."""
+        rows = self._read_posted_grants()
+        if rows and user is not None:
+            perimeter = current_perimeter()
+            stored = {g.establishment_id: g for g in user.grants if perimeter.contains(g.establishment_id)}
+            for row in rows:
+                if (grant := stored.get(row.establishment_id)) is not None:
+                    untouchable = set(Habilitation) - perimeter.grantable(row.establishment_id)
+                    row.habilitations |= {h for h in untouchable if getattr(grant, h.value)}
+        return rows
+
+    def _read_posted_grants(self) -> list[GrantInput] | None:
         if request.form.get("grants-present") != "1":
             return None
         primary = request.form.get("grants-primary", "")
@@ -122,6 +138,31 @@ class GrantEditorMixin:
             for row in posted
             if row.establishment_id in by_id
         ]
+
+    def with_boundary(self, rows: list[dict], user: User | None = None) -> list[dict]:
+        """Mark on each row the boxes the viewer may not toggle there (drawn disabled, with the reason), and
+        whether removing the row would take away a habilitation the viewer does not hold (asked of the
+        perimeter, which the service asks too)."""
+        perimeter = current_perimeter()
+        stored = {g.establishment_id: g for g in user.grants} if user is not None else {}
+        for row in rows:
+            grantable = perimeter.grantable(row["establishment"].id)
+            locked = set(Habilitation) - grantable
+            row["locked"] = {h.value for h in locked}
+            row["boundary"] = boundary_reason(locked) if locked else ""
+            grant = stored.get(row["establishment"].id)
+            row["removable"] = grant is None or not (
+                {h for h in Habilitation if getattr(grant, h.value)} - grantable)
+        return rows
+
+    def boundary_context(self) -> dict:
+        """What the editor needs to draw the boundary: each box's reason, and the locks of a row still to add
+        (its establishment is chosen in the browser: the boxes held on no establishment of the perimeter)."""
+        locked = set(Habilitation) - current_perimeter().grantable(None)
+        return {
+            "box_reasons": {h.value: refused_beyond_boundary({h}).reason for h in Habilitation},
+            "new_row": {"locked": {h.value for h in locked}, "boundary": boundary_reason(locked) if locked else ""},
+        }
 
     def editor_rows(self, user: User, approval: dict | None = None) -> list[dict]:
         """The rows the grant editor shows: as posted after a refused save, else as stored (+ the request's)."""

@@ -229,11 +229,11 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
             version = -1
         if account_request is not None:
             user = self.run_service(request_service.approve_attachment, account_request, model, version, data,
-                                    self._posted_grants() or [], form=form)
+                                    self._posted_grants(model) or [], form=form)
             if user is not None:
                 flash(f"Demande validée : {user.full_name} est rattaché(e) au nouvel établissement.", "success")
             return user
-        user = self.run_service(user_service.edit_user, model, version, data, self._posted_grants(), form=form)
+        user = self.run_service(user_service.edit_user, model, version, data, self._posted_grants(model), form=form)
         if user is not None and data is not None and user.pending_email:
             flash(f"Nouvelle adresse en attente de confirmation. {email_change.PENDING_NOTICE}", "info")
         return user
@@ -313,8 +313,9 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
             "approval": approval,
             "existing_account": self.existing_account_offer(),
             "single_company": self.single_company(),
-            "grant_rows": rows,
+            "grant_rows": self.with_boundary(rows),
             "editor_habilitations": [(h.value, HABILITATION_LABELS[h]) for h in EDITOR_HABILITATIONS],
+            **self.boundary_context(),
         }
 
     def edit_context(self, user: User) -> dict:
@@ -324,8 +325,9 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
             "governs": current_perimeter().may(UserAction.EDIT_IDENTITY, user),
             "hides_grants": current_perimeter().hides_grants_of(user),
             "single_company": self.single_company(),
-            "grant_rows": self.editor_rows(user, approval),
+            "grant_rows": self.with_boundary(self.editor_rows(user, approval), user),
             "editor_habilitations": [(h.value, HABILITATION_LABELS[h]) for h in EDITOR_HABILITATIONS],
+            **self.boundary_context(),
         }
 
     def history(self, target_id: int, limit: int = 50) -> list[HistoryEvent]:
