@@ -105,6 +105,16 @@ class Config:
         self.SESSION_IDLE_TIMEOUT = timedelta(minutes=float(os.environ.get("SESSION_IDLE_MINUTES", "60")))
         # How long « Annuler cette opération » stays possible after a bulk action (hours).
         self.OPERATION_UNDO_HOURS = float(os.environ.get("OPERATION_UNDO_HOURS", "24"))
+        # Emails a third party can cause (services.email_limits): request acknowledgements, notifications,
+        # claims to confirm, forgotten-password links. Per recipient address, and per establishment (SIRET),
+        # at most this many an hour and a day; past that they are not sent, silently.
+        self.EMAIL_LIMIT_RECIPIENT_HOUR = int(os.environ.get("EMAIL_LIMIT_RECIPIENT_HOUR", "3"))
+        self.EMAIL_LIMIT_RECIPIENT_DAY = int(os.environ.get("EMAIL_LIMIT_RECIPIENT_DAY", "10"))
+        self.EMAIL_LIMIT_SIRET_HOUR = int(os.environ.get("EMAIL_LIMIT_SIRET_HOUR", "20"))
+        self.EMAIL_LIMIT_SIRET_DAY = int(os.environ.get("EMAIL_LIMIT_SIRET_DAY", "50"))
+        # A new request joins the notification still waiting in the outbox for the same person if it was
+        # written less than this long ago (minutes): one email lists them all.
+        self.NOTIFICATION_GROUP_MINUTES = float(os.environ.get("NOTIFICATION_GROUP_MINUTES", "10"))
 
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
@@ -124,6 +134,9 @@ class Config:
     # Not a secret (B105): a rate limit, not a password.
     FORGOT_PASSWORD_LIMIT = "5 per 15 minutes"  # nosec B105
     ACCOUNT_REQUEST_LIMIT = "5 per hour"
+    # « Demande de rattachement », logged in: per IP (a shared office) and per account.
+    ATTACHMENT_REQUEST_LIMIT_PER_IP = "20 per hour"
+    ATTACHMENT_REQUEST_LIMIT_PER_ACCOUNT = "5 per hour"
     # argon2id cost: time (passes), memory (KiB), parallelism; argon2-cffi's recommended defaults.
     ARGON2_COST = (3, 65536, 4)
 

@@ -6,7 +6,7 @@ from .base import Base, utcnow
 from .habilitations import FEATURES, HABILITATION_LABELS, Habilitation, can
 from .jobs import Job, JobKind, JobStatus
 from .operations import Operation, OperationItem, OperationKind
-from .outbox import EmailStatus, OutboundEmail
+from .outbox import EmailStatus, OutboundEmail, OutboundEmailRequest
 from .reference import Company, Establishment
 from .requests import AccountRequest, RequestKind, RequestStatus
 from .rules import InvalidValue
@@ -31,6 +31,7 @@ __all__ = [
     "JobKind",
     "JobStatus",
     "OutboundEmail",
+    "OutboundEmailRequest",
     "RequestKind",
     "RequestStatus",
     "User",

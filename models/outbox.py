@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, utcnow
@@ -54,3 +54,14 @@ class OutboundEmail(Base):
     @property
     def status_label(self) -> str:
         return EmailStatus(self.status).label
+
+
+class OutboundEmailRequest(Base):
+    """The account requests a notification email lists: several requests to one person within minutes
+    share one email, re-rendered with each new one while no worker has claimed it."""
+
+    __tablename__ = "outbound_email_requests"
+
+    email_id: Mapped[int] = mapped_column(ForeignKey("outbound_emails.id", ondelete="CASCADE"), primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("account_requests.id", ondelete="CASCADE"), primary_key=True,
+                                            index=True)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from models import EmailStatus, Establishment, OutboundEmail, User, utcnow
 from models.accounts import new_session_token
+from models.rules import format_siret
 
 from . import audit, email_limits
 from .common import SYSTEM, Actor, ServiceError, transaction
@@ -38,9 +39,12 @@ def render(kind: str, subject: str, **context: Any) -> tuple[str, str]:
     return render_template(f"email/{kind}.txt", **context), render_template(f"email/{kind}.html", **context)
 
 
-def establishment_named(session: Session, siret: str) -> Establishment | None:
-    """The establishment a request names, if it exists: emails call it by its recorded name, not the typed one."""
-    return session.scalar(select(Establishment).where(Establishment.siret == siret))
+def establishment_label(session: Session, siret: str) -> str:
+    """The establishment a request names, in the product's words: its recorded name, never the typed one."""
+    known = session.scalar(select(Establishment).where(Establishment.siret == siret))
+    if known is None:
+        return f"de SIRET {format_siret(siret)}, inconnu de {PORTAL_NAME}"
+    return f"{known.name} – {known.company.name} (SIRET {format_siret(siret)})"
 
 
 def enqueue(session: Session, recipient: str, kind: str, subject: str, **context: Any) -> OutboundEmail | None:
@@ -52,7 +56,7 @@ def enqueue(session: Session, recipient: str, kind: str, subject: str, **context
     if request is not None:
         if kind in email_limits.REQUEST_KINDS and not email_limits.allows(session, recipient, kind, request):
             return None
-        context.setdefault("establishment", establishment_named(session, request.siret))
+        context.setdefault("establishment", establishment_label(session, request.siret))
     body_text, body_html = render(kind, subject, **context)
     email = OutboundEmail(recipient=recipient, subject=subject, kind=kind, body_text=body_text, body_html=body_html)
     session.add(email)

@@ -121,8 +121,11 @@ def test_the_confirmation_email_says_what_is_asked_and_how_long_the_link_lasts(s
     (email,) = written(session, OutboundEmail)
     assert (email.recipient, email.kind, email.subject) == (
         cast.holder.email, "confirm_attachment", "Confirmez votre demande de rattachement")
-    assert (f"Une demande de rattachement de votre compte Mon compte DEFI ({cast.holder.email}) à l'établissement ONE "
-            f"(SIRET {cast.b.siret[:9]} {cast.b.siret[9:]}) vient d'être envoyée") in email.body_text
+    # The establishment by its recorded name; the company name the requester typed, quoted as theirs.
+    assert (f"Une demande de rattachement de votre compte Mon compte DEFI ({cast.holder.email}) à l'établissement "
+            f"{cast.b.name} – {cast.b.company.name} (SIRET {cast.b.siret[:9]} {cast.b.siret[9:]}) vient d'être envoyée") \
+        in email.body_text
+    assert "> Raison sociale : « ONE »" in email.body_text
     hours = int(current_app.config["EMAIL_LINK_MAX_AGE"].total_seconds()) // 3600
     assert f"(valable {hours} heures)" in email.body_text
 
@@ -132,7 +135,7 @@ def test_a_confirmation_asked_by_an_administrator_names_them(session, cast):
     claims.enqueue_confirmation(session, request, asked_by="Leia ORGANA")
     session.commit()
     (email,) = written(session, OutboundEmail)
-    assert "Leia ORGANA, qui gère les utilisateurs de l'établissement ONE" in email.body_text
+    assert f"Leia ORGANA, qui gère les utilisateurs de l'établissement {cast.b.name} – {cast.b.company.name}" in email.body_text
     assert "vient d'être envoyée depuis le formulaire" not in email.body_text
 
 
