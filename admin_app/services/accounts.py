@@ -11,7 +11,7 @@ from models import InvalidValue, User, utcnow
 from models.accounts import new_session_token
 from models.rules import clean_email, clean_phone, clean_text
 
-from . import audit, email_change, emails
+from . import audit, email_change, email_limits, emails
 from .common import Actor, ServiceError, checked, transaction
 from .passwords import hash_password, password_problem, verify_password
 from .users import user_label
@@ -68,7 +68,9 @@ def request_password_link(session: Session, email: str, ip: str | None = None) -
 
     Returns whether an email was queued; the caller must not tell the visitor. Without an active
     account the same work is done (one audit entry, an email written for a stand-in, then
-    dropped), so that the answer's timing does not tell either.
+    dropped), so that the answer's timing does not tell either. Nor when the address already had
+    its share of links (email_limits): anyone may type it here, as often as they like; the
+    account's nonce is then left alone, so that the links it already has keep working.
     """
     with transaction(session):
         try:
@@ -81,10 +83,12 @@ def request_password_link(session: Session, email: str, ip: str | None = None) -
             audit.record(session, Actor(None, ip), "user.password_link", "user", user.id, user_label(user))
         else:
             audit.record(session, Actor(None, ip), "user.password_link", "user", None, email)
-        outbound = emails.enqueue_invitation(session, user if known else _stand_in(email))
-        if not known:
+        # Counted for unknown addresses too: the same queries whether or not the account exists.
+        sent = email_limits.recipient_allows(session, email, "set_password", email_limits.LINK_KINDS) and known
+        outbound = emails.enqueue_invitation(session, user if sent else _stand_in(email))
+        if not sent:
             session.expunge(outbound)
-        return known
+        return sent
 
 
 def update_profile(session: Session, user: User, data: dict[str, Any]) -> bool:
