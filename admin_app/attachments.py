@@ -8,8 +8,8 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import InputRequired
 
-from .extensions import db
-from .services import ServiceError, claims
+from .extensions import db, limiter
+from .services import ServiceError, claims, sessions
 
 bp = Blueprint("attachments", __name__)
 
@@ -40,8 +40,17 @@ class AttachmentRequestForm(FlaskForm):
                         description="14 chiffres, indiqués par exemple sur les bulletins de paie.")
 
 
+def _account_key() -> str:
+    # Per account, whatever the IP: a logged-in person's requests each notify an establishment's
+    # managers (or the staff). Normalised as the login limiter's per-account key.
+    email = current_user.email if current_user.is_authenticated else ""
+    return "attachment-account:" + sessions.login_email(email)[:254]
+
+
 @bp.route("/account/attachment-request", methods=["GET", "POST"])
 @login_required
+@limiter.limit(lambda: current_app.config["ATTACHMENT_REQUEST_LIMIT_PER_ACCOUNT"], key_func=_account_key, methods=["POST"])
+@limiter.limit(lambda: current_app.config["ATTACHMENT_REQUEST_LIMIT_PER_IP"], methods=["POST"])
 def file_request():
     """A logged-in person asks for one more establishment: no confirmation email needed, it is them."""
     form = AttachmentRequestForm()
