@@ -65,6 +65,7 @@ AUDIT_ACTIONS = dict([
     ("request.approve", "Demande validée"),
     ("request.refuse", "Demande refusée"),
     ("email.sent", "Email envoyé"),
+    ("email.suppressed", "Emails non envoyés : limite atteinte"),
     ("seed.demo", "Données de démonstration"),
 ])
 
@@ -105,6 +106,7 @@ AUDIT_FIELDS = dict([
     ("user", "Utilisateur"),
     ("motif", "Motif"),
     ("destinataires", "Destinataires"),
+    ("limite", "Limite atteinte"),
     ("rows", "Lignes ajoutées"),
     ("principal", "Établissement principal"),
     ("habilitations", "Habilitations"),
