@@ -16,6 +16,7 @@ from models.rules import format_phone
 
 from .authority import perimeter_of
 from .extensions import db, limiter, login_manager
+from .security import refuse_expired_login, start_login_clock
 from .services import Actor, ServiceError, accounts, requests, sessions
 from .services.tokens import Purpose, TokenProblem, read_token
 
@@ -72,6 +73,7 @@ def login():
         user = sessions.authenticate(db.session, form.email.data, form.password.data, request.remote_addr)
         if user is not None:
             login_user(user)
+            start_login_clock()  # the session's absolute lifetime counts from here
             return redirect(safe_next(request.args.get("next")) or home_for(user))
         time.sleep(current_app.config["LOGIN_FAILURE_DELAY"])  # slows down guessing
         flash(LOGIN_FAILED, "error")
@@ -234,6 +236,8 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(session_id: str):
+        if refuse_expired_login(app):  # past its absolute lifetime, whatever its activity
+            return None
         return sessions.load_session_user(db.session, session_id)
 
 

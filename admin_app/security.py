@@ -1,4 +1,4 @@
-"""Defaults of a trusted web app: security headers, a CSP nonce, and the session idle timeout."""
+"""Defaults of a trusted web app: security headers, a CSP nonce, the session idle timeout and its absolute lifetime."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from flask_login import current_user, logout_user, user_logged_in
 from . import access_logs
 
 IDLE_KEY = "last_seen"
+LOGIN_KEY = "logged_in_at"
+SESSION_EXPIRED = "Votre session a expiré, reconnectez-vous."
 STATIC_ENDPOINTS = ("static", "admin.static")
 
 
@@ -38,8 +40,53 @@ def _content_security_policy() -> str:
     ])
 
 
+def now() -> int:
+    """The clock of both session limits, in seconds (one function, so that a test can move it)."""
+    return int(time.time())
+
+
 def _start_idle_clock(_app, user=None, **_extra) -> None:
-    session[IDLE_KEY] = int(time.time())
+    session[IDLE_KEY] = now()
+
+
+def start_login_clock() -> None:
+    """Called by the login view once the password was checked: the session ends PERMANENT_SESSION_LIFETIME later.
+
+    Written at login only (not on the signal every login_user sends: reopening the session after a password change
+    must not extend it). It lives in the signed session cookie, so it cannot be altered; re-signing the cookie on
+    each request, or Flask refreshing a permanent cookie's expiry, renews neither this time nor the lifetime."""
+    session[LOGIN_KEY] = now()
+
+
+def login_expired(app: Flask) -> bool:
+    """Whether this request's login session is past its absolute lifetime, whatever its activity; a session
+    without a login time (opened before the lifetime existed, or not by the login view) counts as past."""
+    logged_in_at = session.get(LOGIN_KEY)
+    if not isinstance(logged_in_at, int) or isinstance(logged_in_at, bool):
+        return True
+    return now() - logged_in_at > app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+
+
+def refuse_expired_login(app: Flask) -> bool:
+    """For the user loader: True when the session is past its lifetime, remembered for `end_expired_sessions`
+    (which logs it out and says so); the loader then gives no user."""
+    if login_expired(app):
+        g.login_expired = True
+        return True
+    return False
+
+
+def _end_session(message: str):
+    logout_user()
+    for key in (IDLE_KEY, LOGIN_KEY):
+        session.pop(key, None)
+    if request.endpoint == "auth.login":
+        # The login form itself goes on: shown with the message, or its credentials checked (no message then).
+        if request.method == "GET":
+            flash(message, "info")
+        return None
+    flash(message, "info")
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None))
 
 
 def init_app(app: Flask) -> None:
@@ -53,19 +100,18 @@ def init_app(app: Flask) -> None:
     user_logged_in.connect(_start_idle_clock, app)
 
     @app.before_request
-    def end_idle_sessions():
-        # A session unused for longer than SESSION_IDLE_TIMEOUT ends, even if its cookie is still valid.
-        if not current_user.is_authenticated or request.endpoint in (None, *STATIC_ENDPOINTS):
+    def end_expired_sessions():
+        # A session older than PERMANENT_SESSION_LIFETIME (the user loader refused it), or unused for longer than
+        # SESSION_IDLE_TIMEOUT, ends, even if its cookie is still valid.
+        if request.endpoint in (None, *STATIC_ENDPOINTS):
             return None
-        now = int(time.time())
+        if not current_user.is_authenticated:
+            return _end_session(SESSION_EXPIRED) if g.pop("login_expired", False) else None
+        moment = now()
         last_seen = session.get(IDLE_KEY)
-        session[IDLE_KEY] = now
-        timeout = app.config["SESSION_IDLE_TIMEOUT"].total_seconds()
-        if last_seen is not None and now - last_seen > timeout:
-            logout_user()
-            session.pop(IDLE_KEY, None)
-            flash("Votre session a expiré après une période d'inactivité : reconnectez-vous.", "info")
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None))
+        session[IDLE_KEY] = moment
+        if last_seen is not None and moment - last_seen > app.config["SESSION_IDLE_TIMEOUT"].total_seconds():
+            return _end_session("Votre session a expiré après une période d'inactivité : reconnectez-vous.")
         return None
 
     @app.after_request

@@ -98,25 +98,33 @@ class HistoryRow:
 
 def history_rows(history: list[Any], model: Any = None, limit: int = 50) -> list[HistoryRow]:
     """Merge, newest first, a record's audit entries with, for a user, the operations' items about them:
-    a bulk action writes one Historique line, and each of its users still finds it in their own history."""
-    rows = [HistoryRow(e.created_at, e.actor_label, audit_action(e.action), audit_changes(e)) for e in history]
-    if isinstance(model, User):
-        perimeter = current_perimeter()
-        for operation, item in operations.user_items(db.session, model.id, limit):
-            mine = perimeter.may_follow(operation.actor_id)
-            lines = []
-            if item.active_before is not None and item.active_before != item.active_after:
-                lines.append(f"Actif : {yes_no(item.active_before)} → {yes_no(item.active_after)}")
-            if item.email_kind:
-                lines.append(f"Lien envoyé : {EMAIL_KINDS.get(item.email_kind, item.email_kind)}")
-            if item.undone:
-                lines.append("Annulé depuis")
-            # The operation's scope and counts speak of its author's perimeter: only those who may open its page
-            # read them. Anyone else gets its number and kind, and this user's own before → after above.
-            said = operations.summary(operation) if mine else operation.operation_kind.label
-            lines.append(f"Opération n° {operation.id} : {said}")
-            url = url_for("operations.details_view", id=operation.id) if mine else None
-            rows.append(HistoryRow(operation.created_at, operation.actor_label, operation.operation_kind.label,
-                                   Markup("<br>").join(lines), url))
+    a bulk action writes one Historique line, and each of its users still finds it in their own history.
+
+    « Par » names whom the reader may know (Perimeter.actor_labels): a user two companies share is changed by
+    both companies' administrators, and neither company learns from the history who administers the other."""
+    perimeter = current_perimeter()
+    touched = operations.user_items(db.session, model.id, limit) if isinstance(model, User) else []
+    authors = [(getattr(e, "actor_id", None), e.actor_label) for e in history]
+    authors += [(operation.actor_id, operation.actor_label) for operation, _ in touched]
+    shown = perimeter.actor_labels(db.session, authors)
+    rows = [HistoryRow(e.created_at, shown[(getattr(e, "actor_id", None), e.actor_label)], audit_action(e.action),
+                       audit_changes(e)) for e in history]
+    for operation, item in touched:
+        mine = perimeter.may_follow(operation.actor_id)
+        lines = []
+        if item.active_before is not None and item.active_before != item.active_after:
+            lines.append(f"Actif : {yes_no(item.active_before)} → {yes_no(item.active_after)}")
+        if item.email_kind:
+            lines.append(f"Lien envoyé : {EMAIL_KINDS.get(item.email_kind, item.email_kind)}")
+        if item.undone:
+            lines.append("Annulé depuis")
+        # The operation's scope and counts speak of its author's perimeter: only those who may open its page
+        # read them. Anyone else gets its number and kind, and this user's own before → after above.
+        said = operations.summary(operation) if mine else operation.operation_kind.label
+        lines.append(f"Opération n° {operation.id} : {said}")
+        url = url_for("operations.details_view", id=operation.id) if mine else None
+        rows.append(HistoryRow(operation.created_at, shown[(operation.actor_id, operation.actor_label)],
+                               operation.operation_kind.label, Markup("<br>").join(lines), url))
+    if touched:
         rows.sort(key=lambda r: r.created_at, reverse=True)
     return rows[:limit]

@@ -50,6 +50,7 @@ class HistoryEvent(NamedTuple):
     action: str
     before: dict | None
     after: dict | None
+    actor_id: int | None = None  # who the history may name (Perimeter.actor_labels)
 
 
 _HISTORY_STATEMENTS: dict = {}  # UserView.history's statement, per limit
@@ -340,7 +341,8 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
         statement = _HISTORY_STATEMENTS.get(limit)
         if statement is None:
             statement = _HISTORY_STATEMENTS[limit] = (
-                select(AuditEvent.created_at, AuditEvent.actor_label, AuditEvent.action, AuditEvent.before, AuditEvent.after)
+                select(AuditEvent.created_at, AuditEvent.actor_label, AuditEvent.action, AuditEvent.before, AuditEvent.after,
+                       AuditEvent.actor_id)
                 .where(AuditEvent.target_type == self.audit_target_type, AuditEvent.target_id == bindparam("target_id"))
                 .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
                 .limit(limit)
