@@ -89,7 +89,7 @@ def create_app(config: Any = None) -> Flask:
         # The host is not taken from X-Forwarded-Host: the proxy passes the Host header on (README's recipe).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
-    for code in (400, 403, 404, 405, 413, 429, 500):
+    for code in (400, 403, 404, 405, 413, 415, 429, 500):
         app.register_error_handler(code, _error_page(code))
 
     return app
@@ -101,6 +101,7 @@ ERROR_MESSAGES = {
     404: ("Page introuvable", "Cette page n'existe pas, ou vous n'y avez pas accès."),
     405: ("Méthode non autorisée", "Cette action n'est pas possible de cette façon."),
     413: ("Envoi trop volumineux", "Les données envoyées sont trop volumineuses."),
+    415: ("Format de données non pris en charge", "Les formulaires de ce site n'acceptent que les données d'un formulaire web."),
     429: ("Trop de tentatives", "Trop de tentatives en peu de temps. Patientez quelques minutes avant de réessayer."),
     500: ("Erreur interne", "Une erreur inattendue est survenue. L'équipe technique a été prévenue ; réessayez plus tard."),
 }

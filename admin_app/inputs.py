@@ -28,6 +28,18 @@ NUL_MESSAGE = ("La requête contient un caractère nul (0x00), qui n'est accept�
 RETURN_URL_MESSAGE = ("L'adresse de retour (paramètre « url ») contient un caractère de contrôle, qu'aucune adresse ne "
                       "peut contenir. Retirez-le puis réessayez.")
 BAD_ID_MESSAGE = "Un identifiant envoyé n'est pas un nombre valide : rien n'a été modifié. Rechargez la page et réessayez."
+UNSUPPORTED_BODY_MESSAGE = ("Les formulaires de ce site n'acceptent que les données d'un formulaire web "
+                            "(application/x-www-form-urlencoded ou multipart/form-data) : rien n'a été modifié.")
+FILE_MESSAGE = "Aucun formulaire de ce site n'accepte de fichier : rien n'a été modifié. Envoyez le formulaire sans fichier."
+
+# What a browser sends for this site's forms: url-encoded, or multipart for the forms Flask-Admin draws itself
+# (its form tag always says multipart/form-data, although none of them has a file field).
+FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# The return addresses a page carries (Flask-Admin's `url`, the login's `next`). A longer one cannot be a page of
+# this site: gunicorn refuses a request line over 4,094 bytes (its limit_request_line), so no page has a longer URL.
+RETURN_URL_PARAMETERS = ("url", "next")
+MAX_RETURN_URL = 4094
 
 
 def parse_db_id(value: Any, maximum: int = MAX_DB_ID) -> int | None:
@@ -118,7 +130,60 @@ def refuse_bad_return_url() -> Response | None:
     return None
 
 
+def unsupported_body() -> Response:
+    """The French 415 page: a body that is not a web form's."""
+    return Response(render_template("error.html", code=415, title="Format de données non pris en charge",
+                                    message=UNSUPPORTED_BODY_MESSAGE), 415, mimetype="text/html")
+
+
+def refuse_odd_bodies() -> Response | None:
+    """Answer 415 to a body that is not a web form's (JSON, XML, text...), 400 to a multipart body holding a file.
+
+    Runs before every other hook (CSRF and the login limiter read the form): Flask-WTF reads a JSON body as the
+    form's data, which handed lists, numbers and objects to code that expects text, and a file part handed it a
+    file. A body without a content type is refused unless it is empty (a bare POST, like a button without fields).
+    """
+    if request.method not in BODY_METHODS:
+        return None
+    mimetype = request.mimetype
+    if not mimetype:
+        has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        return unsupported_body() if has_body else None
+    if mimetype not in FORM_MIMETYPES:
+        return unsupported_body()
+    if mimetype == "multipart/form-data" and request.files:
+        return bad_request(FILE_MESSAGE)
+    return None
+
+
+def _without_long_return_urls(values: MultiDict) -> MultiDict | None:
+    """`values` without its over-long return addresses, or None when it has none."""
+    if not any(len(value) > MAX_RETURN_URL for name in RETURN_URL_PARAMETERS for value in values.getlist(name)):
+        return None
+    return type(values)((name, value) for name, value in values.items(multi=True)
+                        if name not in RETURN_URL_PARAMETERS or len(value) <= MAX_RETURN_URL)
+
+
+def ignore_long_return_urls() -> None:
+    """Drop a return address longer than any page's URL: the page then goes back to its default.
+
+    Flask-Admin (get_redirect_target) and the login (safe_next) redirect there after a save: a 1 MB `url`
+    came back as a 1 MB Location header. Dropped rather than refused: the action itself was legitimate.
+    """
+    args = _without_long_return_urls(request.args)
+    form = _without_long_return_urls(request.form) if request.method in BODY_METHODS else None
+    if args is not None:
+        request.args = args
+    if form is not None:
+        request.form = form
+    if args is not None or form is not None:
+        request.__dict__.pop("values", None)  # computed from both, once: computed again from the new ones
+
+
 def init_app(app: Flask) -> None:
     app.request_class = AppRequest
+    # First of all the hooks, Flask-WTF's CSRF check and the limiter's included: they read the form.
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_odd_bodies)
     app.before_request(refuse_nul_bytes)
     app.before_request(refuse_bad_return_url)
+    app.before_request(ignore_long_return_urls)

@@ -1,7 +1,7 @@
 """Pure validation rules for identifiers people type: SIREN, SIRET, phone, email.
 
 Each `clean_*` returns the normalised value or raises `InvalidValue` with a
-French message that can be shown as is.
+French message that can be shown as is; a value that is not text (None aside: empty) is refused too.
 """
 
 import re
@@ -21,8 +21,18 @@ class InvalidValue(ValueError):
 _SPACES = re.compile(r"[\s.\-\u00a0\u202f]")
 
 
-def _digits_only(value: str) -> str:
-    return _SPACES.sub("", value or "")
+def _text(value: object, label: str) -> str:
+    """`value` as text, None as "": a list, a number or a file (a JSON body, a forged form) is refused, not
+    left to fail further down (`.strip()`, a regular expression, the database)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidValue(f"{label} : la valeur envoyée n'est pas un texte.")
+    return value
+
+
+def _digits_only(value: str, label: str) -> str:
+    return _SPACES.sub("", _text(value, label))
 
 
 # The check-digit rules are python-stdnum's, not ours: they know the exceptions to Luhn (La Poste's
@@ -30,7 +40,7 @@ def _digits_only(value: str) -> str:
 # valid SIREN. Only the French messages are ours.
 def _stdnum_clean(module, value: str, label: str, length: int) -> str:
     try:
-        return module.validate(_digits_only(value))
+        return module.validate(_digits_only(value, f"Le {label}"))
     except InvalidChecksum:
         raise InvalidValue(f"Ce {label} n'est pas valide (clé de contrôle incorrecte).") from None
     except ValidationError:  # not only ASCII digits, or not the right number of them
@@ -54,7 +64,7 @@ def format_siret(siret: str) -> str:
 
 def clean_phone(value: str, region: str = "FR") -> str:
     """Return the phone number in E.164 (French numbers as typed: 06 12 34 56 78)."""
-    raw = (value or "").strip()
+    raw = _text(value, "Le numéro de téléphone").strip()
     if not raw:
         raise InvalidValue("Le numéro de téléphone est obligatoire.")
     try:
@@ -81,7 +91,7 @@ def format_phone(e164: str | None) -> str:
 
 def clean_email(value: str) -> str:
     """Return the email normalised (domain and local part lower-cased) or raise InvalidValue."""
-    raw = (value or "").strip()
+    raw = _text(value, "L'adresse email").strip()
     if not raw:
         raise InvalidValue("L'adresse email est obligatoire.")
     try:
@@ -113,7 +123,7 @@ def clean_text(
     what a reader sees); a person's name only takes letters, spaces, apostrophes, hyphens and dots.
     Everything else is kept and escaped where it is shown.
     """
-    raw = value or ""
+    raw = _text(value, label)
     if any(_invisible(c, multiline) for c in raw):
         raise InvalidValue(f"{label} contient des caractères invisibles ou de contrôle non autorisés.")
     text = "\n".join(" ".join(line.split()) for line in raw.strip().splitlines()) if multiline else " ".join(raw.split())
