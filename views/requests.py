@@ -15,6 +15,7 @@ from wtforms.validators import InputRequired
 
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
+from admin_app.services import claims
 from admin_app.services import requests as request_service
 from models import AccountRequest, RequestKind, RequestStatus
 from models.queries import RequestFilter
@@ -153,11 +154,15 @@ class AccountRequestView(LeanListMixin, CriteriaListView):
             return redirect(url_for(".index_view"))
         is_attachment = account_request.kind == RequestKind.ATTACHMENT.value
         user = request_service.requester_account(db.session, account_request) if is_attachment else None
-        if user is not None and not current_perimeter().sees(user):
+        if is_attachment and user is None:  # the account it names is gone, or its address changed
+            flash(claims.ACCOUNT_GONE, "error")
+            return redirect(url_for(".index_view"))
+        perimeter = current_perimeter()
+        if user is not None and not perimeter.sees(user):
             # Someone from elsewhere: attach first (a POST from this page), then tick the accesses.
-            return self.render("admin/requests/approve_attachment.html", model=account_request, user=user,
-                               claim=current_perimeter().may_claim(user), form=SecureForm(),
-                               establishment=request_service.matching_establishment(db.session, account_request))
+            return self.render("admin/requests/approve_attachment.html", model=account_request, account=user,
+                               account_grants=perimeter.visible_grants(user), claim=perimeter.may_claim(user),
+                               form=SecureForm(), establishment=request_service.matching_establishment(db.session, account_request))
         if user is not None:
             return redirect(url_for("users.edit_view", id=user.id, request=account_request.id, url=url_for(".index_view")))
         return redirect(url_for("users.create_view", request=account_request.id, url=url_for(".index_view")))
@@ -174,6 +179,9 @@ class AccountRequestView(LeanListMixin, CriteriaListView):
                 flash(*decision_message(outcome, "validée"))
             return redirect(url_for(".index_view"))
         user = request_service.requester_account(db.session, account_request)
+        if user is None:  # its address changed the moment after: approved, with nothing more to open here
+            flash(*decision_message(outcome, "validée"))
+            return redirect(url_for(".index_view"))
         flash(f"Demande validée : {user.full_name} est rattaché(e) à votre établissement. Cochez ses accès puis enregistrez.", "success")
         return redirect(url_for("users.edit_view", id=user.id, url=url_for(".index_view")))
 

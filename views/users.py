@@ -34,6 +34,7 @@ from models.queries import UserFilter, name_or_email
 from models.rules import format_phone
 
 from .base import CriteriaListView, SecureForm, current_perimeter
+from .messages import waiting_messages
 from .requests import pending_request_count, visible_requests
 from .user_actions import UserActionsMixin
 from .user_forms import EDITOR_HABILITATIONS, PERSONAL, GrantEditorMixin, UserEditForm, UserForm
@@ -219,7 +220,7 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
                     flash(f"Demande validée : le compte de {user.full_name} est créé et un email de validation lui a été envoyé.", "success")
                 return user
             user = self.run_service(user_service.create_user, data, self._posted_grants() or [], form=form)
-            if user is None and EMAIL_TAKEN in (form.email.errors or []):
+            if user is None and {EMAIL_TAKEN, user_service.EMAIL_UNAVAILABLE} & set(form.email.errors or []):
                 g.existing_account_email = form.email.data  # the create page then offers the way forward
             if user is not None:
                 flash(f"Utilisateur {user.full_name} créé : un email de validation lui a été envoyé.", "success")
@@ -260,29 +261,37 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
         account_request = self.approval_request()
         if account_request is None:
             return None
+        # A Rattachement: the account it names, as it is, beside what the requester typed.
+        account = request_service.requester_account(db.session, account_request)
         return {
             "request": account_request,
             "establishment": request_service.matching_establishment(db.session, account_request),
             "can_create_establishment": current_perimeter().unrestricted,
+            "account": account,
+            "account_grants": current_perimeter().visible_grants(account) if account is not None else [],
         }
 
     def existing_account_offer(self) -> dict | None:
         """After "email déjà utilisée": what the creator may do instead (ask the holder to join, or open the
-        account when they may see it)."""
+        account when they already see it). To a delegated administrator it reads the same whoever has the
+        address (staff or not, proven or not): services.claims.file_on_behalf decides, and does not tell."""
         email = g.get("existing_account_email")
         if not email:
             return None
         perimeter = current_perimeter()
-        holder = db.session.scalar(select(User).where(User.email == email.strip().lower()))
-        if holder is None:
+        email = email.strip().lower()
+        holder = db.session.scalar(select(User).where(User.email == email))
+        if perimeter.unrestricted and holder is None:
             return None
         establishments = list(db.session.scalars(
             select(Establishment).where(perimeter.establishments()).order_by(Establishment.name).limit(500)
         )) if perimeter.administers_users and not perimeter.unrestricted else []
         posted = {row.establishment_id for row in (self._posted_grants() or [])}
         return {
-            "email": holder.email,
-            "user_url": self.get_url(".edit_view", id=holder.id) if perimeter.sees(holder) else None,
+            "email": email,
+            "precise": perimeter.unrestricted,
+            # a user already in one's own list: nothing is told that the list does not show
+            "user_url": self.get_url(".edit_view", id=holder.id) if holder is not None and perimeter.sees(holder) else None,
             "establishments": establishments,
             "chosen": next((e.id for e in establishments if e.id in posted), None),
             "form": SecureForm(),
@@ -290,17 +299,23 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
 
     @expose("/claim-existing/", methods=("POST",))
     def claim_existing_view(self):
-        """Ask an existing account's holder to join one of the actor's establishments (they confirm by email)."""
+        """Ask an existing account's holder to join one of the actor's establishments (they confirm by email).
+
+        A delegated administrator reads the same answer whatever the address (claims.MAYBE_ASKED); staff are
+        told what happened."""
         if not SecureForm().validate_on_submit():
             refuse()
         establishment_id = parse_db_id(request.form.get("establishment", ""))
         if establishment_id is None:
             flash("Choisissez l'établissement auquel rattacher ce compte.", "error")
             return redirect(self.get_url(".create_view"))
+        said = waiting_messages()
         claim = self.run_service(claims.file_on_behalf, request.form.get("email", ""), establishment_id)
-        if claim is not None:
+        if claim is not None and current_perimeter().unrestricted:
             flash(f"Demande envoyée à {claim.email} : dès que le titulaire du compte l'aura confirmée depuis sa "
                   "messagerie, elle apparaîtra dans « Demandes de création de compte ».", "success")
+        elif waiting_messages() == said:  # not refused (the refusals are about the form and the actor only)
+            flash(claims.MAYBE_ASKED, "info")
         return redirect(self.get_url(".index_view"))
 
     def create_context(self) -> dict:

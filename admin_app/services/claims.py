@@ -33,8 +33,8 @@ _SALT = "mes-utilisateurs/confirm-attachment"  # binds the token to this purpose
 # addresses have an account, a staff one, an unproven one, or one already attached or already asked.
 MAYBE_ASKED = ("Si cette adresse correspond à un compte qui peut rejoindre cet établissement, son titulaire a reçu "
                "un email pour le confirmer.")
-ACCOUNT_GONE = ("Le compte visé par cette demande n'existe plus ou a changé d'adresse email depuis qu'elle a été "
-                "confirmée : refusez-la ; son titulaire pourra en faire une nouvelle.")
+ACCOUNT_GONE = ("Le compte visé par cette demande n'existe plus, a changé d'adresse email ou n'a pas validé celle-ci : "
+                "elle ne peut pas être validée. Refusez-la ; son titulaire pourra en faire une nouvelle.")
 
 
 def verified_account(session: Session, email: str, *, lock: bool = False) -> User | None:

@@ -219,14 +219,14 @@ def approve_many(session: Session, actor: Actor, ids: Sequence[int] | Select) ->
             if request.kind == RequestKind.ATTACHMENT.value:
                 existing = claims.bound_account(session, request, lock=True)
                 if existing is None:
-                    outcome.skipped.append((who, "le compte à rattacher n'existe plus ou a changé d'adresse email"))
+                    outcome.skipped.append((who, "le compte à rattacher n'existe plus, a changé d'adresse email ou ne l'a pas validée"))
                     continue
                 if not perimeter.may_claim(existing):
                     outcome.skipped.append((who, perimeter.may_claim(existing).reason.rstrip(".")))
                     continue
             else:
                 existing = None
-                if claims.verified_account(session, request.email) is not None:
+                if session.scalar(select(User.id).where(User.email == request.email)) is not None:  # proven or not
                     outcome.skipped.append((who, "adresse email déjà utilisée par un compte"))
                     continue
             savepoint = session.begin_nested()

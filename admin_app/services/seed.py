@@ -21,7 +21,7 @@ from models import (
     utcnow,
 )
 
-from . import audit, claims
+from . import audit
 from .common import SYSTEM, transaction
 from .passwords import hash_password
 
@@ -83,11 +83,11 @@ def load_demo(session: Session) -> int:
             )
             if exists is not None:
                 continue
-            # A demo Rattachement is one its holder already confirmed: it names their (verified) account.
-            holder = claims.verified_account(session, r["email"])
-            kind = RequestKind.ATTACHMENT if holder is not None else RequestKind.OPENING
-            session.add(AccountRequest(**{**r, "requested_at": requested_at}, kind=kind.value,
-                                       user_id=holder.id if holder is not None else None))
+            # A demo Rattachement is one its holder confirmed: it names their account. Han's address is not proven
+            # yet: his shows that such a claim cannot be approved until it is.
+            holder_id = session.scalar(select(User.id).where(User.email == r["email"]))
+            kind = RequestKind.ATTACHMENT if holder_id is not None else RequestKind.OPENING
+            session.add(AccountRequest(**{**r, "requested_at": requested_at}, kind=kind.value, user_id=holder_id))
             added += 1
         if added:
             audit.record(session, SYSTEM, "seed.demo", "database", None, "Données de démonstration", None, {"rows": added})

@@ -3,9 +3,9 @@
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from models import AccountRequest, AuditEvent, Establishment, Grant, User
+from models import AccountRequest, AuditEvent, Establishment, Grant, User, utcnow
 
 from ..conftest import STAFF, csrf_token, login
 from ..models.test_habilitations import COLUMNS, GUIDE_TABLE
@@ -168,6 +168,9 @@ def test_a_manager_approves_a_rattachement_of_a_user_from_elsewhere(as_user, db)
     """Han (Cantina) asks for Anchorhead: Chewbacca manages both, so he sees Han's page."""
     chewie = as_user(CHEWIE)
     han_request = db.session.scalar(select(AccountRequest.id).where(AccountRequest.last_name == "SOLO"))
+    # a claim names a proven address: the demo's Han proves his first
+    db.session.execute(update(User).where(User.email == "han.solo@example.org").values(email_verified_at=utcnow()))
+    db.session.commit()
     response = chewie.get(f"/admin/account-requests/approve/{han_request}")
     assert "/admin/users/edit/" in response.location
 

@@ -27,7 +27,7 @@ def test_an_existing_email_offers_to_ask_its_holder_to_join(as_user, db):
     luke = as_user(LUKE)
     page = create_post(luke, **{"grants-present": "1", "grants-establishment": str(eid(db, TEMPLE)),
                                 "grants-primary": str(eid(db, TEMPLE))}).get_data(as_text=True)
-    assert "Cette adresse email est déjà utilisée" in page and 'id="existing-account"' in page
+    assert "Cette adresse email ne peut pas être utilisée pour un nouveau compte" in page and 'id="existing-account"' in page
     assert "Proposer le rattachement" in page and "ouvrez sa fiche" not in page  # Luke cannot see Lando
     token = re.search(r'id="existing-account".*?name="csrf_token" type="hidden" value="([^"]+)"', page, re.S).group(1)
     response = luke.post("/admin/users/claim-existing/", data={"csrf_token": token, "email": LANDO,
