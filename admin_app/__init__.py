@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, redirect, render_template, url_for
@@ -11,6 +11,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import private_files
 from .config import INSTANCE, ROOT, Config
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 from .services import passwords
@@ -39,7 +40,8 @@ def create_app(config: Any = None) -> Flask:
         app.config.update(config)
     elif config is not None:
         app.config.from_object(config)
-    os.makedirs(app.instance_path, exist_ok=True)
+    private_files.private_folder(Path(app.instance_path))
+    private_files.protect_sqlite_database(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
     passwords.configure_hasher(*app.config["ARGON2_COST"])
 
     db.init_app(app)

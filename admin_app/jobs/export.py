@@ -25,6 +25,7 @@ from models.queries import UserFilter, name_or_email
 from models.rules import format_phone
 
 from ..authority import REFUSED_NOT_ADMIN, Perimeter
+from ..private_files import create_private_file, private_folder
 from ..services.common import Actor, ServiceError
 
 # The synchronous export's columns (views/user_actions.py's csv_response): the list's, then email and phone.
@@ -55,9 +56,8 @@ def scope_of(perimeter: Perimeter) -> str | list[int]:
 
 
 def export_dir() -> Path:
-    path = Path(current_app.config["EXPORT_DIR"])
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """EXPORT_DIR, created owner-only (the files in it are too: they list people)."""
+    return private_folder(Path(current_app.config["EXPORT_DIR"]))
 
 
 def file_of(job: Job) -> Path | None:
@@ -108,7 +108,7 @@ class ExportUsers:
         job.total = session.scalar(select(func.count()).select_from(User).where(*criteria(job.parameters, perimeter))) or 0
         job.result_path = f"utilisateurs-{job.id}.csv"  # one name per job: a restarted prepare overwrites it
         path = export_dir() / job.result_path
-        path.write_bytes(b"")
+        create_private_file(path)
         header = io.StringIO()
         csv.writer(header, delimiter=";").writerow(HEADER)
         data = ("\ufeff" + header.getvalue()).encode("utf-8")
