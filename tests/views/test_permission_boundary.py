@@ -82,6 +82,10 @@ def test_obiwan_takes_away_nothing_he_does_not_hold(as_user, db, rey):
     saved = grants_post(obiwan, db, rey, [(temple, ["apprenticeship"])], temple)
     assert saved.status_code == 302
     assert flags_on_temple(db, rey) == {"apprenticeship", "sensitive_data"}
+    # Nor does leaving Luke's Gestionnaire box out take it away (tests/views/test_delegation.py: detaching him is refused).
+    luke = uid(db, LUKE[0])
+    grants_post(obiwan, db, luke, [(temple, ["funding"])], temple)
+    assert "manager" in flags_on_temple(db, luke)
 
 
 def test_luke_gives_and_takes_every_habilitation_on_his_establishments(as_user, db, rey):
