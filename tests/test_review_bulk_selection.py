@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import event, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from models import Establishment, Grant, Operation, OperationItem, User
 
@@ -171,14 +172,29 @@ def test_an_id_holding_a_comma_gets_the_french_400_not_a_500(as_user, db):
 
 def committed_just_before(engine, prefixes, work):
     """Run `work` in a transaction of its own, committed just before the first statement starting with one of
-    `prefixes`: what another person's request does in the window between a check and the first write."""
+    `prefixes`: what another person's request does in the window between a check and the first write.
+
+    On SQLite the service holds the database's write lock from its first statement (BEGIN IMMEDIATE): that
+    window does not exist, and the other writer is refused ("database is locked") instead of committing."""
     fired = []
 
     def hook(conn, cursor, statement, parameters, context, executemany):
         if not fired and statement.lstrip().upper().startswith(prefixes):
             fired.append(True)
-            with engine.begin() as other:
-                work(other)
+            with engine.connect() as other:
+                sqlite = other.dialect.name == "sqlite"
+                if sqlite:
+                    other.exec_driver_sql("PRAGMA busy_timeout=50")
+                    other.commit()
+                try:
+                    with other.begin():
+                        work(other)
+                except OperationalError as exc:
+                    assert sqlite and "locked" in str(exc)
+                finally:
+                    if sqlite:
+                        other.exec_driver_sql("PRAGMA busy_timeout=5000")
+                        other.commit()
 
     event.listen(engine, "before_cursor_execute", hook)
     return lambda: event.remove(engine, "before_cursor_execute", hook)

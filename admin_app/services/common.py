@@ -63,6 +63,7 @@ def transaction(session: Session) -> Iterator[None]:
         return
     session.info["in_service"] = True
     try:
+        _begin_writing(session)
         yield
         session.commit()
     except (IntegrityError, StaleDataError) as exc:
@@ -78,6 +79,20 @@ def transaction(session: Session) -> Iterator[None]:
         raise
     finally:
         session.info["in_service"] = False
+
+
+def _begin_writing(session: Session) -> None:
+    """On SQLite, take the database's one write lock before the service reads anything (BEGIN IMMEDIATE).
+
+    pysqlite opens a transaction only at the first INSERT or UPDATE: a service's checks would otherwise read
+    before it, outside the lock, and another writer could commit between a check and the write it allows.
+    (PostgreSQL's services lock the rows they decide on instead: services.locks.)
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 EMAIL_TAKEN = "Cette adresse email est déjà utilisée par un autre utilisateur."
