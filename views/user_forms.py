@@ -126,8 +126,8 @@ class GrantEditorMixin:
             if establishment_id in actual and actual[establishment_id] != company_id:
                 refuse(WRONG_COMPANY)
 
-    def _rows_from_post(self) -> list[dict]:
-        posted = self._posted_grants() or []
+    def _rows_from_post(self, user: User | None = None) -> list[dict]:
+        posted = self._posted_grants(user) or []  # a disabled box drawn again as stored, not as unticked
         ids = [row.establishment_id for row in posted]
         # The form drawn again after a refused save shows the posted rows the viewer may see, never a forged
         # id's establishment from outside the perimeter (its name, SIRET and company would leak).
@@ -167,7 +167,7 @@ class GrantEditorMixin:
     def editor_rows(self, user: User, approval: dict | None = None) -> list[dict]:
         """The rows the grant editor shows: as posted after a refused save, else as stored (+ the request's)."""
         if request.method == "POST" and request.form.get("grants-present") == "1":
-            return self._rows_from_post()
+            return self._rows_from_post(user)
         rows = [
             {"establishment": g.establishment, "primary": g.is_primary, "held": {h.value for h in Habilitation if getattr(g, h.value)}}
             for g in sorted(current_perimeter().visible_grants(user), key=lambda g: (not g.is_primary, g.establishment.name))

@@ -124,3 +124,12 @@ def test_the_editor_draws_the_boundary_for_obiwan_and_none_for_luke(as_user, db,
     luke = text(as_user(LUKE).get(f"/admin/users/edit/?id={rey}"))
     assert "data-locked" not in luke and "grant-boundary" not in luke
     assert not any(" disabled" in tag for tag in boxes(luke, str(temple)).values())
+
+
+def test_a_refused_save_draws_the_disabled_ticked_box_again_as_stored(as_user, db, rey):
+    temple = eid(db, TEMPLE)
+    stale = grants_post(as_user(OBIWAN), db, rey, [(temple, ["apprenticeship"])], temple, version="0")
+    assert stale.status_code == 200
+    drawn = boxes(text(stale), str(temple))
+    assert "checked disabled data-locked" in drawn["sensitive_data"] and "checked" in drawn["apprenticeship"]
+    assert flags_on_temple(db, rey) == {"funding", "sensitive_data"}
