@@ -45,9 +45,8 @@ def protect_sqlite_database(database_uri: str, instance_path: str) -> None:
     """Create the SQLite database file owner-only before SQLite does (SQLite gives its journal and WAL files the
     database's mode), and narrow one created earlier with the default mode."""
     path = sqlite_file(database_uri, instance_path)
-    if path is None:
-        return
-    private_folder(path.parent)
+    if path is None or not path.parent.is_dir():
+        return  # SQLite makes no folder either: a database in a missing one stays unavailable (/healthz says so)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     except FileExistsError:

@@ -17,7 +17,7 @@ from models import AuditEvent, Base, User
 from .conftest import STAFF, csrf_token, login
 
 PUBLIC_ENDPOINTS = {"auth.login", "auth.account_request", "auth.verify_email", "auth.set_password", "auth.forgot_password",
-                    "attachments.confirm",
+                    "attachments.confirm", "auth.confirm_email_change", "auth.cancel_email_change",
                     "static", "admin.static", "healthz", "index"}
 SAMPLE_ARGS = {"int": "1", "default": "x", "string": "x", "path": "x"}
 
@@ -71,7 +71,8 @@ def test_every_non_public_page_sends_an_anonymous_visitor_to_login(app, client, 
 def test_public_pages_answer_an_anonymous_visitor(client):
     for url in ("/login", "/account/request", "/account/forgot-password", "/healthz"):
         assert client.get(url).status_code == 200, url
-    for url in ("/account/verify/x", "/account/set-password/x"):
+    for url in ("/account/verify/x", "/account/set-password/x", "/account/confirm-new-email/x",
+                "/account/cancel-email-change/x"):
         assert client.get(url).status_code == 400, url  # a clear page about the bad link
 
 
