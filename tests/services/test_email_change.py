@@ -140,13 +140,21 @@ def test_links_of_an_address_change_are_bound_to_their_purpose(session):
                       current_app.config["EMAIL_LINK_MAX_AGE"])[1] is TokenProblem.INVALID
 
 
-def test_a_deactivated_account_cannot_confirm_its_new_address(session):
+def test_a_deactivation_voids_the_change_even_once_the_account_is_active_again(session):
     user = holder(session)
     ask(session, user, "nouvelle@example.org")
     token = token_of(session, "confirm_email_change")
-    user.active = False
+    staff = f.user(session, staff=True)
     session.commit()
+    user_service.set_active(session, f.actor(staff), [user.id], False)
     assert read(session, Purpose.CONFIRM_EMAIL_CHANGE, token)[3] is TokenProblem.INACTIVE
+    assert fresh(session, user).pending_email is None
+    user_service.set_active(session, f.actor(staff), [user.id], True)
+    found, old_email, new_email, problem = read(session, Purpose.CONFIRM_EMAIL_CHANGE, token)
+    assert problem is None
+    with pytest.raises(ServiceError, match="n'est plus en attente"):
+        email_change.confirm(session, found, old_email, new_email)
+    assert fresh(session, user).email == old_email
 
 
 def test_a_delegated_administrator_asking_for_a_taken_address_is_answered_as_for_a_free_one(session):
