@@ -17,8 +17,8 @@ from models.rules import format_phone
 from .authority import perimeter_of
 from .extensions import db, limiter, login_manager
 from .security import refuse_expired_login, start_login_clock
-from .services import Actor, ServiceError, accounts, requests, sessions
-from .services.tokens import Purpose, TokenProblem, read_token
+from .services import Actor, ServiceError, accounts, email_change, requests, sessions
+from .services.tokens import Purpose, TokenProblem, read_email_change_token, read_token
 
 bp = Blueprint("auth", __name__)
 
@@ -179,6 +179,7 @@ def forgot_password():
 
 class ProfileForm(FlaskForm):
     email = EmailField("Email", validators=[InputRequired("L'adresse email est obligatoire.")])
+    current_password = PasswordField("Mot de passe actuel (pour changer d'adresse email)", validators=[Optional()])
     phone = TelField("Téléphone", validators=[InputRequired("Le numéro de téléphone est obligatoire.")])
     job_title = StringField("Fonction", validators=[Optional()])
     notify_requests = BooleanField("Recevoir un email à chaque nouvelle demande de création de compte")
@@ -205,13 +206,14 @@ def profile():
         profile_form.phone.data = format_phone(user.phone)
     if request.form.get("form") == "profile" and profile_form.validate_on_submit():
         try:
-            fields = ["email", "phone", "job_title"] + (["notify_requests"] if decides_requests(user) else [])
+            fields = ["email", "current_password", "phone", "job_title"] + (["notify_requests"] if decides_requests(user) else [])
+            asked_email = profile_form.email.data
             changed = accounts.update_profile(db.session, user, {name: getattr(profile_form, name).data for name in fields})
         except ServiceError as exc:
             _show_service_error(profile_form, exc)
         else:
-            if changed and user.email_verified_at is None:
-                flash("Profil enregistré. Un email de validation a été envoyé à votre nouvelle adresse.", "success")
+            if changed and asked_email_differs(asked_email, user.email):
+                flash(f"Profil enregistré. {email_change.PENDING_NOTICE}", "success")
             else:
                 flash("Profil enregistré." if changed else "Aucune modification.", "success")
             return redirect(url_for("auth.profile"))
@@ -226,6 +228,55 @@ def profile():
             return redirect(url_for("auth.profile"))
     return render_template("auth/profile.html", user=user, profile_form=profile_form, password_form=password_form,
                            decides_requests=decides_requests(user))
+
+
+def asked_email_differs(asked: str | None, current: str) -> bool:
+    return sessions.login_email(asked) != current
+
+
+class EmailChangeForm(FlaskForm):
+    """Only the CSRF token: a link's change is made by a POST, never by opening it (mail scanners do)."""
+
+
+def _email_change_link(purpose: Purpose, token: str):
+    return read_email_change_token(db.session, current_app.config["SECRET_KEY"], purpose, token,
+                                   current_app.config["EMAIL_LINK_MAX_AGE"])
+
+
+@bp.route("/account/confirm-new-email/<token>", methods=["GET", "POST"])
+def confirm_email_change(token: str):
+    user, old_email, new_email, problem = _email_change_link(Purpose.CONFIRM_EMAIL_CHANGE, token)
+    if problem:
+        return _bad_link(problem)
+    form = EmailChangeForm()
+    if form.validate_on_submit():
+        try:
+            email_change.confirm(db.session, user, old_email, new_email)
+        except ServiceError as exc:
+            return render_template("auth/bad_link.html", message=exc.message), 400
+        return render_template("auth/message.html", title="Nouvelle adresse confirmée",
+                               message=f"C'est fait : {new_email} est désormais l'adresse de votre compte. "
+                                       "Utilisez-la pour vous connecter.")
+    return render_template("auth/email_change.html", form=form, cancel=False, new_email=new_email)
+
+
+@bp.route("/account/cancel-email-change/<token>", methods=["GET", "POST"])
+def cancel_email_change(token: str):
+    user, old_email, new_email, problem = _email_change_link(Purpose.CANCEL_EMAIL_CHANGE, token)
+    if problem:
+        return _bad_link(problem)
+    form = EmailChangeForm()
+    if form.validate_on_submit():
+        try:
+            email_change.cancel(db.session, user, old_email, new_email, request.remote_addr)
+        except ServiceError as exc:
+            return render_template("auth/bad_link.html", message=exc.message), 400
+        logout_user()
+        return render_template("auth/message.html", title="Changement annulé",
+                               message=f"Le changement d'adresse est annulé et toutes les sessions ouvertes sur votre "
+                                       f"compte sont fermées. Un lien pour choisir un nouveau mot de passe vient d'être "
+                                       f"envoyé à {old_email}.")
+    return render_template("auth/email_change.html", form=form, cancel=True, new_email=new_email)
 
 
 def init_app(app: Flask) -> None:
@@ -267,7 +318,8 @@ def account_request():
         except ServiceError as exc:
             _show_service_error(form, exc)
         else:
-            # The same answer whether or not the email already has an account.
+            # The same answer, byte for byte, whether the email has no account, a client's or a staff one, or
+            # already has a request waiting (then nothing new is filed or sent: services.requests.submit_request).
             return render_template("auth/message.html", title="Demande envoyée",
                                    message="Votre demande a bien été envoyée. Vous recevrez un email dès qu'elle aura été "
                                            "traitée.")
