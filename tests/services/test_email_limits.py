@@ -4,11 +4,13 @@ requester typed is quoted as theirs; a request always has someone to tell. HTTP:
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
+from admin_app.extensions import db as _db
 from admin_app.services import accounts, claims, email_limits
 from admin_app.services import requests as request_service
 from models import (
@@ -21,6 +23,8 @@ from models import (
     utcnow,
 )
 
+from ..conftest import ON_POSTGRES
+from ..threads import run_together
 from . import factories as f
 
 URGENT = "URGENT – appelez le 01 23 45 67 89"
@@ -248,3 +252,42 @@ def test_a_confirmed_claim_is_announced_to_staff_when_its_administrators_opted_o
     claim = request_service.submit_request(session, form(where.siret, email=holder.email))
     assert claims.confirm(session, claim)
     assert [e.recipient for e in f.outbox(session, "request_notification")] == [staff.email]
+
+
+# --- at once, on PostgreSQL ----------------------------------------------------------------------------
+
+NAMES = ["Amidala", "Organa", "Solo", "Kenobi", "Windu", "Tano"]
+
+
+def submitted_at_once(app, siret: str) -> None:
+    barrier = threading.Barrier(len(NAMES))
+
+    def submit(n: int):
+        def work():
+            with app.app_context():
+                barrier.wait()
+                request_service.submit_request(_db.session, form(siret, n, last_name=NAMES[n]))
+                _db.session.remove()
+        return work
+
+    assert run_together([submit(n) for n in range(len(NAMES))], barrier) == []
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writes: needs TEST_DATABASE_URL")
+@pytest.mark.parametrize("grouping", [True, False])
+def test_requests_at_the_same_instant_neither_pass_the_bound_nor_lose_a_grouped_request(session, app, luke, monkeypatch,
+                                                                                       grouping):
+    manager, where = luke
+    if not grouping:
+        monkeypatch.setitem(app.config, "NOTIFICATION_GROUP_MINUTES", 0)
+    submitted_at_once(app, where.siret)
+    session.expire_all()
+    told = to(session, manager.email)
+    if grouping:
+        (email,) = told
+        assert email.subject == f"{len(NAMES)} nouvelles demandes de création de compte"
+        assert all(name.upper() in email.body_text for name in NAMES)
+        assert f.count(session, OutboundEmailRequest, OutboundEmailRequest.email_id == email.id) == len(NAMES)
+    else:
+        assert len(told) == app.config["EMAIL_LIMIT_RECIPIENT_HOUR"]
+        assert len(suppressed(session)) == 1
