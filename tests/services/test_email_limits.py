@@ -238,7 +238,7 @@ def test_staff_are_told_when_every_administrator_opted_out(session):
     request_service.submit_request(session, form(where.siret))
     (email,) = f.outbox(session, "request_notification")
     assert email.recipient == staff.email
-    assert "aucun gestionnaire de cet établissement ne le reçoit" in email.body_text
+    assert "parce qu'aucun gestionnaire ne le reçoit pour cet établissement" in email.body_text
     assert f.events(session, "request.notify")[0].after == {"destinataires": [staff.email]}
 
 
