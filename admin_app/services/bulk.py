@@ -30,6 +30,7 @@ from models.queries import UserFilter
 
 from . import audit, emails, operations
 from .common import Actor, ServiceError, transaction
+from .locks import decide_on
 from .operations import OperationResult
 
 UserIds = Sequence[int] | Select
@@ -44,8 +45,7 @@ MISSING_OR_STRANGERS = ("{count} utilisateur(s) sélectionné(s) {where} ou intr
                         "aucun utilisateur n'a été modifié.")
 
 
-def _checked_batch(session: Session, perimeter: Perimeter, ids: UserIds, verb: str, *, whole: bool,
-                   lock: bool = False) -> int:
+def _checked_batch(session: Session, perimeter: Perimeter, ids: UserIds, verb: str, *, whole: bool) -> int:
     """How many existing users the batch names, once the actor may act on every one of them: one statement
     counts them and, for a delegated perimeter, those outside it and those it does not govern.
 
@@ -54,22 +54,13 @@ def _checked_batch(session: Session, perimeter: Perimeter, ids: UserIds, verb: s
     acting on the rest would act on a selection nobody made. A job's chunk (`whole=False`) skips users
     deleted since its cursor read them.
 
-    `lock`: the same statement locks the batch's users in id order (FOR UPDATE; PostgreSQL), before anything
-    is written. Under overlapping bulk actions the operations are then numbered in the order their changes
-    commit (a user's history reads in that order), and nobody changes these users before the commit, so what
-    the operation records is exactly what its UPDATE changes. All of the batch, in one pass: locks taken in a
-    second pass, out of order, could deadlock. (SQLite has no row locks: the operation's INSERT, the
-    transaction's first write, takes the database's one write lock until the commit, so operations are
-    numbered in commit order; this check itself runs before that first write, outside the lock.)
+    A writing service runs it after `locks.decide_on` locked the batch's users (in id order) and the actor:
+    a statement of its own, so that it sees what was committed while it waited for those locks. (Written in
+    the locking statement itself, its subqueries kept the snapshot taken before the wait.)
     """
     flags = [] if perimeter.unrestricted else [(~perimeter.users()).label("stranger"),
                                                perimeter.ungoverned_users().label("ungoverned")]
-    batch = select(User.id, *flags).where(_id_filter(ids))
-    if lock:
-        # FOR NO KEY UPDATE, as the UPDATE itself: foreign keys to these users (an operation's author) still
-        # take their key-share locks meanwhile.
-        batch = batch.order_by(User.id).with_for_update(of=User, key_share=True)
-    batch = batch.subquery()
+    batch = select(User.id, *flags).where(_id_filter(ids)).subquery()
     counts = [func.count()] + [func.count().filter(batch.c[name]) for name in ("stranger", "ungoverned") if flags]
     found, *refused = session.execute(select(*counts).select_from(batch)).one()
     strangers, ungoverned = refused or (0, 0)
@@ -160,7 +151,7 @@ def _flip(session: Session, actor: Actor, ids: UserIds, active: bool, *, whole: 
     else changed first is not counted, nor recorded, twice.
     """
     verb = "activer" if active else "désactiver"
-    requested = _checked_batch(session, perimeter_of(session, actor), ids, verb, whole=whole)
+    requested = _checked_batch(session, decide_on(session, actor, ids), ids, verb, whole=whole)
     if not active:
         _protect_staff(session, actor, ids, "désactiver")
     # Core, not the ORM's bulk update: the returned ids are read as plain rows; expire_users below stands for
@@ -186,8 +177,8 @@ def set_active(session: Session, actor: Actor, ids: UserIds, active: bool, *, sc
         chunk = operation is not None
         scope = scope or (None if chunk else operations.default_scope(session, ids))  # said of what was asked
         ids = _fixed(session, ids)
-        requested = _checked_batch(session, perimeter_of(session, actor), ids, "activer" if active else "désactiver",
-                                   whole=not chunk, lock=True)
+        requested = _checked_batch(session, decide_on(session, actor, ids), ids, "activer" if active else "désactiver",
+                                   whole=not chunk)
         if not active:
             _protect_staff(session, actor, ids, "désactiver")
         kind = OperationKind.ACTIVATE if active else OperationKind.DEACTIVATE
@@ -223,7 +214,7 @@ def delete_users(session: Session, actor: Actor, ids: UserIds, *, scope: str | N
     with transaction(session):
         scope = scope or operations.default_scope(session, ids)  # of what was asked, before the rows are gone
         ids = _fixed(session, ids)
-        requested = _checked_batch(session, perimeter_of(session, actor), ids, "supprimer", whole=True)
+        requested = _checked_batch(session, decide_on(session, actor, ids), ids, "supprimer", whole=True)
         _protect_staff(session, actor, ids, "supprimer")
         id_filter = User.id.in_(_locked_in_order(_id_filter(ids)))
         doomed = select(User.id).where(id_filter)
@@ -283,7 +274,7 @@ def resend_invitations(session: Session, actor: Actor, ids: UserIds) -> tuple[in
     """Queue the verification or password email for users without password; return (sent, skipped)."""
     with transaction(session):
         ids = _fixed(session, ids)
-        _checked_batch(session, perimeter_of(session, actor), ids, "inviter", whole=True)
+        _checked_batch(session, decide_on(session, actor, ids), ids, "inviter", whole=True)
         users = list(session.scalars(select(User).where(_id_filter(ids)).order_by(User.id)))
         sent = 0
         for user in users:

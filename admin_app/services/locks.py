@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from admin_app.authority import Perimeter, perimeter_of
@@ -44,6 +44,7 @@ def decide_on(session: Session, actor: Actor, user_ids: Iterable[int] | IdList =
         session.execute(select(User.id).where(User.id == actor.id).with_for_update(read=True)).all()
     wanted = set(ids)
     for instance in list(session.identity_map.values()):
-        if isinstance(instance, User) and instance.id in wanted:
+        identity = inspect(instance).identity  # read from the identity map: never loads a row deleted since
+        if isinstance(instance, User) and identity and identity[0] in wanted:
             session.expire(instance)
     return perimeter_of(session, actor)

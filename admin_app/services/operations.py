@@ -35,6 +35,7 @@ from models.operations import OperationState
 
 from . import audit
 from .common import Actor, ServiceError, transaction
+from .locks import decide_on
 
 DEFAULT_UNDO_WINDOW = timedelta(hours=24)
 
@@ -291,7 +292,7 @@ def undo_deadline(operation: Operation, window: timedelta = DEFAULT_UNDO_WINDOW)
 def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = DEFAULT_UNDO_WINDOW) -> UndoResult:
     """Take back `operation_id`: restore the users it changed that nobody changed since and that the
     actor still governs; count the others. Refused whole (nothing changed) when not allowed."""
-    from .bulk import _locked_in_order, _protect_staff, state_values  # bulk imports this module
+    from .bulk import _protect_staff, state_values  # bulk imports this module
 
     with transaction(session):
         # The operation row locked to the end: two undos of the same operation run one after the other,
@@ -322,7 +323,8 @@ def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = 
         # their user_id without a foreign key; its version may well equal the one the operation left).
         untouched = exists().where(*changed_items, item.user_id == User.id, item.version_after == User.version,
                                    ~deleted_since(operation.id + 1, User.id))
-        perimeter = perimeter_of(session, actor)
+        # The operation's users locked (id order), then the actor, then the rule read afresh: see services.locks.
+        perimeter = decide_on(session, actor, session.scalars(select(item.user_id).where(*changed_items)))
         governed = ~perimeter.ungoverned_users()
         total = session.scalar(select(func.count()).select_from(item).where(*changed_items)) or 0
         out_of_scope = 0
@@ -333,7 +335,7 @@ def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = 
         # Deactivated again: their sessions end and the links sent them are void, as any deactivation.
         values: dict[str, Any] = {**state_values(restore_to), "updated_at": now}
         restored = list(session.scalars(
-            update(User).where(User.id.in_(_locked_in_order(untouched, governed)), untouched)
+            update(User).where(untouched, governed)
             .values(**values).returning(User.id).execution_options(synchronize_session=False)
         ))
         if restored:
