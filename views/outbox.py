@@ -22,6 +22,8 @@ EMAIL_KINDS = dict([  # pairs, not a dict literal: bandit (B105) takes a "set_pa
     ("set_password", "Création du mot de passe"),
     ("request_received", "Demande reçue"),
     ("request_refused", "Demande refusée"),
+    ("request_notification", "Nouvelle demande à traiter"),
+    ("confirm_attachment", "Confirmation d'un rattachement"),
     ("confirm_email_change", "Confirmation d'une nouvelle adresse"),
     ("email_change_notice", "Avis de changement d'adresse"),
 ])

@@ -100,8 +100,12 @@ def test_the_holder_is_told_their_request_was_received(session, cast):
     (email,) = written(session, OutboundEmail, OutboundEmail.recipient == cast.holder.email)
     assert (email.kind, email.subject) == ("request_received", "Demande reçue")
     holder = cast.holder
-    assert email.body_text.startswith(f"Bonjour {holder.first_name} {holder.last_name},")
-    assert f"pour l'établissement ONE (SIRET {cast.b.siret[:9]} {cast.b.siret[9:]})" in email.body_text
+    # Names and the company as typed are quoted as the requester's, never the product's words (the public form's
+    # visitor types the address this goes to): the establishment is named as recorded.
+    assert email.body_text.startswith("Bonjour,\n")
+    assert f"pour l'établissement {cast.b.name} – {cast.b.company.name} (SIRET {cast.b.siret[:9]} {cast.b.siret[9:]})" in email.body_text
+    assert f"> Nom : « {holder.civility} {holder.last_name} {holder.first_name} »" in email.body_text
+    assert "> Raison sociale : « ONE »" in email.body_text
 
 
 def test_the_request_is_written_in_the_history_against_the_request(session, cast):

@@ -100,8 +100,10 @@ def test_the_requester_is_told_by_email_with_their_name_establishment_and_reason
     (email,) = session.scalars(select(OutboundEmail)).all()
     assert (email.recipient, email.kind, email.subject) == (
         "luke@example.org", "request_refused", "Votre demande de compte n'a pas été acceptée")
-    assert email.body_text.startswith("Bonjour Luke SKYWALKER,")
-    assert f"pour l'établissement ONE (SIRET {cast.a.siret[:9]} {cast.a.siret[9:]}) n'a pas été acceptée" in email.body_text
+    # The address was typed by whoever filed the request: what they typed is quoted, the establishment named as recorded.
+    assert email.body_text.startswith("Bonjour,\n")
+    assert f"pour l'établissement {cast.a.name} – {cast.a.company.name} (SIRET {cast.a.siret[:9]} {cast.a.siret[9:]}) n'a pas été acceptée" in email.body_text
+    assert "> Nom : « M. SKYWALKER Luke »" in email.body_text
     assert f"Motif : {REFUSAL_REASONS['cpf']}" in email.body_text
 
 
