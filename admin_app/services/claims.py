@@ -19,12 +19,13 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from admin_app.authority import OUT_OF_PERIMETER, perimeter_of
+from admin_app.authority import OUT_OF_PERIMETER
 from models import AccountRequest, Establishment, RequestKind, RequestStatus, User, utcnow
 from models.rules import clean_email, clean_siret, clean_text
 
 from . import audit, emails, notifications
 from .common import Actor, ServiceError, checked, transaction
+from .locks import decide_on
 
 _SALT = "mes-utilisateurs/confirm-attachment"  # binds the token to this purpose only
 
@@ -163,7 +164,7 @@ def file_on_behalf(session: Session, actor: Actor, email: str, establishment_id:
     MAYBE_ASKED is all they learn; None then means that nothing was sent.
     """
     with transaction(session):
-        perimeter = perimeter_of(session, actor)
+        perimeter = decide_on(session, actor)
         establishment = session.get(Establishment, establishment_id)
         if establishment is None or not perimeter.contains(establishment.id) or not perimeter.administers_users:
             raise ServiceError(f"Cet établissement est {OUT_OF_PERIMETER}.")

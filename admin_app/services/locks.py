@@ -22,7 +22,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from admin_app.authority import Perimeter, perimeter_of
-from models import User
+from models import Grant, User
 from models.ids import IdList, in_ids
 
 from .common import Actor
@@ -39,12 +39,18 @@ def lock_users(session: Session, user_ids: Iterable[int] | IdList) -> None:
 def decide_on(session: Session, actor: Actor, user_ids: Iterable[int] | IdList = ()) -> Perimeter:
     """Lock the targets, then the actor's row, then read the actor's perimeter: see the module's docstring."""
     ids = IdList.of(user_ids)
-    lock_users(session, ids)
-    if actor.id is not None:
-        session.execute(select(User.id).where(User.id == actor.id).with_for_update(read=True)).all()
+    if session.get_bind().dialect.name != "sqlite":  # there the transaction holds the write lock already
+        lock_users(session, ids)
+        if actor.id is not None:
+            session.execute(select(User.id).where(User.id == actor.id).with_for_update(read=True)).all()
     wanted = set(ids)
     for instance in list(session.identity_map.values()):
-        identity = inspect(instance).identity  # read from the identity map: never loads a row deleted since
-        if isinstance(instance, User) and identity and identity[0] in wanted:
+        # Read from the identity map, never loading a row deleted since; what this very transaction changed and
+        # has not flushed yet is current: kept.
+        state = inspect(instance)
+        if state.modified or not state.identity:
+            continue
+        if (isinstance(instance, User) and state.identity[0] in wanted) or \
+                (isinstance(instance, Grant) and state.dict.get("user_id") in wanted):
             session.expire(instance)
     return perimeter_of(session, actor)

@@ -7,16 +7,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from admin_app.authority import perimeter_of
 from models import Company, Establishment, Grant
 from models.rules import clean_siren, clean_siret, clean_text
 
 from . import audit
 from .common import Actor, ServiceError, checked, transaction
+from .locks import decide_on
 
 
 def _require_staff(session: Session, actor: Actor) -> None:
-    decision = perimeter_of(session, actor).may_change_reference_data()
+    decision = decide_on(session, actor).may_change_reference_data()
     if not decision:
         raise ServiceError(decision.reason)
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from admin_app.authority import Perimeter, perimeter_of
+from admin_app.authority import Perimeter
 from models import (
     AccountRequest,
     Establishment,
@@ -23,6 +23,7 @@ from models.rules import clean_siret, clean_text
 
 from . import audit, claims, emails, notifications
 from .common import Actor, ServiceError, checked, transaction
+from .locks import decide_on
 from .users import GrantInput, clean_personal_data, create_user, edit_user, save_grants, user_label
 
 REFUSAL_REASONS: dict[str, str] = {
@@ -149,7 +150,7 @@ def approve_opening(
 ) -> User:
     """Approve an "Ouverture": create the user from the (pre-filled) form, with their grants."""
     with transaction(session):
-        _require_decidable(session, perimeter_of(session, actor), request)
+        _require_decidable(session, decide_on(session, actor), request)
         if request.kind != RequestKind.OPENING.value:
             raise ServiceError("Cette demande est un rattachement à un compte existant : elle ne crée pas de compte.")
         _claim(session, actor, request, RequestStatus.APPROVED)
@@ -169,7 +170,7 @@ def approve_attachment(
     `data` (identity fields) is None when the actor may not govern the account: only grants change then.
     """
     with transaction(session):
-        perimeter = perimeter_of(session, actor)
+        perimeter = decide_on(session, actor, [user.id])
         _require_decidable(session, perimeter, request)
         account = claims.bound_account(session, request, lock=True)
         if account is None:
@@ -202,8 +203,9 @@ def approve_many(session: Session, actor: Actor, ids: Sequence[int] | Select) ->
     """Approve each request with its matched establishment and no habilitation; skip, with the reason, those that can't."""
     with transaction(session):
         outcome = BulkOutcome()
-        perimeter = perimeter_of(session, actor)
-        for request in _requests(session, ids):
+        chosen = _requests(session, ids)
+        perimeter = decide_on(session, actor, [r.user_id for r in chosen if r.user_id is not None])
+        for request in chosen:
             who = f"{request.last_name} {request.first_name}"
             if request.status not in (RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value):
                 outcome.skipped.append((who, "déjà traitée"))
@@ -269,7 +271,7 @@ def refuse_requests(
         reason = details if reason_code == "other" else REFUSAL_REASONS[reason_code] + (f"\n{details}" if details else "")
         outcome = BulkOutcome()
         chosen = _requests(session, ids)
-        perimeter = perimeter_of(session, actor)
+        perimeter = decide_on(session, actor)
         for request in chosen:
             if request.status != RequestStatus.UNCONFIRMED.value:  # those are told apart below, as never pending
                 _require_decidable(session, perimeter, request)

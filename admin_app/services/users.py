@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin_app.authority import OUT_OF_PERIMETER, UserAction, perimeter_of
+from admin_app.authority import OUT_OF_PERIMETER, UserAction
 from models import Establishment, Grant, Habilitation, User, utcnow
 from models.accounts import Civility
 from models.habilitations import grant_habilitations, implied
@@ -24,6 +24,7 @@ from .bulk import resend_invitations as resend_invitations
 from .bulk import set_active as set_active
 from .bulk import user_label
 from .common import EMAIL_TAKEN, Actor, ServiceError, checked, transaction
+from .locks import decide_on
 from .passwords import hash_password, password_problem
 
 STALE_FORM = (
@@ -70,7 +71,7 @@ def create_user(
 ) -> User:
     """Create a user without password, with `grant_rows`, and queue the "Validez votre adresse email" email."""
     with transaction(session):
-        perimeter = perimeter_of(session, actor)
+        perimeter = decide_on(session, actor)
         decision = perimeter.may_create(staff=is_staff)
         if not decision:
             raise ServiceError(decision.reason)
@@ -110,7 +111,7 @@ def update_user(session: Session, actor: Actor, user: User, expected_version: in
     """Save personal data, refusing if someone else saved the user since `expected_version`. A new email is
     only asked for (services.email_change): the account keeps its address until the new mailbox proves it."""
     with transaction(session):
-        perimeter = perimeter_of(session, actor)
+        perimeter = decide_on(session, actor, [user.id])
         _require(perimeter.may(UserAction.EDIT_IDENTITY, user))
         if user.version != expected_version:
             raise ServiceError(STALE_FORM)
@@ -175,7 +176,7 @@ def save_grants(session: Session, actor: Actor, user: User, rows: Sequence[Grant
     the user's other grants are kept as they are, and count for the primary rule.
     """
     with transaction(session):
-        perimeter = perimeter_of(session, actor)
+        perimeter = decide_on(session, actor, [user.id])  # both sides of a race on this user meet on its row
         kept = [g for g in user.grants if not perimeter.contains(g.establishment_id)]
         if not perimeter.unrestricted:
             # Every grant this save adds, changes (habilitations or primary flag) or removes is asked for.
@@ -249,10 +250,10 @@ def edit_user(
     """Save the edit page: personal data (None when the actor may only change grants) and, when the
     editor was sent, grants, in one transaction."""
     with transaction(session):
-        # The version as it is now, under a row lock held to the end of this save: a form opened before someone
+        # The version as it is now, under the row lock held to the end of this save: a form opened before someone
         # else's save is refused even when, read afterwards, its grants would change nothing.
-        current = session.scalar(select(User.version).where(User.id == user.id).with_for_update())
-        if current != expected_version:
+        decide_on(session, actor, [user.id])
+        if user.version != expected_version:
             raise ServiceError(STALE_FORM)
         if data is not None:
             update_user(session, actor, user, expected_version, data)

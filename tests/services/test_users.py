@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from admin_app.authority import REFUSED_NOT_ADMIN, REFUSED_STAFF_CREATION
 from admin_app.services import SYSTEM_ACTOR, ServiceError
 from admin_app.services import users as user_service
-from admin_app.services.common import CONFLICT, EMAIL_TAKEN
+from admin_app.services.common import EMAIL_TAKEN
 from admin_app.services.passwords import verify_password
 from admin_app.services.tokens import Purpose, read_token
 from admin_app.services.users import GrantInput, check_grant_rows
@@ -322,7 +322,8 @@ def test_an_update_racing_another_save_is_refused_as_a_conflict(session, cast):
         other.commit()
     with pytest.raises(ServiceError) as refused:
         user_service.update_user(session, f.actor(cast.staff), target, version, identity(target, first_name="Lando"))
-    assert refused.value.message == CONFLICT
+    # The service reads the user afresh under its lock (services.locks): it sees the other save, and says so.
+    assert refused.value.message == user_service.STALE_FORM
     session.expire_all()
     saved = session.get(User, target.id)
     assert (saved.first_name, saved.job_title, saved.version) == (target.first_name, "Pilote", version + 1)
