@@ -9,7 +9,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
 from models import InvalidValue, User
 
@@ -74,6 +74,9 @@ def transaction(session: Session) -> Iterator[None]:
         if not lost_a_race(exc):
             raise
         raise ServiceError(CONFLICT) from None
+    except ObjectDeletedError:
+        session.rollback()
+        raise ServiceError(GONE) from None
     except BaseException:
         session.rollback()
         raise
@@ -95,6 +98,7 @@ def _begin_writing(session: Session) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+GONE = "Cet enregistrement n'existe plus : quelqu'un l'a supprimé entre-temps. Rien n'a été enregistré."
 EMAIL_TAKEN = "Cette adresse email est déjà utilisée par un autre utilisateur."
 CONFLICT = (
     "Quelqu'un d'autre a modifié ces données en même temps que vous : rien n'a été enregistré. "
@@ -110,8 +114,9 @@ def violated_constraint(exc: IntegrityError) -> str:
 
 
 def lost_a_race(exc: OperationalError) -> bool:
-    """A deadlock or a serialization failure (PostgreSQL's 40P01, 40001): the other transaction won."""
-    return getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
+    """A deadlock or a serialization failure (PostgreSQL's 40P01, 40001), or SQLite's write lock still held by
+    another writer when its busy timeout ran out: the other transaction won."""
+    return getattr(exc.orig, "sqlstate", None) in ("40P01", "40001") or "database is locked" in str(exc.orig)
 
 
 def conflict_message(exc: IntegrityError | StaleDataError) -> str:

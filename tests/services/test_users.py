@@ -676,3 +676,16 @@ def test_edit_saves_identity_and_grants_in_one_transaction(session, cast):
     assert session.get(User, target.id).last_name == "KENOBI"
     assert grants_of(session, target.id) == {cast.a.id: (True, flags(H.FUNDING))}
     assert [e.action for e in events(session)] == ["user.update", "user.grants"]
+
+
+def test_an_edit_of_a_user_deleted_meanwhile_says_it_no_longer_exists(session, cast):
+    target = f.user(session, [(cast.a, [H.REPORTING])])
+    session.commit()
+    version, target_id = target.version, target.id  # the edit page was drawn: this session holds the user
+    with Session(bind=session.get_bind()) as other:  # someone else deletes them meanwhile
+        user_service.delete_users(other, f.actor(other.get(User, cast.staff.id)), [target_id])
+    with pytest.raises(ServiceError, match="n'existe plus"):
+        user_service.edit_user(session, f.actor(cast.staff), target, version, identity(target, first_name="Lando"),
+                               [GrantInput(cast.a, True, {H.REPORTING})])
+    session.expire_all()
+    assert session.get(User, target_id) is None
