@@ -99,8 +99,12 @@ def test_other_operational_errors_are_not_a_race(sqlstate):
     assert lost_a_race(pg_operational(sqlstate)) is False
 
 
-def test_a_sqlite_operational_error_has_no_sqlstate_and_is_not_a_race():
-    assert lost_a_race(OperationalError("UPDATE ...", {}, Exception("database is locked"))) is False
+def test_sqlite_s_write_lock_still_held_after_the_busy_timeout_is_a_lost_race():
+    assert lost_a_race(OperationalError("UPDATE ...", {}, Exception("database is locked"))) is True
+
+
+def test_another_sqlite_operational_error_has_no_sqlstate_and_is_not_a_race():
+    assert lost_a_race(OperationalError("UPDATE ...", {}, Exception("no such table: users"))) is False
 
 
 # --- conflict_message -------------------------------------------------------------------------------
