@@ -38,6 +38,25 @@ def redis_connection(app: Flask) -> Redis:
     return Redis.from_url(url)
 
 
+ANNOUNCE_TIMEOUT = 2.0  # seconds: a web request announcing a job to a Redis that does not answer gives up this soon
+
+
+def announcer(app: Flask) -> Redis:
+    """The connection web requests announce jobs on: short timeouts, so that a Redis that does not answer costs
+    the request a couple of seconds (then it says so, jobs.QUEUE_DOWN), not gunicorn's whole timeout. Not the
+    workers' connection: their blocking reads wait far longer than this on purpose."""
+    from redis import Redis
+
+    url = app.config.get("JOBS_REDIS_URL")
+    if not url:
+        raise RuntimeError("JOBS_BACKEND=rq needs REDIS_URL (or JOBS_REDIS_URL)")
+    cached = app.extensions.get("jobs_announcer")
+    if cached is None or cached[0] != url:
+        connection = Redis.from_url(url, socket_connect_timeout=ANNOUNCE_TIMEOUT, socket_timeout=ANNOUNCE_TIMEOUT)
+        cached = app.extensions["jobs_announcer"] = (url, connection)
+    return cached[1]
+
+
 def _marker(app: Flask, job_id: int, attempts: int) -> str:
     return f"{app.config['JOBS_QUEUE']}:announced:{job_id}:{attempts}"
 
@@ -179,16 +198,24 @@ def embedded(app: Flask) -> EmbeddedRunner:
     return found
 
 
-def enqueue(job: Job) -> None:
-    """Hand a committed job to the configured backend ("off": recorded only, for tests and maintenance)."""
+def enqueue(job: Job) -> bool:
+    """Hand a committed job to the configured backend ("off": recorded only, for tests and maintenance).
+
+    False when the transport could not take it (Redis unreachable, or too slow to answer): no message announces
+    the job then, and the caller decides what becomes of it (admin_app.jobs withdraws it)."""
     app = current_app._get_current_object()
     backend = app.config["JOBS_BACKEND"]
     if backend == "rq":
-        rq_enqueue(app, job.id, job.attempts)
+        try:
+            rq_enqueue(app, job.id, job.attempts, announcer(app))
+        except Exception:  # whatever the transport's failure, the job is in the database and the caller is told
+            log.exception("job %s: could not be announced on Redis", job.id)
+            return False
     elif backend == "thread":
         embedded(app).submit(job.id)
     elif backend != "off":
         raise RuntimeError(f"JOBS_BACKEND inconnu : {backend!r} (rq, thread ou off)")
+    return True
 
 
 def init_app(app: Flask) -> None:

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import Job, JobKind, JobStatus, User, utcnow
@@ -192,6 +192,16 @@ def create(session: Session, actor: Actor, kind: JobKind, parameters: dict) -> J
         job = Job(kind=kind.value, actor_id=actor.id, actor_label=actor.label, actor_ip=actor.ip, parameters=parameters)
         session.add(job)
     return job
+
+
+def withdraw(session: Session, job_id: int) -> bool:
+    """Delete a job no worker has taken yet (its announcement failed); False if a worker took it meanwhile."""
+    with transaction(session):
+        gone = session.execute(
+            delete(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED.value, Job.attempts == 0)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return gone == 1
 
 
 def request_cancel(session: Session, job: Job) -> bool:

@@ -20,11 +20,9 @@ from sqlalchemy import (
     Select,
     bindparam,
     exists,
-    func,
     insert,
     literal,
     select,
-    update,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -34,8 +32,7 @@ from models.ids import in_ids
 from models.operations import OperationState
 
 from . import audit
-from .common import Actor, ServiceError, transaction
-from .locks import decide_on
+from .common import Actor
 
 DEFAULT_UNDO_WINDOW = timedelta(hours=24)
 
@@ -107,11 +104,12 @@ def summary(operation: Operation) -> str:
     """The operation's one line in Historique: « Désactivation de 13 555 utilisateurs — filtre : … »."""
     kind = operation.operation_kind
     if kind is OperationKind.UNDO:
-        return f"Annulation de l'opération n° {operation.undo_of_id} : {users_phrase(operation.changed)} rétabli{'s' if operation.changed > 1 else ''}"
-    text = f"{kind.label} de {users_phrase(operation.changed)}"
-    if kind is OperationKind.ACTIVATE_LINKS:
-        text = f"Activation de {users_phrase(operation.changed)} et envoi de {thousands(operation.emails)} lien{'s' if operation.emails > 1 else ''}"
-    text = f"{text} — {operation.scope}" if operation.scope else text
+        text = f"Annulation de l'opération n° {operation.undo_of_id} : {users_phrase(operation.changed)} rétabli{'s' if operation.changed > 1 else ''}"
+    else:
+        text = f"{kind.label} de {users_phrase(operation.changed)}"
+        if kind is OperationKind.ACTIVATE_LINKS:
+            text = f"Activation de {users_phrase(operation.changed)} et envoi de {thousands(operation.emails)} lien{'s' if operation.emails > 1 else ''}"
+        text = f"{text} — {operation.scope}" if operation.scope else text
     if operation.state is not None and operation.state != OperationState.DONE.value:
         text += f" ({OperationState(operation.state).label})"  # run by a job not (or never to be) done
     return text
@@ -217,12 +215,17 @@ def close(session: Session, operation: Operation, state: OperationState) -> bool
     committed chunks did, in the transaction that ends the job. An operation that changed nothing and sent
     nothing is removed, as a synchronous one would not have been recorded; returns whether it is kept."""
     operation.state = state.value
-    if operation.changed == 0 and operation.emails == 0:
+    kind = operation.operation_kind
+    # An undo is kept even when it restored nobody, as a synchronous one is: the operation it took back is marked
+    # undone, and this one says why nobody was restored (changed since, out of scope).
+    if kind is not OperationKind.UNDO and operation.changed == 0 and operation.emails == 0:
         session.delete(operation)
         session.flush()
         return False
-    kind = operation.operation_kind
     active = {OperationKind.ACTIVATE: True, OperationKind.DEACTIVATE: False, OperationKind.ACTIVATE_LINKS: True}.get(kind)
+    if kind is OperationKind.UNDO:
+        undone = session.get(Operation, operation.undo_of_id) if operation.undo_of_id else None
+        active = undone is not None and undone.operation_kind is OperationKind.DEACTIVATE
     _audit(session, Author(operation.actor_id, operation.actor_label, operation.ip), operation, active)
     session.flush()
     return True
@@ -290,64 +293,12 @@ def undo_deadline(operation: Operation, window: timedelta = DEFAULT_UNDO_WINDOW)
 
 
 def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = DEFAULT_UNDO_WINDOW) -> UndoResult:
-    """Take back `operation_id`: restore the users it changed that nobody changed since and that the
-    actor still governs; count the others. Refused whole (nothing changed) when not allowed."""
-    from .bulk import _protect_staff, state_values  # bulk imports this module
+    """Take back `operation_id` at once: restore the users it changed that nobody changed since and that the
+    actor still governs; count the others. Refused whole (nothing changed) when not allowed. Its home is
+    services.undo (which a job's chunks share); here for the callers that know it by this name."""
+    from .undo import undo as undo_now  # services.undo imports this module
 
-    with transaction(session):
-        # The operation row locked to the end: two undos of the same operation run one after the other,
-        # and the second sees the first's mark.
-        operation = session.scalar(
-            select(Operation).where(Operation.id == operation_id).with_for_update().execution_options(populate_existing=True)
-        )
-        if operation is None:
-            raise ServiceError(NOT_FOUND)
-        problem = undo_problem(session, actor, operation, window)
-        if problem:
-            raise ServiceError(problem)
-        # Marked undone first, only if nobody did meanwhile: where the row lock is a no-op (SQLite), this
-        # conditional write is what makes a replayed or simultaneous undo fail instead of running twice.
-        now = utcnow()
-        marked = session.execute(
-            update(Operation).where(Operation.id == operation.id, Operation.undone_at.is_(None))
-            .values(undone_at=now, undone_by_id=actor.id, undone_by_label=actor.label)
-            .execution_options(synchronize_session=False)
-        )
-        if marked.rowcount != 1:
-            raise ServiceError(ALREADY_UNDONE)
-        restore_to = operation.operation_kind is OperationKind.DEACTIVATE  # what `active` was before it
-        item = OperationItem
-        changed_items = (item.operation_id == operation.id, item.active_before != item.active_after, item.undone.is_(False))
-        # Still as the operation left them: nobody changed them since (their version would have moved). And the
-        # very user it changed: never a newer account that merely got the id of a user deleted since (items keep
-        # their user_id without a foreign key; its version may well equal the one the operation left).
-        untouched = exists().where(*changed_items, item.user_id == User.id, item.version_after == User.version,
-                                   ~deleted_since(operation.id + 1, User.id))
-        # The operation's users locked (id order), then the actor, then the rule read afresh: see services.locks.
-        perimeter = decide_on(session, actor, session.scalars(select(item.user_id).where(*changed_items)))
-        governed = ~perimeter.ungoverned_users()
-        total = session.scalar(select(func.count()).select_from(item).where(*changed_items)) or 0
-        out_of_scope = 0
-        if not perimeter.unrestricted:
-            out_of_scope = session.scalar(select(func.count()).select_from(User).where(untouched, ~governed)) or 0
-        if not restore_to:
-            _protect_staff(session, actor, select(User.id).where(untouched, governed), "désactiver")
-        # Deactivated again: their sessions end and the links sent them are void, as any deactivation.
-        values: dict[str, Any] = {**state_values(restore_to), "updated_at": now}
-        restored = list(session.scalars(
-            update(User).where(untouched, governed)
-            .values(**values).returning(User.id).execution_options(synchronize_session=False)
-        ))
-        if restored:
-            session.execute(update(item).where(item.operation_id == operation.id, in_ids(item.user_id, restored))
-                            .values(undone=True).execution_options(synchronize_session=False))
-        undo_op = record(session, actor, OperationKind.UNDO, f"annulation de l'opération n° {operation.id} ({summary(operation)})",
-                         requested=total, changed=len(restored), unchanged=total - len(restored) - out_of_scope,
-                         refused=out_of_scope, undo_of=operation, active=restore_to)
-        record_state_items(session, undo_op, restored, restore_to)
-        session.flush()
-        session.expire_all()
-        return UndoResult(undo_op.id, operation.id, len(restored), total - len(restored) - out_of_scope, out_of_scope)
+    return undo_now(session, actor, operation_id, window)
 
 
 def deleted_since(operation_id: Any, user_id: Any) -> ColumnElement[bool]:
