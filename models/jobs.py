@@ -16,10 +16,12 @@ from .types import UTCDateTime
 class JobKind(enum.StrEnum):
     EXPORT_USERS = "export_users"  # the users list's CSV export, every matching user
     BULK_USERS = "bulk_users"  # an action (activate, deactivate...) on every matching user
+    UNDO_OPERATION = "undo_operation"  # taking back an operation past BULK_JOB_THRESHOLD users
 
     @property
     def label(self) -> str:
-        return {"export_users": "Export des utilisateurs (CSV)", "bulk_users": "Action sur les utilisateurs"}[self.value]
+        return {"export_users": "Export des utilisateurs (CSV)", "bulk_users": "Action sur les utilisateurs",
+                "undo_operation": "Annulation d'une opération"}[self.value]
 
 
 class JobStatus(enum.StrEnum):

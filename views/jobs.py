@@ -14,15 +14,25 @@ from flask_admin import expose
 from flask_admin.helpers import get_redirect_target
 from sqlalchemy import Select, select
 
+from admin_app.current import current_actor, current_perimeter
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, thousands
 from admin_app.inputs import parse_db_id, refuse
-from admin_app.jobs import bulk, export, runner, start_bulk_job, start_export_job
+from admin_app.jobs import (
+    UndoUnderWay,
+    bulk,
+    export,
+    runner,
+    start_bulk_job,
+    start_export_job,
+    start_undo_job,
+)
+from admin_app.jobs import undo as undo_job
 from admin_app.services import ServiceError, operations
 from admin_app.services.bulk import scope_of_filter
 from models import Job, JobKind, JobStatus, Operation, utcnow
 
-from .base import SecureBaseView, SecureForm, current_actor, current_perimeter
+from .base import SecureBaseView, SecureForm
 
 FILE_GONE = "Le fichier de cet export n'est plus disponible (il est conservé 24 heures) : relancez l'export."
 NOT_READY = "L'export n'est pas encore terminé : le fichier sera téléchargeable à la fin."
@@ -35,6 +45,8 @@ BULK_ACTIONS = {"activate": "Activer", "deactivate": "Désactiver",
 BULK_STARTED = ("L'action porte sur {count} utilisateurs : elle se poursuit en tâche de fond, paquet par paquet. "
                 "Suivez sa progression ci-dessous ; le résultat s'affichera à la fin, avec la possibilité d'annuler "
                 "l'opération.")
+UNDO_STARTED = ("L'opération porte sur {count} utilisateurs : son annulation se poursuit en tâche de fond, paquet par "
+                "paquet. Suivez sa progression ci-dessous ; le résultat s'affichera à la fin.")
 
 
 def may_see(job: Job) -> bool:
@@ -84,7 +96,12 @@ def progress_of(job: Job, now: datetime | None = None) -> dict:
 
 def _operation_of(job: Job) -> dict:
     """A bulk job's operation: its page, and whether the viewer may take it back now (same rules as the list's
-    « Annuler cette opération »: its author or staff, within the window, once the job is over)."""
+    « Annuler cette opération »: its author or staff, within the window, once the job is over). An undo job's:
+    its undo operation's page (an undo is not undone)."""
+    if job.kind == JobKind.UNDO_OPERATION.value:
+        undone = undo_job.result_of(job, db.session)
+        return {"operation_id": undone.operation_id if undone else None, "may_undo": False,
+                "operation_url": url_for("operations.details_view", id=undone.operation_id) if undone else None}
     result = bulk.result_of(job) if job.kind == JobKind.BULK_USERS.value else None
     operation = db.session.get(Operation, result.operation_id) if result is not None and result.operation_id else None
     if operation is None:
@@ -109,6 +126,8 @@ def _duration(seconds: float) -> str:
 
 def _outcome(job: Job) -> str:
     """What the live region says once the job is over."""
+    if job.kind == JobKind.UNDO_OPERATION.value:
+        return _undo_outcome(job)
     if job.kind == JobKind.BULK_USERS.value and (result := bulk.result_of(job)) is not None:
         from .user_actions import result_message  # the users screen's actions import this module
 
@@ -129,6 +148,44 @@ def _outcome(job: Job) -> str:
     if job.status == JobStatus.CANCELLED.value:
         return f"Annulé après {thousands(job.done)} utilisateurs."
     return ""
+
+
+def _undo_outcome(job: Job) -> str:
+    """An undo job's end, in the synchronous undo's words (what was restored, what was left alone and why)."""
+    from .user_actions import undo_message  # the users screen's actions import this module
+
+    result = undo_job.result_of(job, db.session)
+    said = undo_message(result) if result is not None else ""
+    if job.status == JobStatus.DONE.value:
+        return said
+    if job.status == JobStatus.FAILED.value:
+        return f"Échec : {job.error or ''}" + (f" Avant l'arrêt : {said}" if said else " Aucun utilisateur n'a été modifié.")
+    if job.status == JobStatus.CANCELLED.value:
+        return f"Annulé après {thousands(job.done)} utilisateurs" + (f" : {said}" if said else ". Aucun utilisateur n'a été modifié.")
+    return ""
+
+
+def undo_job_or_none(operation_id: int, window) -> Response | None:
+    """The undo's hand-off: an operation that changed more than BULK_JOB_THRESHOLD users is taken back by a job
+    (a web request would run past the server's timeout), and the browser goes to its progress page. What the undo
+    refuses whole is refused at once, in French, nothing started; an undo of it already under way is shown."""
+    operation = db.session.get(Operation, operation_id)
+    if operation is None or operation.changed <= current_app.config["BULK_JOB_THRESHOLD"]:
+        return None
+    back = get_redirect_target() or url_for("users.index_view")
+    try:
+        job = start_undo_job(db.session, current_actor(), operation_id, window)
+    except UndoUnderWay as exc:
+        db.session.rollback()
+        flash(exc.message, "info")
+        twin = db.session.get(Job, exc.job_id)
+        return redirect(url_for("jobs.job_view", job_id=twin.id) if twin is not None and may_see(twin) else back)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(back)
+    flash(UNDO_STARTED.format(count=thousands(operation.changed)), "info")
+    return redirect(url_for("jobs.job_view", job_id=job.id))
 
 
 def export_job_or_none(count: int) -> Response | None:
@@ -195,10 +252,16 @@ class JobView(SecureBaseView):
     def job_view(self, job_id: str):
         job = self._job(job_id)
         about = None
+        parameters = job.parameters or {}
         if job.kind == JobKind.BULK_USERS.value:
-            parameters = job.parameters or {}
             about = {"action": BULK_ACTIONS.get(parameters.get("action", ""), parameters.get("action", "")),
-                     "scope": scope_of_filter(parameters.get("filter") or {}, parameters.get("search") or "")}
+                     "scope": scope_of_filter(parameters.get("filter") or {}, parameters.get("search") or ""),
+                     "undoable": True}
+        elif job.kind == JobKind.UNDO_OPERATION.value:
+            undone = db.session.get(Operation, parameters.get("operation") or 0)
+            about = {"action": f"Annuler l'opération n° {parameters.get('operation')}",
+                     "scope": operations.summary(undone) if undone is not None else "",
+                     "undone_url": url_for("operations.details_view", id=undone.id) if undone is not None else None}
         return self.render("admin/jobs/job.html", job=job, progress=progress_of(job), form=SecureForm(),
                            paris_datetime=paris_datetime, about=about)
 

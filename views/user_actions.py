@@ -9,6 +9,7 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.helpers import get_redirect_target
 
+from admin_app.current import current_actor, current_perimeter
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, thousands, yes_no
 from admin_app.inputs import parse_db_id, refuse
@@ -20,9 +21,9 @@ from admin_app.services.operations import OperationResult, UndoResult
 from models import Operation, OperationKind, User
 from models.rules import format_phone
 
-from .base import SecureForm, current_actor, current_perimeter
+from .base import SecureForm
 from .exports import csv_response
-from .jobs import bulk_job_page, export_job_or_none
+from .jobs import bulk_job_page, export_job_or_none, undo_job_or_none
 
 TOO_MANY_TO_DELETE = ("{count} utilisateurs correspondent : une suppression est définitive (elle ne peut pas être "
                       "annulée), elle n'est donc faite d'un coup que jusqu'à {limit} utilisateurs. Affinez les filtres "
@@ -154,6 +155,8 @@ class UserActionsMixin:
         operation_id = parse_db_id(request.form.get("operation", ""))
         if operation_id is None:
             flash(operations.NOT_FOUND, "error")
+        elif (job_page := undo_job_or_none(operation_id, undo_window())) is not None:
+            return job_page  # past BULK_JOB_THRESHOLD users: a job, as the operation itself was
         else:
             result = self.run_service(operations.undo, operation_id, undo_window())
             if result is not None:

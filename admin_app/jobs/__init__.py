@@ -8,18 +8,21 @@ docs/jobs.md says how it fits together and how production runs the workers.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from models import Job, JobKind
+from models import Job, JobKind, Operation
 
 from ..authority import perimeter_of
 from ..services.common import Actor, ServiceError
-from . import backends, bulk, export, runner
+from ..services.operations import DEFAULT_UNDO_WINDOW, NOT_FOUND, undo_problem
+from . import backends, bulk, export, runner, undo
 
 runner.register(JobKind.EXPORT_USERS, export.ExportUsers())
 runner.register(JobKind.BULK_USERS, bulk.BulkUsers())
+runner.register(JobKind.UNDO_OPERATION, undo.UndoOperation())
 
 QUEUE_DOWN = "La file des tâches est momentanément indisponible : rien n'a été fait, réessayez dans quelques minutes."
 
@@ -51,8 +54,34 @@ def start_bulk_job(session: Session, actor: Actor, action: str, filter_args: Map
     return announce(session, job)
 
 
+class UndoUnderWay(ServiceError):
+    """An undo of this operation is already waiting or running: `job_id` names it; no second one was started."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(UNDO_UNDER_WAY)
+        self.job_id = job_id
+
+
+UNDO_UNDER_WAY = "L'annulation de cette opération est déjà en cours. Aucune nouvelle tâche n'a été lancée."
+
+
+def start_undo_job(session: Session, actor: Actor, operation_id: int, window: timedelta = DEFAULT_UNDO_WINDOW) -> Job:
+    """Take back a large operation as a job (admin_app/jobs/undo.py). What the undo would refuse whole now is
+    refused here already (nothing started); the job checks again when it starts, and marks the operation."""
+    operation = session.get(Operation, operation_id)
+    if operation is None:
+        raise ServiceError(NOT_FOUND)
+    if problem := undo_problem(session, actor, operation, window):
+        raise ServiceError(problem)
+    if (twin := undo.open_job(session, operation.id)) is not None:
+        raise UndoUnderWay(twin.id)
+    job = runner.create(session, actor, JobKind.UNDO_OPERATION, undo.parameters(operation.id, window))
+    return announce(session, job)
+
+
 def init_app(app: Flask) -> None:
     backends.init_app(app)
 
 
-__all__ = ["QUEUE_DOWN", "announce", "backends", "bulk", "export", "init_app", "runner", "start_bulk_job", "start_export_job"]
+__all__ = ["QUEUE_DOWN", "announce", "backends", "bulk", "export", "init_app", "runner", "start_bulk_job", "start_export_job",
+           "start_undo_job", "undo", "UndoUnderWay"]

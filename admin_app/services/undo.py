@@ -87,6 +87,18 @@ def begin(session: Session, actor: Actor, operation_id: int, window: timedelta =
     return operation, undo_op
 
 
+def release(session: Session, undo_op: Operation) -> None:
+    """An undo job stopped before its first chunk (cancelled, failed): it took nobody back, so the operation is
+    not marked undone any more (it may be undone again) and the empty undo operation goes, in the transaction
+    that ends the job."""
+    session.execute(
+        update(Operation).where(Operation.id == undo_op.undo_of_id)
+        .values(undone_at=None, undone_by_id=None, undone_by_label=None).execution_options(synchronize_session=False)
+    )
+    session.delete(undo_op)
+    session.flush()
+
+
 def refuse_before_job(session: Session, actor: Actor, operation: Operation) -> None:
     """What the synchronous undo would refuse whole (re-deactivating the actor, or the last active staff
     account), refused before a job's first chunk: such a job then changes nobody, as the synchronous undo.

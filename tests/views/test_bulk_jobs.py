@@ -72,6 +72,7 @@ def test_past_the_threshold_the_action_becomes_a_job_whose_page_says_the_result_
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.target_id == operation.id, AuditEvent.target_type == "operation"))
 
     # « Annuler cette opération » from the job's page: a POST with the token, back to the job's page.
+    app.config["BULK_JOB_THRESHOLD"] = 4  # undone at once (past the threshold, a job: tests/views/test_undo_job.py)
     token = csrf_token(staff, f"/admin/jobs/{job_id}/")
     response = staff.post("/admin/users/undo-operation/", data={"csrf_token": token, "operation": str(operation.id),
                                                                  "url": f"/admin/jobs/{job_id}/"})
