@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 from flask import Flask, current_app, url_for
 from markupsafe import Markup
 
+from models import EMAIL_KIND_LABELS, HABILITATION_LABELS, Habilitation, RequestKind, RequestStatus
+from models.habilitations import grant_features
 from models.rules import format_phone, format_siret
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -124,19 +126,14 @@ NOTHING = "(vide)"
 
 def _value_labels(key: str) -> dict[str, str]:
     """The French words of the coded values a field stores (habilitations, request kinds and statuses, email kinds)."""
-    from models.habilitations import HABILITATION_LABELS
-    from models.requests import RequestKind, RequestStatus
-
     if key == "habilitations":
         return {h.value: label for h, label in HABILITATION_LABELS.items()}
     if key == "kind":
         return {k.value: k.label for k in RequestKind}
     if key == "status":
         return {s.value: s.label for s in RequestStatus}
-    if key == "email":
-        from views.outbox import EMAIL_KINDS  # an invitation records the kind of email it sent
-
-        return EMAIL_KINDS
+    if key == "email":  # an invitation records the kind of email it sent
+        return EMAIL_KIND_LABELS
     return {}
 
 
@@ -216,17 +213,9 @@ def init_app(app: Flask) -> None:
 
 
 def _register_globals(app: Flask) -> None:
-    from models.habilitations import Habilitation, grant_features
-
-    app.jinja_env.globals.update(habilitation_order=list(Habilitation), grant_features=grant_features, admin_static_url=admin_static_url,
-                                 history_rows=_history_rows)
-
-
-def _history_rows(history, model=None):
-    """A record's history with, for a user, the operations that touched them (views.operations.history_rows)."""
-    from views.operations import history_rows  # the views import this module: import when used
-
-    return history_rows(history, model)
+    # history_rows, a view's helper, is registered by the views (views.init_admin): this module is below them.
+    app.jinja_env.globals.update(habilitation_order=list(Habilitation), grant_features=grant_features,
+                                 admin_static_url=admin_static_url)
 
 
 def admin_static_url(filename: str, v: str | None = None) -> str:

@@ -14,6 +14,7 @@ from flask import Flask, current_app, g, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
+from .current import current_perimeter
 from .extensions import db
 
 
@@ -54,8 +55,6 @@ def user_menu() -> UserMenu | None:
         return None
     if "user_menu" in g:
         return g.user_menu
-    from views.base import current_perimeter  # the views import this app's modules: import when used
-
     try:
         perimeter = current_perimeter()
     except SQLAlchemyError:

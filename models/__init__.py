@@ -6,12 +6,20 @@ from .base import Base, utcnow
 from .habilitations import FEATURES, HABILITATION_LABELS, Habilitation, can
 from .jobs import Job, JobKind, JobStatus
 from .operations import Operation, OperationItem, OperationKind
-from .outbox import EmailStatus, OutboundEmail, OutboundEmailRequest
+from .outbox import (
+    EMAIL_KIND_LABELS,
+    EmailKind,
+    EmailStatus,
+    OutboundEmail,
+    OutboundEmailRequest,
+    email_kind_label,
+)
 from .reference import Company, Establishment
 from .requests import AccountRequest, RequestKind, RequestStatus
 from .rules import InvalidValue
 
 __all__ = [
+    "EMAIL_KIND_LABELS",
     "FEATURES",
     "HABILITATION_LABELS",
     "AccountRequest",
@@ -19,6 +27,7 @@ __all__ = [
     "Base",
     "Civility",
     "Company",
+    "EmailKind",
     "EmailStatus",
     "Establishment",
     "Grant",
@@ -36,6 +45,7 @@ __all__ = [
     "RequestStatus",
     "User",
     "can",
+    "email_kind_label",
     "search_key",
     "utcnow",
 ]

@@ -22,6 +22,44 @@ class EmailStatus(enum.StrEnum):
         return {"pending": "En attente", "sent": "Envoyé", "failed": "Échec"}[self.value]
 
 
+class EmailKind(enum.StrEnum):
+    """What an email is for: its template (templates/email/<kind>.*) and, in French, the Emails screen's word."""
+
+    VERIFY_EMAIL = "verify_email"
+    # Not a secret (B105): an email kind, not a password.
+    SET_PASSWORD = "set_password"  # nosec B105
+    REQUEST_RECEIVED = "request_received"
+    REQUEST_REFUSED = "request_refused"
+    REQUEST_NOTIFICATION = "request_notification"
+    CONFIRM_ATTACHMENT = "confirm_attachment"
+    CONFIRM_EMAIL_CHANGE = "confirm_email_change"
+    EMAIL_CHANGE_NOTICE = "email_change_notice"
+
+    @property
+    def label(self) -> str:
+        return EMAIL_KIND_LABELS[self]
+
+
+EMAIL_KIND_LABELS: dict[EmailKind, str] = {
+    EmailKind.VERIFY_EMAIL: "Validation de l'adresse",
+    EmailKind.SET_PASSWORD: "Création du mot de passe",
+    EmailKind.REQUEST_RECEIVED: "Demande reçue",
+    EmailKind.REQUEST_REFUSED: "Demande refusée",
+    EmailKind.REQUEST_NOTIFICATION: "Nouvelle demande à traiter",
+    EmailKind.CONFIRM_ATTACHMENT: "Confirmation d'un rattachement",
+    EmailKind.CONFIRM_EMAIL_CHANGE: "Confirmation d'une nouvelle adresse",
+    EmailKind.EMAIL_CHANGE_NOTICE: "Avis de changement d'adresse",
+}
+
+
+def email_kind_label(kind: str) -> str:
+    """The French word of a stored kind (a kind no longer known is shown as stored)."""
+    try:
+        return EmailKind(kind).label
+    except ValueError:
+        return kind
+
+
 class OutboundEmail(Base):
     """An email queued in the same transaction as its cause, delivered by `send-mail`."""
 

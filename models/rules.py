@@ -136,3 +136,9 @@ def clean_text(
     if name and not _NAME.match(text):
         raise InvalidValue(f"{label} ne peut contenir que des lettres, des espaces, des apostrophes, des tirets et des points.")
     return text
+
+
+def csv_safe(value: object) -> str:
+    """Neutralise spreadsheet formulas: a cell starting with = + - @ (or a tab) is read as text."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

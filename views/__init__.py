@@ -13,7 +13,7 @@ from .audit import AuditView
 from .home import HomeView
 from .jobs import JobView
 from .matrix import HabilitationMatrixView
-from .operations import OperationView
+from .operations import OperationView, history_rows
 from .outbox import EmailView
 from .reference import CompanyView, EstablishmentView
 from .requests import AccountRequestView
@@ -41,4 +41,6 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(EmailView(OutboundEmail, name="Emails", endpoint="emails", url="/admin/emails", category="Suivi"))
     admin.add_view(OperationView(name="Opérations", endpoint="operations", url="/admin/operations", category="Suivi"))
     admin.add_view(JobView(name="Tâches", endpoint="jobs", url="/admin/jobs"))
+    # A record's history with, for a user, the operations that touched them: drawn by the details pages.
+    app.jinja_env.globals["history_rows"] = history_rows
     return admin

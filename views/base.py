@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from babel import support
-from flask import abort, current_app, flash, g, has_request_context, redirect, request, session, url_for
+from flask import abort, current_app, flash, has_request_context, redirect, request, session, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.helpers import get_redirect_target
@@ -27,10 +27,11 @@ from flask_wtf import i18n as flask_wtf_i18n
 from sqlalchemy import func, select
 from wtforms.i18n import messages_path
 
-from admin_app.authority import Perimeter, perimeter_of
+from admin_app.authority import Perimeter
+from admin_app.current import current_actor, current_perimeter
 from admin_app.extensions import db
 from admin_app.inputs import MAX_DB_ID, MAX_PAGE, parse_db_id, refuse
-from admin_app.services import Actor, ServiceError
+from admin_app.services import ServiceError
 from models import AuditEvent
 from models.ids import IdList, in_ids
 
@@ -82,10 +83,6 @@ def _wtforms_catalogue() -> Any:
     return catalogue
 
 
-def current_actor() -> Actor:
-    return Actor(current_user._get_current_object(), request.remote_addr)
-
-
 def ids_to_int(ids: Iterable[Any]) -> IdList:
     """Action ids arrive as strings; PostgreSQL refuses `integer = varchar` (flask-admin #2951).
 
@@ -103,13 +100,6 @@ def ids_to_int(ids: Iterable[Any]) -> IdList:
     if None in wanted:
         refuse()
     return IdList.of(i for i in wanted if i is not None)
-
-
-def current_perimeter() -> Perimeter:
-    """The current user's perimeter (admin_app.authority), built once per request."""
-    if "perimeter" not in g:
-        g.perimeter = perimeter_of(db.session, current_actor())
-    return g.perimeter
 
 
 class AccessMixin:

@@ -10,12 +10,7 @@ from typing import Any
 from flask import Response, stream_with_context
 
 from admin_app.extensions import db
-
-
-def csv_safe(value: object) -> str:
-    """Neutralise spreadsheet formulas: a cell starting with = + - @ (or a tab) is read as text."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+from models.rules import csv_safe
 
 
 def csv_response(filename: str, header: list[str], statement, row_values: Callable[[Any], Iterable[object]]) -> Response:

@@ -6,10 +6,11 @@ from flask import redirect, url_for
 from flask_admin import expose
 from sqlalchemy import func, select
 
+from admin_app.current import current_perimeter
 from admin_app.extensions import db
 from models import AccountRequest, EmailStatus, OutboundEmail, RequestStatus, User
 
-from .base import SecureIndexView, current_perimeter
+from .base import SecureIndexView
 
 
 def home_figures() -> dict[str, int]:

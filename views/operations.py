@@ -15,15 +15,15 @@ from flask_admin import expose
 from markupsafe import Markup
 from sqlalchemy import func, select
 
+from admin_app.current import current_actor, current_perimeter
 from admin_app.extensions import db
 from admin_app.filters import audit_action, audit_changes, yes_no
 from admin_app.inputs import MAX_PAGE, parse_db_id
 from admin_app.services import operations
-from models import Operation, OperationItem, User
+from models import EMAIL_KIND_LABELS, Operation, OperationItem, User, email_kind_label
 from models.operations import OperationState
 
-from .base import SecureBaseView, current_actor, current_perimeter
-from .outbox import EMAIL_KINDS
+from .base import SecureBaseView
 from .user_actions import undo_window
 
 PAGE_SIZE = 100
@@ -76,7 +76,7 @@ class OperationView(SecureBaseView):
             "admin/operations/details.html", operation=operation, items=items, page=page,
             num_pages=-(-operation_size(operation) // PAGE_SIZE), summary=operations.summary(operation),
             may_undo=problem is None, undo_until=operations.undo_deadline(operation, window), undone_by=related,
-            email_kinds=EMAIL_KINDS, users_url=url_for("users.details_view"),
+            email_kinds=EMAIL_KIND_LABELS, users_url=url_for("users.details_view"),
             state_label=OperationState(operation.state).label.capitalize() if operation.state else None,
         )
 
@@ -115,7 +115,7 @@ def history_rows(history: list[Any], model: Any = None, limit: int = 50) -> list
         if item.active_before is not None and item.active_before != item.active_after:
             lines.append(f"Actif : {yes_no(item.active_before)} → {yes_no(item.active_after)}")
         if item.email_kind:
-            lines.append(f"Lien envoyé : {EMAIL_KINDS.get(item.email_kind, item.email_kind)}")
+            lines.append(f"Lien envoyé : {email_kind_label(item.email_kind)}")
         if item.undone:
             lines.append("Annulé depuis")
         # The operation's scope and counts speak of its author's perimeter: only those who may open its page

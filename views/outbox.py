@@ -10,27 +10,17 @@ from sqlalchemy.orm import defer
 
 from admin_app.filters import paris_datetime
 from admin_app.services import emails
-from models import EmailStatus, OutboundEmail
+from models import EmailKind, EmailStatus, OutboundEmail, email_kind_label
 from models.queries import EmailFilter
 
 from .base import CriteriaListView, ids_to_int
 from .messages import plural
 from .requests import LeanListMixin
 
-EMAIL_KINDS = dict([  # pairs, not a dict literal: bandit (B105) takes a "set_password" key for a password
-    ("verify_email", "Validation de l'adresse"),
-    ("set_password", "Création du mot de passe"),
-    ("request_received", "Demande reçue"),
-    ("request_refused", "Demande refusée"),
-    ("request_notification", "Nouvelle demande à traiter"),
-    ("confirm_attachment", "Confirmation d'un rattachement"),
-    ("confirm_email_change", "Confirmation d'une nouvelle adresse"),
-    ("email_change_notice", "Avis de changement d'adresse"),
-])
 # The filters' choices and the cells' words: constant, built once.
 STATUS_CHOICES = [(s.value, s.label) for s in EmailStatus]
 STATUS_LABELS = dict(STATUS_CHOICES)
-KIND_CHOICES = list(EMAIL_KINDS.items())
+KIND_CHOICES = [(kind.value, kind.label) for kind in EmailKind]
 
 
 class EmailView(LeanListMixin, CriteriaListView):
@@ -60,7 +50,7 @@ class EmailView(LeanListMixin, CriteriaListView):
     column_sortable_list = ("created_at", "recipient", "subject", "kind", "status", "attempts", "sent_at")
     column_formatters = {
         "status": lambda v, c, m, p: m.status_label,
-        "kind": lambda v, c, m, p: EMAIL_KINDS.get(m.kind, m.kind),
+        "kind": lambda v, c, m, p: email_kind_label(m.kind),
         "created_at": lambda v, c, m, p: paris_datetime(m.created_at),
         "sent_at": lambda v, c, m, p: paris_datetime(m.sent_at),
         "next_attempt_at": lambda v, c, m, p: paris_datetime(m.next_attempt_at),
@@ -106,7 +96,7 @@ def email_rows(rows, return_url: str) -> Markup:
         out.append(
             f'<tr>\n    <td><input type="checkbox" name="rowid" value="{pk}" form="bulk-form" aria-label="Sélectionner l\'email à {recipient}"></td>\n    '
             f'<td class="col-created_at nowrap">{paris_datetime(created_at)}</td><td class="col-recipient">{recipient}</td>'
-            f'<td class="col-subject">{escape(subject)}</td><td class="col-kind">{escape(EMAIL_KINDS.get(kind, kind))}</td>'
+            f'<td class="col-subject">{escape(subject)}</td><td class="col-kind">{escape(email_kind_label(kind))}</td>'
             f'<td class="col-status">{STATUS_LABELS[status]}</td><td class="col-attempts">{attempts}</td>'
             f'<td class="col-sent_at nowrap">{paris_datetime(sent_at)}</td><td class="col-last_error">{escape(last_error or "")}</td>\n    '
             f'<td><a class="btn btn-sm btn-outline-secondary" href="{details}{pk}{back}" title="Voir l\'email à {recipient}">Voir</a></td>\n  </tr>\n  '

@@ -11,13 +11,14 @@ from sqlalchemy.orm import undefer
 from wtforms import StringField
 from wtforms.validators import InputRequired, Optional
 
+from admin_app.current import current_actor
 from admin_app.extensions import db
 from admin_app.inputs import MAX_PAGE, parse_db_id
 from admin_app.services import ServiceError, reference
 from models import Company, Establishment
 from models.rules import format_siret
 
-from .base import SecureModelView, current_actor, ids_to_int
+from .base import SecureModelView, ids_to_int
 from .messages import plural
 
 

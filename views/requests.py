@@ -13,6 +13,7 @@ from wtforms import RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
+from admin_app.current import current_perimeter
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
 from admin_app.services import claims
@@ -21,7 +22,7 @@ from models import AccountRequest, RequestKind, RequestStatus
 from models.queries import RequestFilter
 from models.rules import format_siret
 
-from .base import CriteriaListView, SecureForm, current_perimeter, ids_to_int
+from .base import CriteriaListView, SecureForm, ids_to_int
 from .messages import name_list, plural
 
 # The filters' choices and the cells' words: constant, built once.

@@ -9,13 +9,14 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional, ValidationError
 
 from admin_app.authority import boundary_reason, refused_beyond_boundary
+from admin_app.current import current_perimeter
 from admin_app.extensions import db
 from admin_app.inputs import parse_db_id, refuse
 from admin_app.services.users import GrantInput
 from models import Company, Establishment, Habilitation, InvalidValue, User
 from models.rules import clean_email, clean_phone
 
-from .base import SecureForm, current_perimeter
+from .base import SecureForm
 
 # The grant editor's checkboxes, in the guide's order ("Accès Gestionnaire" first, it implies the rest).
 EDITOR_HABILITATIONS = [

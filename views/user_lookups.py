@@ -13,13 +13,13 @@ from flask import request
 from flask_admin import expose
 from sqlalchemy import case, func, or_, select
 
+from admin_app.current import current_perimeter
 from admin_app.extensions import db
 from admin_app.filters import thousands
 from admin_app.inputs import parse_db_id
 from models import Company, Establishment
 from models.queries import UserFilter, company_siren
 
-from .base import current_perimeter
 from .user_forms import LOOKUP_LIMIT
 
 # Past this many matches the count stops: "plus de 1 000" says enough, and costs one bounded scan.

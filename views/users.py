@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload, with_expression
 from werkzeug.routing import BuildError
 
 from admin_app.authority import UserAction
+from admin_app.current import current_perimeter
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, thousands, yes_no
 from admin_app.inputs import parse_db_id, refuse
@@ -33,7 +34,7 @@ from models.habilitations import HABILITATION_LABELS
 from models.queries import UserFilter, name_or_email
 from models.rules import format_phone
 
-from .base import CriteriaListView, SecureForm, current_perimeter
+from .base import CriteriaListView, SecureForm
 from .messages import waiting_messages
 from .requests import pending_request_count, visible_requests
 from .user_actions import UserActionsMixin

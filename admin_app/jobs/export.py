@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from admin_app.filters import paris_datetime, yes_no
 from models import Job, JobStatus, User, utcnow
 from models.queries import UserFilter, name_or_email
-from models.rules import format_phone
+from models.rules import csv_safe, format_phone
 
 from ..authority import REFUSED_NOT_ADMIN, Perimeter
 from ..private_files import create_private_file, private_folder
@@ -77,9 +77,6 @@ def phone(e164: str | None) -> str:
 
 
 def _lines(rows) -> bytes:
-    # The synchronous export's formula guard, imported here: the views import this package.
-    from views.exports import csv_safe
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";")
     for r in rows:
