@@ -100,10 +100,6 @@ class Operation(Base):
     def running(self) -> bool:
         return self.state == OperationState.RUNNING.value
 
-    @property
-    def interrupted(self) -> bool:
-        return self.state in (OperationState.CANCELLED.value, OperationState.FAILED.value)
-
 
 class OperationItem(Base):
     """One user an operation touched: the state before and after, and the user's version it left."""

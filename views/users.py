@@ -15,7 +15,7 @@ from werkzeug.routing import BuildError
 from admin_app.authority import UserAction
 from admin_app.current import current_perimeter
 from admin_app.extensions import db
-from admin_app.filters import paris_datetime, thousands, yes_no
+from admin_app.filters import paris_datetime, yes_no
 from admin_app.inputs import parse_db_id, refuse
 from admin_app.services import claims, email_change
 from admin_app.services import requests as request_service
@@ -380,9 +380,5 @@ def _url_or_none(endpoint: str) -> str | None:
         return url_for(endpoint)
     except BuildError:
         return None
-
-
-def _plural(count: int, singular: str, plural: str) -> str:
-    return f"{thousands(count)} {singular if count == 1 else plural}"
 
 

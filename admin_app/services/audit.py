@@ -79,21 +79,6 @@ def record_for_users(
     session.execute(insert(AuditEvent).from_select(columns, rows))
 
 
-def record_many(
-    session: Session, actor: Actor, action: str, target_type: str, targets: list[tuple[int, str]],
-    before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
-) -> None:
-    """One audit entry per (id, label), in one multi-row INSERT (for rows that no longer exist, say)."""
-    if not targets:
-        return
-    now = utcnow()
-    session.execute(insert(AuditEvent), [
-        {"created_at": now, "actor_id": actor.id, "actor_label": actor.label, "action": action, "target_type": target_type,
-         "target_id": target_id, "target_label": label, "before": _jsonable(before), "after": _jsonable(after), "ip": actor.ip}
-        for target_id, label in targets
-    ])
-
-
 def changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Keep only the fields whose value changed, for a readable history."""
     keys = [k for k in after if before.get(k) != after.get(k)]

@@ -1,5 +1,5 @@
 """The audit writer called directly: one entry (`record`), one per user matched in SQL
-(`record_for_users`), one per given target (`record_many`), and `changes`; the rows read back."""
+(`record_for_users`), and `changes`; the rows read back."""
 
 from __future__ import annotations
 
@@ -90,28 +90,6 @@ def test_record_for_users_without_values_stores_nulls(session):
     (stored,) = rows(session)
     assert (stored.actor_id, stored.actor_label, stored.target_id) == (None, "Système", target.id)
     assert stored.before is None and stored.after is None
-
-
-def test_record_many_writes_one_entry_per_target_even_for_rows_gone(session):
-    who = f.user(session, staff=True)
-    session.commit()
-    audit.record_many(session, Actor(who, ip="192.0.2.9"), "user.delete", "user",
-                      [(101, "GONE One <one@example.org>"), (102, "GONE Two <two@example.org>")],
-                      {"active": True}, {"deleted_at": datetime(2026, 4, 1, 12, tzinfo=UTC)})
-    session.commit()
-    stored = rows(session)
-    assert [(e.target_id, e.target_label) for e in stored] == [(101, "GONE One <one@example.org>"), (102, "GONE Two <two@example.org>")]
-    for event in stored:
-        assert (event.action, event.target_type, event.actor_id, event.actor_label, event.ip) == \
-            ("user.delete", "user", who.id, Actor(who).label, "192.0.2.9")
-        assert event.before == {"active": True} and event.after == {"deleted_at": "2026-04-01T12:00:00+00:00"}
-    assert stored[0].created_at == stored[1].created_at
-
-
-def test_record_many_without_targets_writes_nothing(session):
-    audit.record_many(session, SYSTEM_ACTOR, "user.delete", "user", [])
-    session.commit()
-    assert rows(session) == []
 
 
 def test_changes_keeps_only_the_fields_that_changed_with_both_values():
