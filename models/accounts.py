@@ -59,16 +59,15 @@ class User(Base):
         # The search box and the name filter look for a part of a word (LIKE '%martin%'): on PostgreSQL
         # trigram indexes answer that without reading the table (SQLite has no equivalent: it scans).
         *trigram_indexes("users", "search_text", "email"),
-        # The list's exact count under "Mot de passe : oui / non" from an index alone (a million users: 7 ms
-        # instead of reading the table); a password is set once, so these entries rarely move.
+        # The list's exact count under "Mot de passe : oui / non" from an index alone, without reading the
+        # table (docs/measurements.md); a password is set once, so these entries rarely move.
         Index("ix_users_with_password", "id", postgresql_where=text("password_hash IS NOT NULL"),
               sqlite_where=text("password_hash IS NOT NULL")),
         Index("ix_users_without_password", "id", postgresql_where=text("password_hash IS NULL"),
               sqlite_where=text("password_hash IS NULL")),
         # No index on `active`: (de)activating thousands of users then changes no indexed column, so PostgreSQL
-        # rewrites each row in place (HOT) without touching any index, the trigram ones included. Measured both
-        # ways: an index on `active` made the "Actif" count at a million users 30-40 ms instead of 130-450, and
-        # deactivating 5,000 selected users 1,080 ms instead of 200 (50,000 "all matching": 6.3 s, not 1.3).
+        # rewrites each row in place (HOT) without touching any index, the trigram ones included: measured both
+        # ways (docs/measurements.md), bulk (de)activation matters more than a faster "Actif" count.
         # Room in each page, for updates in place. On SQLite, AUTOINCREMENT: an id is never given twice (without
         # it a new row gets the highest id + 1, so the newest user deleted, the next one created would inherit
         # their operation items, which keep user_id without a foreign key). PostgreSQL's sequences never reuse.

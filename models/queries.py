@@ -95,9 +95,9 @@ def _seen(grants_seen: ColumnElement[bool] | None) -> ColumnElement[bool]:
 def in_company(term: str, grants_seen: ColumnElement[bool] | None = None) -> ColumnElement[bool]:
     """Users attached to a company given by SIREN (or SIRET, or the pickers' "Name – SIREN") or by a part of its name.
 
-    The company's establishments are found first (establishments_first): for a company of 500 establishments
-    PostgreSQL otherwise hashed them and scanned the whole grants table (40 ms a list page, against 22 ms
-    reading the grants of those establishments off their index).
+    The company's establishments are found first (establishments_first): for a large company PostgreSQL
+    otherwise hashed them and scanned the whole grants table instead of reading their grants off the index
+    (docs/measurements.md).
     """
     establishments = select(Establishment.id)
     if siren := company_siren(term):
@@ -141,8 +141,7 @@ class searched_first(ColumnElement[bool]):  # noqa: N801 (used like a function, 
 
     Left to itself, the planner pages a search by walking the name index until 50 rows match, which is
     instant for a first name (spread over the alphabet) and slow for a last name, whose matches sit
-    together: "martin" read 62,000 rows first (0.1 s on SQLite, 0.3 s on PostgreSQL at 100,000 users).
-    Matching first costs what the matches cost, about 25 ms a statement whatever the word. On PostgreSQL the
+    together (docs/measurements.md). Matching first costs what the matches cost, whatever the word. On PostgreSQL the
     matches go through ARRAY(...), which its planner cannot fold back into the outer query.
     """
 

@@ -56,7 +56,7 @@ class HistoryEvent(NamedTuple):
 
 
 _HISTORY_STATEMENTS: dict = {}  # UserView.history's statement, per limit
-# A number as people write it (phonenumbers parses it first: some 50 µs); a user's page shows one.
+# A number as people write it (phonenumbers parses it first, which is not free); a user's page shows one.
 shown_phone = lru_cache(maxsize=4096)(format_phone)
 
 

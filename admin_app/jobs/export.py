@@ -69,8 +69,8 @@ _FRENCH_GEOGRAPHIC_OR_MOBILE = re.compile(r"\+33[1-79]\d{8}")
 
 
 def phone(e164: str | None) -> str:
-    """`format_phone`, with French numbers other than 08 done by hand: phonenumbers took 80 % of an export's
-    time, and for these prefixes its national format is always "0X XX XX XX XX" (tested against it)."""
+    """`format_phone`, with French numbers other than 08 done by hand: phonenumbers is most of an export's time
+    (docs/measurements.md), and for these prefixes its national format is always "0X XX XX XX XX" (tested)."""
     if e164 and _FRENCH_GEOGRAPHIC_OR_MOBILE.fullmatch(e164):
         return f"0{e164[3]} {e164[4:6]} {e164[6:8]} {e164[8:10]} {e164[10:12]}"
     return format_phone(e164)

@@ -313,7 +313,7 @@ def deleted_since(operation_id: Any, user_id: Any) -> ColumnElement[bool]:
 
 def _user_items_statement() -> Select:
     """The statement of `user_items`, the user id and the limit bound at each call (built once: a user's
-    details page asks it every time, and building its aliases and correlated subquery cost 2 ms)."""
+    details page asks it every time, and building it is not free: docs/measurements.md)."""
     user_id = bindparam("user_id", type_=Integer())
     return (
         select(Operation, OperationItem).join(OperationItem, OperationItem.operation_id == Operation.id)
