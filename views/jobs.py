@@ -32,7 +32,7 @@ from admin_app.services import ServiceError, operations
 from admin_app.services.bulk import scope_of_filter
 from models import Job, JobKind, JobStatus, Operation, utcnow
 
-from .base import SecureBaseView, SecureForm
+from .access import SecureBaseView, SecureForm
 
 FILE_GONE = "Le fichier de cet export n'est plus disponible (il est conservé 24 heures) : relancez l'export."
 NOT_READY = "L'export n'est pas encore terminé : le fichier sera téléchargeable à la fin."
@@ -155,13 +155,18 @@ def _undo_outcome(job: Job) -> str:
     from .user_actions import undo_message  # the users screen's actions import this module
 
     result = undo_job.result_of(job, db.session)
-    said = undo_message(result) if result is not None else ""
-    if job.status == JobStatus.DONE.value:
-        return said
+    if job.status == JobStatus.DONE.value and result is not None:
+        return undo_message(result)
+    if result is None:  # stopped before its first chunk: the operation is as it was
+        nothing = "Aucun utilisateur n'a été modifié."
+        if job.status == JobStatus.FAILED.value:
+            error = job.error or ""
+            return f"Échec : {error}" + ("" if nothing in error else f" {nothing}")
+        return f"Annulé avant le premier paquet. {nothing}" if job.status == JobStatus.CANCELLED.value else ""
     if job.status == JobStatus.FAILED.value:
-        return f"Échec : {job.error or ''}" + (f" Avant l'arrêt : {said}" if said else " Aucun utilisateur n'a été modifié.")
+        return f"Échec : {job.error or ''} Avant l'arrêt : {undo_message(result)}"
     if job.status == JobStatus.CANCELLED.value:
-        return f"Annulé après {thousands(job.done)} utilisateurs" + (f" : {said}" if said else ". Aucun utilisateur n'a été modifié.")
+        return f"Annulé après {thousands(job.done)} utilisateurs : {undo_message(result)}"
     return ""
 
 

@@ -101,5 +101,6 @@ class UndoOperation:
             return
         if state is not OperationState.DONE and undo_op.requested == 0:
             undo_service.release(session, undo_op)  # stopped before its first chunk: nothing was taken back
+            job.cursor = {**(job.cursor or {}), "operation": None}  # its id may be given to another one (SQLite)
         else:
             close(session, undo_op, state)

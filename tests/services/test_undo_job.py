@@ -169,6 +169,7 @@ def test_cancelled_before_its_first_chunk_the_operation_may_be_undone_again(sess
 
     monkeypatch.setattr(runner.HANDLERS[job.kind], "prepare", prepare_then_cancel)
     assert runner.run_job(job.id) == JobStatus.CANCELLED.value
+    assert reload(session, Job, job.id).cursor["operation"] is None  # the empty undo operation is gone
     assert reload(session, Operation, operation_id).undone_at is None
     assert count(session, Operation, Operation.undo_of_id == operation_id) == 0
     assert not any(states(session, cast.users).values())

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from admin_app.jobs import UNDO_UNDER_WAY
 from models import Job, JobStatus, Operation
 
-from ..conftest import LUKE, STAFF, csrf_token
-from ..jobs_helpers import job_id_of, run_job, text
-from .test_bulk_jobs import all_matching, prepared  # noqa: F401 (a fixture)
-from .test_operations import states
+from ..databases import states
+from ..demo import LUKE, STAFF
+from ..http import all_matching, csrf_token, text
+from ..jobs_helpers import job_id_of, run_job
 
 
 @pytest.fixture(autouse=True)
@@ -103,3 +103,17 @@ def test_below_the_threshold_the_undo_is_done_at_once(app, db, deactivated, monk
     assert response.status_code == 302 and response.location == "/admin/users/"
     assert "Opération annulée : 4 utilisateurs rétablis." in text(staff.get("/admin/users/"))
     assert jobs(db) == 1 and states(db, matching) == {i: i not in already for i in matching}
+
+
+def test_a_job_that_finds_the_operation_undone_meanwhile_fails_and_says_so(app, db, deactivated, monkeypatch):
+    staff, operation_id, matching, already = deactivated
+    job_id = job_id_of(undo_post(staff, operation_id))
+    monkeypatch.setitem(app.config, "BULK_JOB_THRESHOLD", 4)
+    undo_post(staff, operation_id)  # at once, while the job waits
+    assert states(db, matching) == {i: i not in already for i in matching}
+
+    assert run_job(app, job_id) == JobStatus.FAILED.value
+    progress = staff.get(f"/admin/jobs/{job_id}/progress").get_json()
+    assert progress["outcome"] == "Échec : Cette opération a déjà été annulée. Aucun utilisateur n'a été modifié."
+    assert progress["operation_url"] is None
+    assert db.session.scalar(select(func.count()).select_from(Operation).where(Operation.undo_of_id == operation_id)) == 1
