@@ -128,13 +128,19 @@ class Perimeter:
     actor_id: int | None
     unrestricted: bool
     # establishment id -> the administering habilitations the actor holds there (never empty); the governing
-    # rule compares these, and the statements cached per perimeter are keyed on them
+    # rule compares these, and the statements cached per perimeter are keyed on them (`fingerprint`)
     held: Mapping[int, frozenset[Habilitation]] = field(default_factory=dict)
     # establishment id (of `held`) -> every habilitation the actor holds there, Gestionnaire implying the rest:
     # the permission boundary of what they may grant there. Missing: what `held` implies (never more).
     holds: Mapping[int, frozenset[Habilitation]] = field(default_factory=dict)
 
     # --- facts ------------------------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> frozenset | None:
+        """Equal for perimeters whose SQL restrictions (`users()`, `requests()`, the list's columns) are the same:
+        the key of a statement built for one perimeter and reused for the next (None: unrestricted)."""
+        return None if self.unrestricted else frozenset(self.held.items())
+
     def may_follow(self, author_id: int | None) -> bool:
         """Whether the actor may follow what someone started (a job, an operation: its page, progress, file,
         undo): its author and staff only. Scope is not enough: another manager's operation names their filter."""

@@ -14,8 +14,8 @@ from admin_app.inputs import parse_db_id
 from models import AuditEvent
 from models.queries import AuditFilter
 
-from .base import CriteriaListView
 from .exports import csv_response
+from .listing import CriteriaListView
 
 
 class AuditView(CriteriaListView):

@@ -10,7 +10,7 @@ from admin_app.current import current_perimeter
 from admin_app.extensions import db
 from models import AccountRequest, EmailStatus, OutboundEmail, RequestStatus, User
 
-from .base import SecureIndexView
+from .access import SecureIndexView
 
 
 def home_figures() -> dict[str, int]:

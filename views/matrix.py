@@ -6,7 +6,7 @@ from flask_admin import expose
 
 from models.habilitations import FEATURES, MATRIX_COLUMNS, opens
 
-from .base import SecureBaseView
+from .access import SecureBaseView
 
 
 class HabilitationMatrixView(SecureBaseView):

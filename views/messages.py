@@ -1,11 +1,12 @@
 """The French words the views share: counts, lists of names, record names, and what replaces Flask-Admin's
-own messages (its generic outcomes, and field messages its French catalogue lacks)."""
+own messages (its generic outcomes, said once naming their subject, and field messages its French catalogue
+lacks)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import session
+from flask import flash, session
 from flask_admin.babel import gettext as admin_gettext
 from flask_admin.babel import ngettext as admin_ngettext
 
@@ -75,3 +76,46 @@ class FieldMessages:
         if self.translations is None:
             return singular if n == 1 else plural_form
         return self.translations.ngettext(singular, plural_form, n)
+
+
+class OutcomeMessages:
+    """One message per outcome of a model view, naming its subject; Flask-Admin's own generic ones dropped."""
+
+    model: Any  # the view's model class, set by Flask-Admin's ModelView
+
+    def record_noun(self) -> tuple[str, bool]:
+        return RECORD_NOUNS.get(self.model.__name__, ("Élément", False))
+
+    def agree(self, participle: str) -> str:
+        """`participle` agreeing with this view's record noun: "créé", "créée"."""
+        return participle + ("e" if self.record_noun()[1] else "")
+
+    def record_subject(self, model: Any) -> str:
+        """How a message names one record: "Établissement « Temple JEDI »", "Utilisateur « SKYWALKER Luke »"."""
+        return f"{self.record_noun()[0]} « {getattr(model, 'name', None) or model} »"
+
+    def saved_message(self, model: Any, created: bool) -> str:
+        return f"{self.record_subject(model)} {self.agree('créé' if created else 'enregistré')}."
+
+    def refused_form_message(self, model: Any | None) -> str:
+        """The message of a form sent back with errors on its fields (nothing was saved)."""
+        if model is None:
+            return f"{self.record_noun()[0]} non {self.agree('créé')} : corrigez les champs signalés."
+        return f"{self.record_subject(model)} non {self.agree('enregistré')} : corrigez les champs signalés."
+
+    def say_outcome_once(self, model: Any | None = None) -> None:
+        """Drop Flask-Admin's own outcome messages; where one reported a refused form, say it in French.
+
+        Called before a page is drawn (the messages are read then) and after a view redirects.
+        """
+        waiting = session.get("_flashes") or []
+        outcomes = [flask_admin_outcome(str(message)) for _category, message in waiting]
+        if not any(outcomes):
+            return
+        session["_flashes"] = [message for message, outcome in zip(waiting, outcomes, strict=True) if outcome is None]
+        if "not_created" in outcomes:
+            flash(self.refused_form_message(None), "error")
+        elif "not_saved" in outcomes:
+            flash(self.refused_form_message(model), "error")
+        elif "not_deleted" in outcomes:  # the delete form came without the record's id
+            flash("Rien n'a été supprimé : aucun élément désigné.", "error")

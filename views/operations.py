@@ -23,7 +23,7 @@ from admin_app.services import operations
 from models import EMAIL_KIND_LABELS, Operation, OperationItem, User, email_kind_label
 from models.operations import OperationState
 
-from .base import SecureBaseView
+from .access import SecureBaseView
 from .user_actions import undo_window
 
 PAGE_SIZE = 100

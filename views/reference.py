@@ -18,7 +18,8 @@ from admin_app.services import ServiceError, reference
 from models import Company, Establishment
 from models.rules import format_siret
 
-from .base import SecureModelView, ids_to_int
+from .access import SecureModelView
+from .listing import ids_to_int
 from .messages import plural
 
 

@@ -21,7 +21,7 @@ from admin_app.services.operations import OperationResult, UndoResult
 from models import Operation, OperationKind, User
 from models.rules import format_phone
 
-from .base import SecureForm
+from .access import SecureForm
 from .exports import csv_response
 from .jobs import bulk_job_page, export_job_or_none, undo_job_or_none
 

@@ -16,7 +16,7 @@ from admin_app.services.users import GrantInput
 from models import Company, Establishment, Habilitation, InvalidValue, User
 from models.rules import clean_email, clean_phone
 
-from .base import SecureForm
+from .access import SecureForm
 
 # The grant editor's checkboxes, in the guide's order ("Accès Gestionnaire" first, it implies the rest).
 EDITOR_HABILITATIONS = [

@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload, with_expression
 from werkzeug.routing import BuildError
 
 from admin_app.authority import UserAction
+from admin_app.caching import BoundedCache
 from admin_app.current import current_perimeter
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
@@ -34,14 +35,15 @@ from models.habilitations import HABILITATION_LABELS
 from models.queries import UserFilter, name_or_email
 from models.rules import format_phone
 
-from .base import CriteriaListView, SecureForm
+from .access import SecureForm
+from .listing import CriteriaListView
 from .messages import waiting_messages
 from .requests import pending_request_count, visible_requests
 from .user_actions import UserActionsMixin
 from .user_forms import EDITOR_HABILITATIONS, PERSONAL, GrantEditorMixin, UserEditForm, UserForm
 from .user_lookups import UserLookupsMixin
 
-_RECORD_STATEMENTS: dict = {}  # UserView.get_one's statement, per perimeter
+RECORD_STATEMENTS: BoundedCache = BoundedCache(256)  # UserView.get_one's statement, per perimeter
 
 
 class HistoryEvent(NamedTuple):
@@ -55,7 +57,7 @@ class HistoryEvent(NamedTuple):
     actor_id: int | None = None  # who the history may name (Perimeter.actor_labels)
 
 
-_HISTORY_STATEMENTS: dict = {}  # UserView.history's statement, per limit
+HISTORY_STATEMENTS: BoundedCache = BoundedCache(8)  # UserView.history's statement, per limit
 # A number as people write it (phonenumbers parses it first, which is not free); a user's page shows one.
 shown_phone = lru_cache(maxsize=4096)(format_phone)
 
@@ -128,14 +130,9 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
         if pk is None:
             abort(404)
         perimeter = current_perimeter()
-        key = None if perimeter.unrestricted else frozenset(perimeter.held.items())
-        statement = _RECORD_STATEMENTS.get(key)
-        if statement is None:
-            statement = (select(User).where(self.perimeter_clause(perimeter), User.id == bindparam("record_id"))
-                         .options(*self.record_load_options))
-            if len(_RECORD_STATEMENTS) >= 256:  # many delegated perimeters: start again
-                _RECORD_STATEMENTS.clear()
-            _RECORD_STATEMENTS[key] = statement
+        statement = RECORD_STATEMENTS.get(perimeter.fingerprint, lambda: (
+            select(User).where(self.perimeter_clause(perimeter), User.id == bindparam("record_id"))
+            .options(*self.record_load_options)))
         found = db.session.scalars(statement, {"record_id": pk}).unique().one_or_none()
         if found is None:
             abort(404)
@@ -354,15 +351,13 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
         or to keep from being written back), by a statement built once, the user's id bound at each call; the
         perimeter's establishments are read only when there is a grant change to redact.
         """
-        statement = _HISTORY_STATEMENTS.get(limit)
-        if statement is None:
-            statement = _HISTORY_STATEMENTS[limit] = (
-                select(AuditEvent.created_at, AuditEvent.actor_label, AuditEvent.action, AuditEvent.before, AuditEvent.after,
-                       AuditEvent.actor_id)
-                .where(AuditEvent.target_type == self.audit_target_type, AuditEvent.target_id == bindparam("target_id"))
-                .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-                .limit(limit)
-            )
+        statement = HISTORY_STATEMENTS.get(limit, lambda: (
+            select(AuditEvent.created_at, AuditEvent.actor_label, AuditEvent.action, AuditEvent.before, AuditEvent.after,
+                   AuditEvent.actor_id)
+            .where(AuditEvent.target_type == self.audit_target_type, AuditEvent.target_id == bindparam("target_id"))
+            .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        ))
         events = [HistoryEvent(*row) for row in db.session.connection().execute(statement, {"target_id": target_id})]
         perimeter = current_perimeter()
         if perimeter.unrestricted or not any(event.action == "user.grants" for event in events):
