@@ -1,7 +1,9 @@
 """Background jobs: long actions run in chunks by a worker, with their progress in the database.
 
-`start_export_job` (the users list's export of every matching user) records a job and hands it to the
-configured backend (admin_app.jobs.backends); `runner.run_job` does the work; views/jobs.py shows it.
+`start_export_job` (the users list's export of every matching user), `start_bulk_job` (an action on every
+matching user) and `start_undo_job` (taking back a large operation) record a job and hand it to the configured
+backend (admin_app.jobs.backends; `announce`: a job Redis cannot take is withdrawn, never left to run later
+behind an error); `runner.run_job` does the work; views/jobs.py shows it.
 docs/jobs.md says how it fits together and how production runs the workers.
 """
 
