@@ -1,4 +1,5 @@
-"""Fixtures: one app and one throw-away database per test run; every test starts empty.
+"""Fixtures only: one app and one throw-away database per test run; every test starts empty. Helpers live in
+modules of their own (demo.py, http.py, databases.py, servers.py, jobs_helpers.py, threads.py, services/factories.py).
 
 With TEST_DATABASE_URL (postgresql+psycopg://...), a database `test_<random>` is
 created from that connection and dropped at the end; otherwise SQLite in a
@@ -7,32 +8,29 @@ temporary folder.
 
 from __future__ import annotations
 
-import email
 import os
-import re
-import socket
 import sqlite3
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from email.policy import default
 from types import SimpleNamespace
 
 import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import event, func, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from admin_app import create_app
 from admin_app.config import TestingConfig
 from admin_app.extensions import db as _db
 from admin_app.extensions import limiter
-from models import Base
+from models import Base, User
 
-ON_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))
+from .databases import never_logged_in, scratch_database
+from .demo import LUKE, STAFF
+from .http import login
+from .servers import Inbox, free_port
 
 
 @event.listens_for(Engine, "connect")
@@ -40,21 +38,6 @@ def _fast_throwaway_sqlite(dbapi_connection, _record) -> None:
     # The test database is thrown away after the run: no need to wait for each commit to reach the disk.
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.execute("PRAGMA synchronous=OFF")
-
-
-@contextmanager
-def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
-    """Create an empty PostgreSQL database next to `server_url`'s, yield its URL, drop it afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin_engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin_engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -157,25 +140,6 @@ def demo(app: Flask) -> None:
         _db.session.remove()
 
 
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
-
-
-def csrf_token(client: FlaskClient, url: str = "/login") -> str:
-    """Read a CSRF token valid for this client's session from a page that has a form."""
-    html = client.get(url).get_data(as_text=True)
-    match = _CSRF.search(html)
-    assert match, f"no CSRF token on {url}"
-    return match.group(1) or match.group(2)
-
-
-def login(client: FlaskClient, email: str, password: str):
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)})
-
-
-STAFF = ("staff@example.org", "demo-staff-2026")
-LUKE = ("luke.skywalker@example.org", "demo-luke-2026")
-
-
 @pytest.fixture
 def as_user(app, demo):
     """A new test client logged in with `credentials` (demo data), for each person a test needs."""
@@ -193,30 +157,6 @@ def staff_client(client: FlaskClient, demo) -> FlaskClient:
     return client
 
 
-# --- a real SMTP server for the email tests ------------------------------------------------------
-
-LINK = re.compile(r"https?://[^/\s]+(/account/[a-z-]+/[A-Za-z0-9._-]+)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.original_content, policy=default))
-        return "250 OK"
-
-    def link(self, subject: str) -> str:
-        message = next(m for m in reversed(self.messages) if m["Subject"] == subject)
-        return LINK.search(message.get_body(("plain",)).get_content()).group(1)
-
-
 @pytest.fixture
 def smtp(app):
     inbox = Inbox()
@@ -230,3 +170,17 @@ def smtp(app):
     controller.stop()
 
 
+@pytest.fixture
+def prepared(db, demo):
+    """The demo's five client users besides Luke (who logs in) never logged in, one of them already inactive: the
+    case of the bulk actions' issue. Returns (their ids sorted, [the inactive one's id])."""
+    chosen = db.session.scalars(select(User.id).where(User.is_staff.is_(False), User.email != LUKE[0])).all()
+    db.session.execute(User.__table__.update().values(last_login_at=func.now()).where(User.id.not_in(chosen), User.last_login_at.is_(None)))
+    db.session.execute(User.__table__.update().values(last_login_at=None).where(User.id.in_(chosen)))
+    db.session.commit()
+    matching = sorted(never_logged_in(db))
+    assert matching == sorted(chosen)
+    db.session.execute(User.__table__.update().where(User.id.in_(matching[:1])).values(active=False))
+    db.session.execute(User.__table__.update().where(User.id.in_(matching[1:])).values(active=True))
+    db.session.commit()
+    return matching, matching[:1]

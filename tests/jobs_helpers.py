@@ -5,23 +5,17 @@ the test runs them: the `jobs_run_by_the_test` fixture, in tests/conftest.py."""
 from __future__ import annotations
 
 import csv
-import html
 import io
 import re
 
 from admin_app.extensions import db as _db
 from admin_app.jobs import runner
 
-from .conftest import csrf_token
+from .http import csrf_token
 
 
 class Crash(BaseException):
     """A worker dying mid-chunk: not an Exception, so nothing in the runner handles it (as with SIGKILL)."""
-
-
-def text(response) -> str:
-    """A page's text, its HTML entities unescaped."""
-    return html.unescape(response.get_data(as_text=True))
 
 
 def job_id_of(response) -> int:

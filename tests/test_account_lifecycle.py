@@ -11,7 +11,9 @@ from admin_app.extensions import db as app_db
 from admin_app.services import emails as email_service
 from models import AuditEvent, OutboundEmail, User, utcnow
 
-from .conftest import LINK, LUKE, csrf_token, free_port, login
+from .demo import LUKE
+from .http import csrf_token, login
+from .servers import LINK, free_port
 
 
 def send_mail(runner):

@@ -8,9 +8,8 @@ from sqlalchemy import select
 
 from models import AccountRequest, OutboundEmail, RequestStatus
 
-from .conftest import csrf_token, login
-from .test_takeover import file_public_request
-from .views.test_delegation import CANTINA, CHEWIE, LANDO
+from .demo import CANTINA, CHEWIE, LANDO
+from .http import csrf_token, file_public_request, login
 
 
 def pending_for(client) -> str:

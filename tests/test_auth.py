@@ -1,18 +1,16 @@
 """Login, logout, the failed-login limits and who may enter the admin panel."""
 
 import logging
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select
 
-from admin_app import create_app
 from admin_app.config import TestingConfig
-from admin_app.extensions import db as app_db
-from admin_app.extensions import limiter
 from models import AuditEvent, OutboundEmail, User
 
-from .conftest import LUKE, STAFF, csrf_token, free_port, login
+from .demo import LANDO, LUKE, STAFF
+from .http import csrf_token, login
+from .servers import free_port, workers_on
 
 
 def test_root_redirects_to_login(client):
@@ -134,9 +132,6 @@ def test_a_session_cookie_copied_before_logout_no_longer_opens_a_session(app, cl
     assert (logout.actor_id, logout.target_id) == (staff.id, staff.id)
 
 
-LANDO = ("lando.calrissian@example.org", "demo-lando-2026")
-
-
 @pytest.mark.parametrize("variant", ["lando.calrissian@ｅxample.org", "LANDO.Calrissian@Example.ORG", " lando.calrissian@example.org "])
 def test_another_spelling_of_the_address_shares_the_failed_login_counter(app, demo, variant):
     """Authentication folds these spellings into Lando's account: so must the per-account limit."""
@@ -176,28 +171,6 @@ def test_the_ip_limit_counts_across_accounts(app, demo):
     finally:
         app.config["LOGIN_LIMIT_PER_IP"] = "30 per 15 minutes"
     assert statuses == [200, 200, 200, 429]
-
-
-@contextmanager
-def workers_on(app, database_url, storage_uri, count=1):
-    """Apps like the test app but counting limits in `storage_uri`; the test app's limiter is restored after.
-
-    Flask-Limiter keeps one storage per Limiter, the last app initialised wins: without the restore,
-    later tests would count in this storage (and `limiter.reset()` clear it).
-    """
-    workers = []
-    for _ in range(count):
-        config = TestingConfig(database_url)
-        config.RATELIMIT_STORAGE_URI = storage_uri
-        workers.append(create_app(config))
-    try:
-        yield workers
-    finally:
-        for worker in workers:
-            with worker.app_context():
-                app_db.engine.dispose()
-        limiter.init_app(app)
-        limiter._storage_dead = False  # no public way: the fallback flag outlives the storage it was about
 
 
 def test_failed_login_counters_are_shared_by_workers_through_redis(app, database_url, demo):

@@ -19,7 +19,9 @@ from admin_app.extensions import db as app_db
 from models import AuditEvent, Establishment, Grant, Operation, OperationItem, User
 from models.habilitations import Habilitation
 
-from .conftest import ON_POSTGRES, STAFF, csrf_token, login
+from .databases import ON_POSTGRES
+from .demo import STAFF
+from .http import csrf_token, login
 from .threads import JOIN_TIMEOUT, run_together
 
 pytestmark = [

@@ -16,7 +16,7 @@ from admin_app.private_files import create_private_file, sqlite_file
 from models import Base, Job
 
 from .jobs_helpers import run_job, start_export
-from .test_auth import workers_on
+from .servers import workers_on
 
 
 def mode(path: Path) -> int:

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from models import AccountRequest, Company, Establishment, OutboundEmail, RequestStatus, User
 
-from .conftest import LUKE, csrf_token, login
+from .demo import LUKE
+from .http import csrf_token, login
 
 # English words Flask-Admin, WTForms or Werkzeug would show, matched as whole words and case-sensitively
 # ("Record" and "record"). "Actions", "Action", "Type", "Date" and "Email" are French too.

@@ -37,7 +37,7 @@ from admin_app.services.users import GrantInput
 from models import Grant, User
 from models.habilitations import SPECIFIC_HABILITATIONS, Habilitation, administering, implied
 
-from .conftest import ON_POSTGRES
+from .databases import ON_POSTGRES
 from .services import factories as f
 from .threads import run_together
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from models import AccountRequest, AuditEvent, Company, OutboundEmail, User
 
-from .conftest import csrf_token
+from .http import csrf_token
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'

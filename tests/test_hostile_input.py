@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 
 from models import AuditEvent, Company, Establishment, User
 
-from .conftest import LUKE, csrf_token, login
+from .demo import LUKE
+from .http import csrf_token, login
 
 HUGE = [str(2**31), str(2**63), str(10**30), "9" * 5000]  # past INTEGER, past BIGINT, far past, past int()'s digit limit
 HOSTILE = [

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from models import AccountRequest, AuditEvent, OutboundEmail, RequestKind, RequestStatus, User
 
-from .conftest import csrf_token, login
+from .demo import LANDO
+from .http import csrf_token, login
 
-LANDO = ("lando.calrissian@example.org", "demo-lando-2026")
 COLLEAGUE = "rey.palpatine@example.org"
 LINK = re.compile(r"https?://[^/\s]+(/account/(?:confirm-new-email|cancel-email-change)/[A-Za-z0-9._-]+)")
 

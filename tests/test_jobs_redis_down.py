@@ -17,10 +17,11 @@ from sqlalchemy import func, select
 from admin_app.jobs import QUEUE_DOWN, backends, runner
 from models import Job, JobStatus, Operation
 
-from .conftest import STAFF, csrf_token, free_port
-from .jobs_helpers import job_id_of, run_job, start_export, text
-from .views.test_bulk_jobs import all_matching, prepared  # noqa: F401 (a fixture)
-from .views.test_operations import NEVER, states
+from .databases import states
+from .demo import STAFF
+from .http import NEVER, all_matching, csrf_token, text
+from .jobs_helpers import job_id_of, run_job, start_export
+from .servers import free_port
 
 
 @pytest.fixture

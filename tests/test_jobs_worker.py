@@ -32,7 +32,8 @@ from admin_app.jobs import backends, bulk, runner
 from admin_app.services import Actor
 from models import AuditEvent, Job, JobKind, JobStatus, Operation, OperationItem, User
 
-from .conftest import ON_POSTGRES, free_port
+from .databases import ON_POSTGRES
+from .servers import free_port
 
 FLASK = [str(Path(sys.executable).with_name("flask")), "--app", "admin_app"]
 ROOT = Path(__file__).resolve().parent.parent

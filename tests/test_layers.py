@@ -70,3 +70,25 @@ def test_the_rule_sees_an_upward_import(tmp_path):
     assert offending("models", ("admin_app", "views"), root=tmp_path) == [
         "models/probe.py:2 imports admin_app.services", "models/probe.py:2 imports admin_app.services.users",
         "models/probe.py:3 imports views", "models/probe.py:3 imports views.base"]
+
+
+def imports_of_test_modules(root: Path = ROOT) -> list[str]:
+    """Imports, anywhere under tests/, of a test module or a conftest: helpers live in modules of their own."""
+    wrong = []
+    for path in sorted((root / "tests").rglob("*.py")):
+        for line, target in imports_of(path, root):
+            last = target.rpartition(".")[2]
+            if target.startswith("tests.") and (last.startswith("test_") or last == "conftest"):
+                wrong.append(f"{path.relative_to(root)}:{line} imports {target}")
+    return sorted(set(wrong))
+
+
+def test_no_test_module_imports_another_nor_a_conftest(tmp_path):
+    """A test module imports helper modules (tests/demo.py, tests/http.py, tests/services/factories.py...), never
+    another test module nor a conftest (those hold tests and fixtures only); the rule is checked to see one."""
+    assert imports_of_test_modules() == []
+    (tmp_path / "tests" / "views").mkdir(parents=True)
+    (tmp_path / "tests" / "views" / "test_probe.py").write_text(
+        "from ..conftest import login\nfrom .test_users import edit_data\nfrom ..http import csrf_token\n", encoding="utf-8")
+    assert imports_of_test_modules(tmp_path) == [
+        "tests/views/test_probe.py:1 imports tests.conftest", "tests/views/test_probe.py:2 imports tests.views.test_users"]

@@ -23,8 +23,8 @@ from admin_app.access_logs import HideLinkTokens, hide_link_tokens
 from admin_app.config import ROOT, trusted_proxies
 from models import AuditEvent, Base
 
-from .conftest import free_port, login
-from .test_auth import workers_on
+from .http import login
+from .servers import free_port, workers_on
 
 # What an itsdangerous token looks like: payload, timestamp and signature, URL-safe base64 joined by dots.
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")

@@ -23,7 +23,7 @@ from admin_app.extensions import db as app_db
 from admin_app.services import emails
 from models import OutboundEmail, utcnow
 
-from .conftest import Inbox, free_port
+from .servers import Inbox, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ON_POSTGRES, free_port
+from .databases import ON_POSTGRES
+from .servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = [sys.executable, "-m", "flask", "--app", "admin_app"]

@@ -14,7 +14,7 @@ from admin_app.extensions import db
 from models import Base
 from models.base import exists_on
 
-from .conftest import scratch_database
+from .databases import scratch_database
 
 
 @pytest.fixture

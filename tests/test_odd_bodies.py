@@ -15,8 +15,7 @@ from admin_app.inputs import FILE_MESSAGE, MAX_RETURN_URL
 from models import Base, Company, InvalidValue
 from models.rules import clean_email, clean_phone, clean_siren, clean_siret, clean_text
 
-from .conftest import csrf_token
-from .test_security import endpoint_urls
+from .http import csrf_token, endpoint_urls
 
 
 def row_counts(db) -> dict[str, int]:

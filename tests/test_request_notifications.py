@@ -6,9 +6,8 @@ from __future__ import annotations
 from admin_app.extensions import db as _db
 from admin_app.services import emails
 
-from .conftest import csrf_token, login
-from .test_takeover import file_public_request
-from .views.test_delegation import LUKE, OBIWAN, TEMPLE
+from .demo import LUKE, OBIWAN, TEMPLE
+from .http import csrf_token, file_public_request, login
 
 
 def deliver(app) -> None:

@@ -12,17 +12,13 @@ from sqlalchemy.exc import OperationalError
 
 from models import Establishment, Grant, Operation, OperationItem, User
 
-from .conftest import LUKE, STAFF, csrf_token
-from .views.test_delegation import CANTINA, OBIWAN, TEMPLE, eid, snapshot, uid
+from .databases import snapshot
+from .demo import CANTINA, LUKE, OBIWAN, STAFF, TEMPLE, eid, uid
+from .http import csrf_token, flashed
 
 ACTIONS = ("activate", "deactivate", "activate_links", "delete", "invite")
 VERBS = {"activate": "activer", "deactivate": "désactiver", "activate_links": "activer", "delete": "supprimer",
          "invite": "inviter"}
-
-
-def flashed(client) -> list[tuple[str, str]]:
-    with client.session_transaction() as session:
-        return list(session.pop("_flashes", []))
 
 
 def post_action(client, token, action, rowids, query=""):

@@ -15,28 +15,17 @@ from admin_app.services import operations as op_service
 from admin_app.services import users as user_service
 from models import Company, Establishment, Grant, Job, JobStatus, Operation, User
 
-from .conftest import LUKE, ON_POSTGRES, STAFF, csrf_token
-from .jobs_helpers import csv_rows, run_job, start_export, text
+from .databases import ON_POSTGRES
+from .demo import ANNEXE, CANTINA, CHEWIE, LUKE, OBIWAN, STAFF, TEMPLE, eid, uid
+from .http import csrf_token, text
+from .jobs_helpers import csv_rows, run_job, start_export
 from .services import factories as f
 from .services.factories import MANAGER, NONE
 from .threads import run_together
-from .views.test_delegation import CHEWIE, OBIWAN
-
-TEMPLE = "11138540700015"
-ANNEXE = "11138540700023"  # Temple JEDI Annexe Dagobah
-CANTINA = "55220335800015"
-
-
-def establishment_id(db, siret: str) -> int:
-    return db.session.scalar(select(Establishment.id).where(Establishment.siret == siret))
-
-
-def user_id(db, email: str) -> int:
-    return db.session.scalar(select(User.id).where(User.email == email))
 
 
 def establishment(db, siret: str) -> Establishment:
-    return db.session.get(Establishment, establishment_id(db, siret))
+    return db.session.get(Establishment, eid(db, siret))
 
 
 def only_on(db, place: int) -> list[str]:
@@ -79,7 +68,7 @@ def test_a_refused_grant_post_does_not_reveal_an_establishment_outside_the_perim
 
 def test_a_refused_grant_post_on_the_edit_page_does_not_reveal_an_establishment_either(as_user, db):
     cantina = establishment(db, CANTINA)
-    target = db.session.get(User, user_id(db, "obi-wan.kenobi@example.org"))
+    target = db.session.get(User, uid(db, "obi-wan.kenobi@example.org"))
     luke = as_user(LUKE)
     url = f"/admin/users/edit/?id={target.id}"
     token = csrf_token(luke, url)
@@ -104,13 +93,13 @@ def test_an_export_file_is_not_served_beyond_the_authors_current_perimeter(app, 
     luke = as_user(LUKE)
     job_id = start_export(luke)
     assert run_job(app, job_id) == JobStatus.DONE.value
-    annexe = establishment_id(db, ANNEXE)
+    annexe = eid(db, ANNEXE)
     annexe_only = only_on(db, annexe)
     assert annexe_only, "the demo has users of the Annexe only"
     first = luke.get(f"/admin/jobs/{job_id}/download")
     assert first.status_code == 200 and set(annexe_only) <= {r[7] for r in csv_rows(first.get_data())[1:]}
 
-    luke_id = user_id(db, LUKE[0])
+    luke_id = uid(db, LUKE[0])
     db.session.execute(delete(Grant).where(Grant.user_id == luke_id, Grant.establishment_id == annexe))
     db.session.commit()
     assert luke.get("/admin/users/").status_code == 200  # still a manager (Temple JEDI 00015)
@@ -152,9 +141,9 @@ def test_a_former_staff_member_gets_no_whole_database_export_once_demoted(app, a
     staff = as_user(STAFF)
     job_id = start_export(staff)
     assert run_job(app, job_id) == JobStatus.DONE.value
-    staff_id = user_id(db, STAFF[0])
+    staff_id = uid(db, STAFF[0])
     db.session.execute(update(User).where(User.id == staff_id).values(is_staff=False))
-    db.session.add(Grant(user_id=staff_id, establishment_id=establishment_id(db, TEMPLE), is_primary=True, manager=True))
+    db.session.add(Grant(user_id=staff_id, establishment_id=eid(db, TEMPLE), is_primary=True, manager=True))
     db.session.commit()
     chewie_email = CHEWIE[0]
     response = staff.get(f"/admin/jobs/{job_id}/download")
@@ -194,7 +183,7 @@ def test_a_search_in_an_operations_scope_is_text_everywhere(as_user, db, app):
     target = f.user(db.session, [(temple, NONE)], name="Cible")
     db.session.commit()
     hans = target.id
-    luke_id = user_id(db, LUKE[0])
+    luke_id = uid(db, LUKE[0])
     with app.app_context():
         done = user_service.set_active(_db.session, f.actor(_db.session.get(User, luke_id)), [hans], False,
                                        scope=f"filtre : Recherche : « {payload} »")
@@ -300,10 +289,10 @@ def test_the_list_statement_cache_never_serves_another_viewers_rows(as_user, db)
     chewie_page = text(as_user(CHEWIE).get(query))
     assert "luke.skywalker@example.org" not in chewie_page
 
-    annexe = establishment_id(db, ANNEXE)
+    annexe = eid(db, ANNEXE)
     annexe_only = only_on(db, annexe)
     assert annexe_only and all(email in first for email in annexe_only)
-    db.session.execute(delete(Grant).where(Grant.user_id == user_id(db, LUKE[0]), Grant.establishment_id == annexe))
+    db.session.execute(delete(Grant).where(Grant.user_id == uid(db, LUKE[0]), Grant.establishment_id == annexe))
     db.session.commit()
     after = text(luke.get(query))
     assert not any(email in after for email in annexe_only)
@@ -348,11 +337,11 @@ def test_undoing_a_deactivation_does_not_revive_a_stolen_session(as_user, db):
     is active again, but the stolen cookie must stay logged out."""
     stolen = as_user(OBIWAN)
     assert stolen.get("/admin/users/").status_code == 200
-    obiwan = user_id(db, OBIWAN[0])
+    obiwan = uid(db, OBIWAN[0])
     luke = as_user(LUKE)
     token = csrf_token(luke, "/admin/users/")
     luke.post("/admin/users/row-action/", data={"csrf_token": token, "row_action": f"deactivate:{obiwan}", "url": "/admin/users/"})
-    operation_id = db.session.scalar(select(Operation.id).where(Operation.actor_id == user_id(db, LUKE[0])).order_by(Operation.id.desc()))
+    operation_id = db.session.scalar(select(Operation.id).where(Operation.actor_id == uid(db, LUKE[0])).order_by(Operation.id.desc()))
     assert operation_id is not None
     assert stolen.get("/admin/users/").status_code == 302
     luke.post("/admin/users/undo-operation/", data={"csrf_token": token, "operation": str(operation_id), "url": "/admin/users/"})
@@ -368,7 +357,7 @@ def test_an_anonymous_visitor_reaches_no_new_page_and_changes_nothing(client, de
     db.session.commit()
     target_id = target.id
     with app.app_context():
-        done = user_service.set_active(_db.session, f.actor(_db.session.get(User, user_id(db, LUKE[0]))), [target_id], False)
+        done = user_service.set_active(_db.session, f.actor(_db.session.get(User, uid(db, LUKE[0]))), [target_id], False)
         _db.session.remove()
     for url in ("/admin/operations/", f"/admin/operations/details/?id={done.operation_id}", "/admin/jobs/",
                 "/admin/users/lookup/companies?q=a", "/admin/users/lookup/establishments?q=a"):
@@ -393,7 +382,7 @@ def test_parallel_starts_cannot_queue_more_jobs_than_the_cap(app, demo, db, jobs
     inserts, with no lock, so each sees fewer than MAX_OPEN_JOBS. At most MAX_OPEN_JOBS may be queued."""
     from admin_app.services import Actor
 
-    luke_id = user_id(db, LUKE[0])
+    luke_id = uid(db, LUKE[0])
     workers = 12
     barrier = threading.Barrier(workers, timeout=30)
 
@@ -430,7 +419,7 @@ def reused_id(as_user, db, app):
     db.session.commit()
     victim_id, victim_email = victim.id, victim.email
     db.session.expunge(victim)  # deleted by another session below: its id must not linger in this identity map
-    chewie_id, luke_id = user_id(db, CHEWIE[0]), user_id(db, LUKE[0])
+    chewie_id, luke_id = uid(db, CHEWIE[0]), uid(db, LUKE[0])
     with app.app_context():
         chewie = f.actor(_db.session.get(User, chewie_id))
         activated = user_service.set_active(_db.session, chewie, [victim_id], True)
@@ -474,7 +463,7 @@ def test_an_undo_racing_a_new_change_counts_and_flips_each_user_once(app, demo, 
     temple = establishment(db, TEMPLE)
     ids = [f.user(db.session, [(temple, NONE)], name=f"Course {f._letters(i)}").id for i in range(40)]
     db.session.commit()
-    luke_id, staff_id = user_id(db, LUKE[0]), user_id(db, STAFF[0])
+    luke_id, staff_id = uid(db, LUKE[0]), uid(db, STAFF[0])
     with app.app_context():
         done = user_service.set_active(_db.session, Actor(_db.session.get(User, luke_id)), ids, False)
         _db.session.remove()

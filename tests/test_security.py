@@ -14,27 +14,12 @@ from admin_app.extensions import db as app_db
 from admin_app.services import passwords
 from models import AuditEvent, Base, User
 
-from .conftest import STAFF, csrf_token, login
+from .demo import STAFF
+from .http import csrf_token, endpoint_urls, login
 
 PUBLIC_ENDPOINTS = {"auth.login", "auth.account_request", "auth.verify_email", "auth.set_password", "auth.forgot_password",
                     "attachments.confirm", "auth.confirm_email_change", "auth.cancel_email_change",
                     "static", "admin.static", "healthz", "index"}
-SAMPLE_ARGS = {"int": "1", "default": "x", "string": "x", "path": "x"}
-
-
-def endpoint_urls(app, method):
-    """Every rule of the app answering `method`, as a concrete URL (sample values for its arguments)."""
-    urls = []
-    for rule in app.url_map.iter_rules():
-        if method not in rule.methods:
-            continue
-        url = rule.rule
-        for converter, name in re.findall(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", rule.rule):
-            url = re.sub(rf"<[^>]*\b{name}>", SAMPLE_ARGS.get(converter or "default", "x"), url)
-        urls.append((rule.endpoint, url))
-    return urls
-
-
 def database_dump(db):
     db.session.expire_all()
     return {table.name: sorted(map(repr, db.session.execute(table.select()).all())) for table in Base.metadata.sorted_tables}

@@ -15,17 +15,11 @@ from sqlalchemy import select
 
 from models import AccountRequest, AuditEvent, OutboundEmail, RequestStatus, User
 
-from .conftest import csrf_token, login
-from .views.test_delegation import LUKE, OBIWAN, TEMPLE, snapshot
+from .databases import snapshot
+from .demo import LUKE, OBIWAN, TEMPLE
+from .http import csrf_token, file_public_request, login
 
 STAFF_EMAIL = "staff@example.org"
-
-
-def file_public_request(client, email: str, siret: str):
-    token = csrf_token(client, "/account/request")
-    return client.post("/account/request", data={
-        "civility": "M.", "last_name": "Vador", "first_name": "Dark", "email": email, "phone": "0612345678",
-        "job_title": "", "company_name": "Temple JEDI", "siret": siret, "csrf_token": token})
 
 
 def edit_post(client, db, user_id: int, **changes):

@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from models import User
 
-from ..conftest import STAFF
-from .conftest import log_in, open_my_users
+from ..demo import STAFF
+from .browser import log_in, open_my_users
 
 LUKE = ("luke.skywalker@example.org", "demo-luke-2026")
 

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from admin_app.jobs import backends
 from models import Establishment, Operation, User
 
-from ..conftest import STAFF
+from ..demo import STAFF
 from ..services import factories as f
-from .conftest import log_in, open_my_users
+from .browser import log_in, open_my_users
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ..conftest import STAFF
-from .conftest import log_in
+from ..demo import STAFF
+from .browser import log_in
 
 LUKE = ("luke.skywalker@example.org", "demo-luke-2026")
 OBIWAN = ("obi-wan.kenobi@example.org", "demo-obiwan-2026")

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from admin_app.jobs import backends
 from models import Establishment, User
 
-from ..conftest import STAFF
+from ..demo import STAFF
 from ..services import factories as f
-from .conftest import log_in, open_my_users
+from .browser import log_in, open_my_users
 
 
 @pytest.fixture

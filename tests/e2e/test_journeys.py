@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from admin_app.services import Actor, users
 from models import AccountRequest, Establishment, User
 
-from ..conftest import STAFF
-from .conftest import USERS_LIST, log_in, open_my_users
+from ..demo import STAFF
+from .browser import USERS_LIST, log_in, open_my_users
 
 COUNT = re.compile(r"Nombre total d'utilisateurs : (\d+)")
 

@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 
 from models import Establishment, Operation, User
 
-from ..conftest import STAFF
+from ..demo import STAFF
 from ..services import factories as f
-from .conftest import log_in
+from .browser import log_in
 
 SCOPE = "filtre : Dernière connexion : jamais connecté"
 

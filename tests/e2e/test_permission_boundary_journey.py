@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from models import Establishment, Grant, User, utcnow
 
-from .conftest import log_in, open_my_users
+from .browser import log_in, open_my_users
 
 OBIWAN = ("obi-wan.kenobi@example.org", "demo-obiwan-2026")
 

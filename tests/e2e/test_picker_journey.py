@@ -10,10 +10,9 @@ from sqlalchemy import select
 
 from models import Establishment, Grant, User
 
-from ..conftest import STAFF
+from ..demo import STAFF
 from ..services import factories
-from ..views.test_lookups import big_company
-from .conftest import log_in
+from .browser import log_in
 
 
 @pytest.fixture
@@ -65,7 +64,7 @@ def test_the_company_filter_with_more_than_twenty_matches(page, cabinets, axe):
 
 
 def test_the_grant_editor_with_a_company_of_1500_establishments(page, db):
-    network = big_company(db.session)
+    network = factories.big_company(db.session)
     db.session.commit()
     open_users(page)
     page.get_by_role("link", name="Ajouter +").click()

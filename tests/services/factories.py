@@ -86,6 +86,19 @@ def user(
     return made
 
 
+
+def big_company(session: Session, name: str = "Réseau National", size: int = 1500) -> Company:
+    """A company with `size` establishments spread over three cities, added in one flush (not one per site)."""
+    made = company(session, name=name)
+    cities = [("69001", "Lyon"), ("13001", "Marseille"), ("31000", "Toulouse")]
+    for n in range(1, size + 1):
+        code, city = cities[n % 3]
+        stem = f"{made.siren}{n:04d}"
+        session.add(Establishment(company=made, name=f"{name} {city} {n:04d}", siret=stem + luhn.calc_check_digit(stem),
+                                  postal_code=code, city=city))
+    session.flush()
+    return made
+
 # --- reading back what a service wrote ---------------------------------------------------------------
 
 def events(session, action: str | None = None) -> list[AuditEvent]:

@@ -23,7 +23,7 @@ from models import (
     utcnow,
 )
 
-from ..conftest import ON_POSTGRES
+from ..databases import ON_POSTGRES
 from ..threads import run_together
 from . import factories as f
 

@@ -17,7 +17,7 @@ from admin_app.extensions import db as app_db
 from admin_app.services import ServiceError, emails
 from models import AuditEvent, OutboundEmail, utcnow
 
-from ..conftest import Inbox, free_port
+from ..servers import Inbox, free_port
 from . import factories
 
 

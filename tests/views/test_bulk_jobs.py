@@ -14,35 +14,15 @@ from admin_app.extensions import db as _db
 from admin_app.services import bulk as bulk_service
 from models import AuditEvent, Job, JobStatus, Operation, User
 
-from ..conftest import LUKE, STAFF, csrf_token
-from ..jobs_helpers import Crash, job_id_of, run_job, text
-from .test_operations import NEVER, never_logged_in, states
+from ..databases import states
+from ..demo import LUKE, STAFF
+from ..http import all_matching, csrf_token, text
+from ..jobs_helpers import Crash, job_id_of, run_job
 
 
 @pytest.fixture(autouse=True)
 def small_jobs(app, monkeypatch, jobs_run_by_the_test):  # the test runs each job itself
     monkeypatch.setitem(app.config, "BULK_JOB_THRESHOLD", 3)
-
-
-@pytest.fixture
-def prepared(db, demo):
-    """As tests/views/test_operations.py's: the demo's five client users besides Luke never logged in, one of
-    them already inactive."""
-    chosen = db.session.scalars(select(User.id).where(User.is_staff.is_(False), User.email != LUKE[0])).all()
-    db.session.execute(User.__table__.update().values(last_login_at=func.now()).where(User.id.not_in(chosen), User.last_login_at.is_(None)))
-    db.session.execute(User.__table__.update().values(last_login_at=None).where(User.id.in_(chosen)))
-    db.session.commit()
-    matching = sorted(never_logged_in(db))
-    db.session.execute(User.__table__.update().where(User.id.in_(matching[:1])).values(active=False))
-    db.session.execute(User.__table__.update().where(User.id.in_(matching[1:])).values(active=True))
-    db.session.commit()
-    return matching, matching[:1]
-
-
-def all_matching(client, action: str, query: str = NEVER, token: str | None = None):
-    token = csrf_token(client, f"/admin/users/{query}") if token is None else token
-    return client.post(f"/admin/users/action/{query}", data={"csrf_token": token, "action": action, "all_matching": "1",
-                                                             "url": f"/admin/users/{query}"})
 
 
 def test_past_the_threshold_the_action_becomes_a_job_whose_page_says_the_result_and_offers_undo(app, as_user, db, prepared):

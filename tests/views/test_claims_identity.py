@@ -15,9 +15,8 @@ from admin_app.services import claims, emails
 from admin_app.services import users as user_service
 from models import AccountRequest, OutboundEmail, User, utcnow
 
-from ..conftest import STAFF, csrf_token, login
-from ..test_takeover import file_public_request
-from .test_delegation import LUKE, TEMPLE, eid
+from ..demo import LUKE, STAFF, TEMPLE, eid
+from ..http import csrf_token, file_public_request, login
 
 STAFF_EMAIL = "staff@example.org"
 LANDO = "lando.calrissian@example.org"  # proven, another company (OPCA DEFI)

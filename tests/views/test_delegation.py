@@ -7,23 +7,10 @@ from sqlalchemy import func, select, update
 
 from models import AccountRequest, AuditEvent, Establishment, Grant, User, utcnow
 
-from ..conftest import STAFF, csrf_token, login
-from ..models.test_habilitations import COLUMNS, GUIDE_TABLE
-
-LUKE = ("luke.skywalker@example.org", "demo-luke-2026")  # Gestionnaire on both Temple JEDI establishments
-OBIWAN = ("obi-wan.kenobi@example.org", "demo-obiwan-2026")  # Gestion des utilisateurs on Temple JEDI 00015 only
-CHEWIE = ("chewbacca@example.org", "demo-chewie-2026")  # Gestionnaire of the other company (Cantina)
-LANDO = ("lando.calrissian@example.org", "demo-lando-2026")  # no user management at all
-
-TEMPLE, ANNEXE, CANTINA, ANCHORHEAD = "11138540700015", "11138540700023", "55220335800015", "55220335800023"
-
-
-def uid(db, email):
-    return db.session.scalar(select(User.id).where(User.email == email))
-
-
-def eid(db, siret):
-    return db.session.scalar(select(Establishment.id).where(Establishment.siret == siret))
+from ..databases import snapshot
+from ..demo import ANNEXE, CANTINA, CHEWIE, LANDO, LUKE, OBIWAN, STAFF, TEMPLE, eid, uid
+from ..guide_table import COLUMNS, GUIDE_TABLE
+from ..http import csrf_token, grants_post, login
 
 
 @pytest.fixture
@@ -35,16 +22,6 @@ def ahsoka(db, demo):
     db.session.add(user)
     db.session.commit()
     return user.id
-
-
-def snapshot(db):
-    """Everything a refused attempt must leave as it was."""
-    db.session.expire_all()
-    users = db.session.execute(select(User.id, User.active, User.is_staff, User.job_title, User.version).order_by(User.id)).all()
-    grants = db.session.execute(select(Grant.user_id, Grant.establishment_id, Grant.is_primary, Grant.manager, Grant.user_admin,
-                                       Grant.payments).order_by(Grant.id)).all()
-    requests = db.session.execute(select(AccountRequest.id, AccountRequest.status).order_by(AccountRequest.id)).all()
-    return users, grants, requests
 
 
 def listed(client, query=""):
@@ -176,20 +153,6 @@ def test_a_manager_approves_a_rattachement_of_a_user_from_elsewhere(as_user, db)
 
 
 # --- no escalation ----------------------------------------------------------------------------------------
-
-def grants_post(client, db, user_id, rows, primary, **changes):
-    user = db.session.get(User, user_id)
-    db.session.refresh(user)
-    url = f"/admin/users/edit/?id={user_id}"
-    data = {"civility": user.civility, "last_name": user.last_name, "first_name": user.first_name, "email": user.email,
-            "phone": user.phone, "job_title": user.job_title or "", "version": str(user.version),
-            "csrf_token": csrf_token(client, url), "grants-present": "1",
-            "grants-establishment": [str(e) for e, _ in rows], "grants-primary": str(primary or "")}
-    for e, flags in rows:
-        data.update({f"grants-{e}-{flag}": "1" for flag in flags})
-    data.update(changes)
-    return client.post(url, data=data)
-
 
 ESCALATIONS = [
     # (who, target, rows as (siret, flags), primary siret, expected French refusal)

@@ -9,8 +9,8 @@ from stdnum import luhn
 
 from models import AccountRequest, AuditEvent, EmailStatus, OutboundEmail, utcnow
 
-from ..conftest import STAFF, csrf_token, login
-from .test_delegation import LANDO, LUKE, OBIWAN, TEMPLE
+from ..demo import LANDO, LUKE, OBIWAN, STAFF, TEMPLE
+from ..http import csrf_token, login
 
 URGENT = "URGENT – appelez le 01 23 45 67 89"
 SENT = "Votre demande a bien été envoyée."

@@ -10,9 +10,8 @@ from admin_app.extensions import db as _db
 from admin_app.jobs import runner
 from models import Establishment, Grant, JobStatus, User
 
-from ..conftest import LUKE, STAFF, csrf_token
-
-ANNEXE = "11138540700023"
+from ..demo import ANNEXE, LUKE, STAFF
+from ..http import csrf_token
 
 
 @pytest.fixture

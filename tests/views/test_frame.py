@@ -9,10 +9,9 @@ from sqlalchemy import select
 
 from models import AccountRequest
 
-from ..conftest import LUKE, STAFF, login
+from ..demo import LANDO, LUKE, OBIWAN, STAFF
+from ..http import login
 
-OBIWAN = ("obi-wan.kenobi@example.org", "demo-obiwan-2026")
-LANDO = ("lando.calrissian@example.org", "demo-lando-2026")
 BACK_OFFICE = ["Accueil", "Demandes de création de compte", "Entreprises", "Établissements", "Habilitations", "Historique",
                "Emails", "Opérations"]
 
@@ -105,7 +104,7 @@ def test_the_request_form_marks_every_required_field(client):
 
 
 def test_a_refused_request_marks_the_fields_in_error(client):
-    from ..conftest import csrf_token
+    from ..http import csrf_token
 
     token = csrf_token(client, "/account/request")
     html = client.post("/account/request", data={"csrf_token": token, "last_name": "Tano"}).get_data(as_text=True)

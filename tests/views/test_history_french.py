@@ -13,7 +13,7 @@ from admin_app.services import users as user_service
 from models import AccountRequest, AuditEvent, Establishment, User
 from models.habilitations import Habilitation
 
-from ..conftest import csrf_token
+from ..http import csrf_token
 
 # "reporting" and "principal" are French words too ("Données des reporting", "Établissement principal"): the
 # unit test below checks how they are told.

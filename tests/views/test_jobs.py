@@ -10,9 +10,9 @@ from sqlalchemy import select, update
 
 from models import Job, JobStatus
 
-from ..conftest import LUKE, STAFF, csrf_token
+from ..demo import CHEWIE, LANDO, LUKE, OBIWAN, STAFF
+from ..http import csrf_token
 from ..jobs_helpers import csv_rows, run_job, start_export
-from .test_delegation import CHEWIE, LANDO, OBIWAN
 
 pytestmark = pytest.mark.usefixtures("jobs_run_by_the_test")  # the test runs each job itself, when it wants
 

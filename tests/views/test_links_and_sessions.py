@@ -19,8 +19,8 @@ from admin_app.services import bulk as bulk_service
 from admin_app.services.users import GrantInput, save_grants
 from models import Habilitation, Operation, User
 
-from ..conftest import STAFF, csrf_token, login
-from .test_delegation import CANTINA, CHEWIE, LUKE, TEMPLE, eid, uid
+from ..demo import CANTINA, CHEWIE, LUKE, STAFF, TEMPLE, eid, uid
+from ..http import csrf_token, login
 
 USED_LINK = "Ce lien a déjà été utilisé, ou un lien plus récent vous a été envoyé."
 LINK = re.compile(r"(/account/set-password/[A-Za-z0-9._-]+)")

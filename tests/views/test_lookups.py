@@ -9,24 +9,12 @@ from stdnum import luhn
 from models import Company, Establishment, Grant, User
 from views import user_lookups
 
-from ..conftest import LUKE
+from ..databases import count_statements
+from ..demo import LUKE
+from ..http import edit_data, grants_form
 from ..services import factories
-from .test_users import count_statements, edit_data, grants_form
 
 BIG = 1500
-
-
-def big_company(session, name="Réseau National", size=BIG) -> Company:
-    """A company with `size` establishments spread over three cities, added in one flush (not one per site)."""
-    company = factories.company(session, name=name)
-    cities = [("69001", "Lyon"), ("13001", "Marseille"), ("31000", "Toulouse")]
-    for n in range(1, size + 1):
-        code, city = cities[n % 3]
-        stem = f"{company.siren}{n:04d}"
-        session.add(Establishment(company=company, name=f"{name} {city} {n:04d}", siret=stem + luhn.calc_check_digit(stem),
-                                  postal_code=code, city=city))
-    session.flush()
-    return company
 
 
 @pytest.fixture
@@ -45,7 +33,7 @@ def cabinets(db, demo):
 
 @pytest.fixture
 def network(db, demo):
-    company = big_company(db.session)
+    company = factories.big_company(db.session)
     db.session.commit()
     return company
 

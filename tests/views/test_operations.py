@@ -4,7 +4,6 @@ users, each user's history lists it; refusals are French and change nothing."""
 
 from __future__ import annotations
 
-import html as html_lib
 from datetime import timedelta
 
 import pytest
@@ -12,22 +11,9 @@ from sqlalchemy import func, select
 
 from models import AuditEvent, Operation, OperationItem, User
 
-from ..conftest import LUKE, csrf_token
-
-NEVER = "?connexion=jamais"
-
-
-def text(response) -> str:
-    return html_lib.unescape(response.get_data(as_text=True))
-
-
-def states(db, ids) -> dict[int, bool]:
-    db.session.expire_all()
-    return dict(db.session.execute(select(User.id, User.active).where(User.id.in_(ids))).all())
-
-
-def never_logged_in(db) -> dict[int, bool]:
-    return dict(db.session.execute(select(User.id, User.active).where(User.last_login_at.is_(None), User.is_staff.is_(False))).all())
+from ..databases import states
+from ..demo import LUKE
+from ..http import NEVER, csrf_token, text
 
 
 def deactivate_all_matching(client, query=NEVER):
@@ -40,23 +26,6 @@ def undo(client, operation_id, token=None):
     token = token or csrf_token(client, "/admin/users/")
     return client.post("/admin/users/undo-operation/", data={"csrf_token": token, "operation": str(operation_id),
                                                              "url": "/admin/users/"}, follow_redirects=True)
-
-
-@pytest.fixture
-def prepared(db, demo):
-    """The demo's five client users besides Luke (who logs in here) never logged in, one already inactive:
-    the case of the issue."""
-    chosen = db.session.scalars(select(User.id).where(User.is_staff.is_(False), User.email != LUKE[0])).all()
-    db.session.execute(User.__table__.update().values(last_login_at=func.now()).where(User.id.not_in(chosen), User.last_login_at.is_(None)))
-    db.session.execute(User.__table__.update().values(last_login_at=None).where(User.id.in_(chosen)))
-    db.session.commit()
-    matching = never_logged_in(db)
-    assert sorted(matching) == sorted(chosen)
-    already = sorted(matching)[:1]
-    db.session.execute(User.__table__.update().where(User.id.in_(already)).values(active=False))
-    db.session.execute(User.__table__.update().where(User.id.in_(sorted(matching)[1:])).values(active=True))
-    db.session.commit()
-    return sorted(matching), already
 
 
 def test_deactivate_all_matching_says_both_counts_and_undo_restores_exactly(staff_client, db, prepared):

@@ -7,7 +7,7 @@ from sqlalchemy import delete, select
 
 from models import AuditEvent, OutboundEmail, utcnow
 
-from ..conftest import csrf_token
+from ..http import csrf_token
 
 COUNT = re.compile(r"Nombre d'emails : (\d+)")
 RECIPIENTS = re.compile(r'<td class="col-recipient">([^<]*)</td>')

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from admin_app.services.passwords import hash_password
 from models import Grant, User, utcnow
 
-from ..conftest import login
-from .test_delegation import LUKE, OBIWAN, TEMPLE, csrf_token, eid, grants_post, snapshot, uid
+from ..databases import snapshot
+from ..demo import LUKE, OBIWAN, TEMPLE, eid, uid
+from ..http import csrf_token, grants_post, login, text
 
 BOUNDARY = "que les habilitations que vous détenez vous-même sur cet établissement"
 LOCKED_FOR_OBIWAN = {"manager", "sensitive_data", "payments", "reporting"}
@@ -36,10 +37,6 @@ def flags_on_temple(db, user_id: int) -> set[str]:
     db.session.expire_all()
     grant = db.session.scalar(select(Grant).where(Grant.user_id == user_id, Grant.establishment_id == eid(db, TEMPLE)))
     return set() if grant is None else {name for name, ticked in grant.flags().items() if ticked}
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True).replace("&#39;", "'")
 
 
 def test_a_sock_puppet_cannot_give_obiwan_what_he_never_held(app, as_user, db):

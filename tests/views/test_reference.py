@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 
 from models import AuditEvent, Company, Establishment
 
-from ..conftest import csrf_token
+from ..http import csrf_token
 
 
 def test_companies_list_counts_users_and_searches_by_siren(staff_client):

@@ -11,7 +11,8 @@ from admin_app.services import Actor, ServiceError
 from admin_app.services import requests as request_service
 from models import AccountRequest, AuditEvent, Establishment, Grant, OutboundEmail, User, utcnow
 
-from ..conftest import STAFF, csrf_token
+from ..demo import STAFF
+from ..http import csrf_token
 
 FORM = {"civility": "Mme", "last_name": "Tano", "first_name": "Ahsoka", "email": "ahsoka@example.org",
         "phone": "06 11 22 33 44", "job_title": "Responsable RH", "company_name": "Temple JEDI", "siret": "111 385 407 00015"}

@@ -4,15 +4,16 @@ import csv
 import html
 import io
 import re
-from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
-from models import AuditEvent, Establishment, Grant, OperationItem, OperationKind, OutboundEmail, User
+from models import AuditEvent, Grant, OperationItem, OperationKind, OutboundEmail, User
 
-from ..conftest import STAFF, csrf_token, login
+from ..databases import count_statements
+from ..demo import STAFF, eid, uid
+from ..http import csrf_token, edit_data, grants_form, login
 
 COUNT = re.compile(r"Nombre total d'utilisateurs : ([\d\u202f]+)")
 
@@ -26,27 +27,6 @@ def names(client, query=""):
     html = client.get(f"/admin/users/{query}").get_data(as_text=True)
     return re.findall(r'<td class="col-last_name">([^<]*)</td>', html)
 
-
-def user_id(db, email):
-    return db.session.scalar(select(User.id).where(User.email == email))
-
-
-def establishment_id(db, siret):
-    return db.session.scalar(select(Establishment.id).where(Establishment.siret == siret))
-
-
-@contextmanager
-def count_statements(db):
-    statements = []
-
-    def before(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
 
 
 # --- the list ---------------------------------------------------------------------------------------
@@ -209,7 +189,7 @@ def post_action(client, action, ids=(), query="", all_matching=False):
 
 
 def test_bulk_deactivate_then_activate_with_audit_and_french_messages(staff_client, db):
-    ids = [user_id(db, e) for e in ("luke.skywalker@example.org", "han.solo@example.org", "chewbacca@example.org")]
+    ids = [uid(db, e) for e in ("luke.skywalker@example.org", "han.solo@example.org", "chewbacca@example.org")]
     html = post_action(staff_client, "deactivate", ids).get_data(as_text=True)
     assert "3 utilisateurs désactivés." in html
     db.session.expire_all()
@@ -224,7 +204,7 @@ def test_bulk_deactivate_then_activate_with_audit_and_french_messages(staff_clie
 
 
 def test_a_rows_button_acts_on_its_user_through_the_pages_one_row_form(staff_client, db):
-    luke = user_id(db, "luke.skywalker@example.org")
+    luke = uid(db, "luke.skywalker@example.org")
     page = staff_client.get("/admin/users/?nom=skywalker").get_data(as_text=True)
     # One form for every row's buttons (one CSRF token a page, not one a button); each button names its action and user.
     assert page.count('id="row-action-form"') == 1 and "row-action\"" not in page
@@ -243,7 +223,7 @@ def test_a_rows_button_acts_on_its_user_through_the_pages_one_row_form(staff_cli
 
 @pytest.mark.parametrize("value", ["explode:{luke}", "deactivate:", "deactivate:1 OR 1=1", "deactivate", ""])
 def test_a_rows_button_with_an_unknown_action_or_row_changes_nothing(staff_client, db, value):
-    luke = user_id(db, "luke.skywalker@example.org")
+    luke = uid(db, "luke.skywalker@example.org")
     token = csrf_token(staff_client, "/admin/users/")
     html = staff_client.post("/admin/users/row-action/", data={"csrf_token": token, "row_action": value.format(luke=luke), "url": "/"},
                              follow_redirects=True).get_data(as_text=True)
@@ -257,9 +237,9 @@ def test_deactivation_ends_the_users_open_session(client, staff_client, db, app)
     luke_client = app.test_client()
     login(luke_client, "luke.skywalker@example.org", "demo-luke-2026")
     assert luke_client.get("/account/profile").status_code == 200
-    post_action(staff_client, "deactivate", [user_id(db, "luke.skywalker@example.org")])
+    post_action(staff_client, "deactivate", [uid(db, "luke.skywalker@example.org")])
     assert luke_client.get("/account/profile").status_code == 302
-    post_action(staff_client, "activate", [user_id(db, "luke.skywalker@example.org")])
+    post_action(staff_client, "activate", [uid(db, "luke.skywalker@example.org")])
     assert luke_client.get("/account/profile").status_code == 302  # reactivation does not revive the session
 
 
@@ -283,8 +263,8 @@ def test_forged_ids_are_refused(staff_client):
 
 
 def test_staff_cannot_deactivate_or_delete_themself_and_nothing_else_happens(staff_client, db):
-    me = user_id(db, STAFF[0])
-    luke = user_id(db, "luke.skywalker@example.org")
+    me = uid(db, STAFF[0])
+    luke = uid(db, "luke.skywalker@example.org")
     html = post_action(staff_client, "deactivate", [me, luke]).get_data(as_text=True)
     assert "Vous ne pouvez pas vous désactiver vous-même" in html
     html = post_action(staff_client, "delete", [me, luke]).get_data(as_text=True)
@@ -316,7 +296,7 @@ def test_a_selection_of_tens_of_thousands_of_ids_is_one_parameter(db, demo):
     from admin_app.services.users import set_active
 
     staff = db.session.scalar(select(User).where(User.email == STAFF[0]))
-    luke, han = user_id(db, "luke.skywalker@example.org"), user_id(db, "han.solo@example.org")
+    luke, han = uid(db, "luke.skywalker@example.org"), uid(db, "han.solo@example.org")
     unknown = list(range(10_000_000, 10_040_000))
     with count_statements(db) as statements, pytest.raises(ServiceError, match="^40\u202f000 utilisateur\\(s\\) sélectionné"):
         set_active(db.session, Actor(staff), [luke, *unknown, han], False)
@@ -338,7 +318,7 @@ def test_a_selection_of_tens_of_thousands_of_ids_is_one_parameter(db, demo):
 
 
 def test_bulk_delete_removes_users_and_their_grants_keeping_a_readable_history(staff_client, db):
-    luke = user_id(db, "luke.skywalker@example.org")
+    luke = uid(db, "luke.skywalker@example.org")
     html = post_action(staff_client, "delete", [luke]).get_data(as_text=True)
     assert "1 utilisateur supprimé, définitivement : une suppression ne peut pas être annulée." in html.replace("&#39;", "'")
     assert "Annuler cette opération" not in html
@@ -352,8 +332,8 @@ def test_bulk_delete_removes_users_and_their_grants_keeping_a_readable_history(s
 
 
 def test_resend_invitation_depends_on_the_users_state(staff_client, db):
-    han = user_id(db, "han.solo@example.org")  # email not verified yet
-    luke = user_id(db, "luke.skywalker@example.org")  # already has a password
+    han = uid(db, "han.solo@example.org")  # email not verified yet
+    luke = uid(db, "luke.skywalker@example.org")  # already has a password
     html = post_action(staff_client, "invite", [han, luke]).get_data(as_text=True)
     assert "1 invitation renvoyée ; 1 ignoré(s)" in html
     emails = db.session.scalars(select(OutboundEmail)).all()
@@ -423,25 +403,8 @@ def test_create_refuses_bad_input_in_french_and_changes_nothing(staff_client, db
 
 # --- editing and the grant editor --------------------------------------------------------------------
 
-def edit_data(client, db, uid, **extra):
-    user = db.session.get(User, uid)
-    data = {name: getattr(user, name) or "" for name in ("civility", "last_name", "first_name", "email", "phone", "job_title")}
-    data["version"] = str(user.version)
-    data["csrf_token"] = csrf_token(client, f"/admin/users/edit/?id={uid}")
-    data.update(extra)
-    return data
-
-
-def grants_form(rows, primary):
-    data = {"grants-present": "1", "grants-establishment": [str(eid) for eid, _ in rows], "grants-primary": str(primary)}
-    for eid, flags in rows:
-        for flag in flags:
-            data[f"grants-{eid}-{flag}"] = "1"
-    return data
-
-
 def test_edit_page_shows_the_grant_editor_with_the_guides_labels(staff_client, db):
-    html = staff_client.get(f"/admin/users/edit/?id={user_id(db, 'luke.skywalker@example.org')}").get_data(as_text=True)
+    html = staff_client.get(f"/admin/users/edit/?id={uid(db, 'luke.skywalker@example.org')}").get_data(as_text=True)
     assert "Éditer un utilisateur" in html and "SKYWALKER Luke" in html
     assert "Temple JEDI – 111385407 00015 – 99019 Coruscant" in html
     for label in ("Établissement principal", "Accès Gestionnaire", "Prise en charge", "Contrat de professionnalisation",
@@ -451,8 +414,8 @@ def test_edit_page_shows_the_grant_editor_with_the_guides_labels(staff_client, d
 
 
 def test_save_grants_adds_rows_sets_primary_and_gestionnaire_implies_all(staff_client, db):
-    han = user_id(db, "han.solo@example.org")
-    cantina, anchorhead = establishment_id(db, "55220335800015"), establishment_id(db, "55220335800023")
+    han = uid(db, "han.solo@example.org")
+    cantina, anchorhead = eid(db, "55220335800015"), eid(db, "55220335800023")
     data = edit_data(staff_client, db, han, job_title="Capitaine")
     data.update(grants_form([(cantina, ["payments"]), (anchorhead, ["manager"])], primary=anchorhead))
     response = staff_client.post(f"/admin/users/edit/?id={han}&url=/admin/users/", data=data)
@@ -477,8 +440,8 @@ def test_save_grants_adds_rows_sets_primary_and_gestionnaire_implies_all(staff_c
     ],
 )
 def test_grant_rules_are_refused_with_nothing_saved(staff_client, db, rows, primary, message):
-    han = user_id(db, "han.solo@example.org")
-    cantina, anchorhead = establishment_id(db, "55220335800015"), establishment_id(db, "55220335800023")
+    han = uid(db, "han.solo@example.org")
+    cantina, anchorhead = eid(db, "55220335800015"), eid(db, "55220335800023")
     pairs = [(cantina, ["payments"]), (cantina, ["reporting"])] if rows == "twice" else [(cantina, []), (anchorhead, [])]
     data = edit_data(staff_client, db, han, job_title="Changé")
     data.update(grants_form(pairs, primary=cantina if primary else ""))
@@ -492,7 +455,7 @@ def test_grant_rules_are_refused_with_nothing_saved(staff_client, db, rows, prim
 
 
 def test_removing_every_grant_is_allowed(staff_client, db):
-    han = user_id(db, "han.solo@example.org")
+    han = uid(db, "han.solo@example.org")
     data = edit_data(staff_client, db, han)
     data.update({"grants-present": "1"})
     assert staff_client.post(f"/admin/users/edit/?id={han}", data=data).status_code == 302
@@ -501,8 +464,8 @@ def test_removing_every_grant_is_allowed(staff_client, db):
 
 
 def test_swapping_the_primary_establishment(staff_client, db):
-    luke = user_id(db, "luke.skywalker@example.org")
-    temple, annexe = establishment_id(db, "11138540700015"), establishment_id(db, "11138540700023")
+    luke = uid(db, "luke.skywalker@example.org")
+    temple, annexe = eid(db, "11138540700015"), eid(db, "11138540700023")
     data = edit_data(staff_client, db, luke)
     data.update(grants_form([(temple, ["manager"]), (annexe, ["manager"])], primary=annexe))
     assert staff_client.post(f"/admin/users/edit/?id={luke}", data=data).status_code == 302
@@ -511,7 +474,7 @@ def test_swapping_the_primary_establishment(staff_client, db):
 
 
 def test_concurrent_edit_is_refused_and_nothing_is_overwritten(staff_client, db, app):
-    han = user_id(db, "han.solo@example.org")
+    han = uid(db, "han.solo@example.org")
     stale = edit_data(staff_client, db, han, job_title="Version de l'onglet 1")
     other = app.test_client()
     login(other, *STAFF)
@@ -525,7 +488,7 @@ def test_concurrent_edit_is_refused_and_nothing_is_overwritten(staff_client, db,
 
 
 def test_changing_the_email_waits_for_the_new_mailbox(staff_client, db):
-    luke = user_id(db, "luke.skywalker@example.org")
+    luke = uid(db, "luke.skywalker@example.org")
     data = edit_data(staff_client, db, luke, email="luke@jedi.example.org")
     saved = staff_client.post(f"/admin/users/edit/?id={luke}", data=data, follow_redirects=True)
     assert "en attente de confirmation" in saved.get_data(as_text=True)
@@ -540,7 +503,7 @@ def test_changing_the_email_waits_for_the_new_mailbox(staff_client, db):
 
 
 def test_details_page_shows_state_grants_features_and_history(staff_client, db):
-    obiwan = user_id(db, "obi-wan.kenobi@example.org")
+    obiwan = uid(db, "obi-wan.kenobi@example.org")
     post_action(staff_client, "deactivate", [obiwan])
     html = staff_client.get(f"/admin/users/details/?id={obiwan}").get_data(as_text=True)
     for text in ("obi-wan.kenobi@example.org", "06 23 45 67 89", "Email validé", "Mot de passe créé", "16/02/2018 11:12",

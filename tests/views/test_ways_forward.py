@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from models import AccountRequest, OutboundEmail, RequestStatus, User
 
-from ..conftest import csrf_token
-from .test_delegation import LUKE, TEMPLE, eid
+from ..demo import LUKE, TEMPLE, eid
+from ..http import csrf_token
 
 LANDO = "lando.calrissian@example.org"  # works for another company (OPCA DEFI)
 
