@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy import ColumnElement, and_, exists, false, literal, not_, or_, select, true
 from sqlalchemy.orm import Session
@@ -135,7 +136,7 @@ class Perimeter:
     holds: Mapping[int, frozenset[Habilitation]] = field(default_factory=dict)
 
     # --- facts ------------------------------------------------------------------------------------
-    @property
+    @cached_property  # a request asks it of its one perimeter for each statement it reuses
     def fingerprint(self) -> frozenset | None:
         """Equal for perimeters whose SQL restrictions (`users()`, `requests()`, the list's columns) are the same:
         the key of a statement built for one perimeter and reused for the next (None: unrestricted)."""
