@@ -33,8 +33,9 @@ from bench import _ensure_postgres_database, bench_config, login, p95, peak_rss_
 
 from admin_app import create_app  # noqa: E402
 from admin_app.extensions import db  # noqa: E402
-from admin_app.jobs import runner, start_export_job  # noqa: E402
+from admin_app.jobs import runner  # noqa: E402
 from admin_app.services import Actor, seed  # noqa: E402
+from admin_app.services.jobs import start_export_job  # noqa: E402
 from models import Base, Establishment, User  # noqa: E402
 
 COUNT = re.compile(r"Nombre total d'utilisateurs : ([\d\u202f]+)")

@@ -16,8 +16,9 @@ from werkzeug.serving import make_server
 from admin_app import create_app
 from admin_app.config import TestingConfig
 from admin_app.extensions import db
-from admin_app.jobs import export, runner
+from admin_app.jobs import export
 from admin_app.services import Actor, seed
+from admin_app.services.jobs import create as create_job
 from models import AccountRequest, JobKind, JobStatus, User, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +104,7 @@ def main() -> None:
 def _running_export(session) -> int:
     """An export of every user as it looks while its job runs (the screenshot's fixture: 42 % done)."""
     staff = session.scalar(select(User).where(User.email == "staff@example.org"))
-    job = runner.create(session, Actor(staff), JobKind.EXPORT_USERS, export.parameters({}, None))
+    job = create_job(session, Actor(staff), JobKind.EXPORT_USERS, export.parameters({}, None))
     job.status, job.total, job.done, job.cursor = JobStatus.RUNNING.value, 1_000_007, 420_000, {}
     job.started_at = utcnow() - timedelta(seconds=48)
     job.heartbeat_at = utcnow()

@@ -14,7 +14,8 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from admin_app.jobs import QUEUE_DOWN, backends, runner
+from admin_app.jobs import backends, runner
+from admin_app.services.jobs import MAX_OPEN_JOBS, QUEUE_DOWN
 from models import Job, JobStatus, Operation
 
 from .databases import states
@@ -123,7 +124,7 @@ def redis_server(redis_down):
 
 def test_retries_queue_nothing_and_once_redis_is_back_one_start_queues_one_job(app, as_user, db, redis_down, redis_server):
     staff = as_user(STAFF)
-    for _ in range(runner.MAX_OPEN_JOBS + 1):  # more than the cap: never « vous avez déjà 3 tâches »
+    for _ in range(MAX_OPEN_JOBS + 1):  # more than the cap: never « vous avez déjà 3 tâches »
         said_nothing_done(staff, export_button(staff), "/admin/users/")
     assert count(db, Job) == 0
 

@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session
 from admin_app import create_app
 from admin_app.config import TestingConfig
 from admin_app.extensions import db as _db
-from admin_app.jobs import backends, bulk, runner
+from admin_app.jobs import backends, bulk
 from admin_app.services import Actor
+from admin_app.services.jobs import create as create_job
 from models import AuditEvent, Job, JobKind, JobStatus, Operation, OperationItem, User
 
 from .databases import ON_POSTGRES
@@ -134,7 +135,7 @@ def an_rq_job_killed_mid_way(app, database_url: str, monkeypatch, kind: JobKind,
     env = worker_env(DATABASE_URL=database_url, REDIS_URL=url, JOBS_QUEUE=queue, **directories)
     with app.app_context():
         staff = insert_users(_db.session, USERS)
-        job = runner.create(_db.session, Actor(staff), kind, parameters)
+        job = create_job(_db.session, Actor(staff), kind, parameters)
         job_id = job.id
         backends.enqueue(job)
         _db.session.remove()
@@ -190,7 +191,7 @@ def test_the_embedded_runner_killed_with_its_server_resumes_the_export_on_the_ne
     with setup.app_context():
         _db.create_all()
         staff = insert_users(_db.session, 20_000)
-        job_id = runner.create(_db.session, Actor(staff), JobKind.EXPORT_USERS, {"filter": {}, "search": ""}).id
+        job_id = create_job(_db.session, Actor(staff), JobKind.EXPORT_USERS, {"filter": {}, "search": ""}).id
         _db.session.remove()
         _db.engine.dispose()
     env = worker_env(DATABASE_URL=database_url, EXPORT_DIR=str(tmp_path))  # no REDIS_URL: the embedded runner

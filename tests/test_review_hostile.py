@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from admin_app.extensions import db as _db
-from admin_app.jobs import runner, start_export_job
+from admin_app.jobs import runner
 from admin_app.services import ServiceError
 from admin_app.services import operations as op_service
 from admin_app.services import users as user_service
+from admin_app.services.jobs import MAX_OPEN_JOBS, start_export_job
 from models import Company, Establishment, Grant, Job, JobStatus, Operation, User
 
 from .databases import ON_POSTGRES
@@ -249,7 +250,7 @@ def test_an_undo_after_a_newer_change_leaves_that_user_alone(session, cast):
 
 
 def test_a_managers_job_touching_a_staff_account_is_refused_whole(session, cast, jobs_run_by_the_test):
-    from admin_app.jobs import start_bulk_job
+    from admin_app.services.jobs import start_bulk_job
 
     staff_on_a = f.user(session, [(cast.a, NONE)], staff=True, name="Dupont staff")
     session.commit()
@@ -378,7 +379,7 @@ def test_an_anonymous_visitor_reaches_no_new_page_and_changes_nothing(client, de
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writes: needs TEST_DATABASE_URL")
 def test_parallel_starts_cannot_queue_more_jobs_than_the_cap(app, demo, db, jobs_run_by_the_test):
-    """Twelve tabs (or a script) start an export at the same instant: runner.create counts the open jobs then
+    """Twelve tabs (or a script) start an export at the same instant: services.jobs.create counts the open jobs then
     inserts, with no lock, so each sees fewer than MAX_OPEN_JOBS. At most MAX_OPEN_JOBS may be queued."""
     from admin_app.services import Actor
 
@@ -401,7 +402,7 @@ def test_parallel_starts_cannot_queue_more_jobs_than_the_cap(app, demo, db, jobs
     assert not errors, errors
     db.session.expire_all()
     queued = db.session.scalars(select(Job.id).where(Job.actor_id == luke_id, Job.status == JobStatus.QUEUED.value)).all()
-    assert len(queued) <= runner.MAX_OPEN_JOBS, f"{len(queued)} jobs queued for one person"
+    assert len(queued) <= MAX_OPEN_JOBS, f"{len(queued)} jobs queued for one person"
 
 
 # --- FINDING (SQLite, the default database): a reused user id inherits a deleted user's operations ---------------

@@ -18,18 +18,11 @@ from admin_app.current import current_actor, current_perimeter
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, thousands
 from admin_app.inputs import parse_db_id, refuse
-from admin_app.jobs import (
-    UndoUnderWay,
-    bulk,
-    export,
-    runner,
-    start_bulk_job,
-    start_export_job,
-    start_undo_job,
-)
+from admin_app.jobs import bulk, export
 from admin_app.jobs import undo as undo_job
 from admin_app.services import ServiceError, operations
 from admin_app.services.bulk import scope_of_filter
+from admin_app.services.jobs import UndoUnderWay, cancel, start_bulk_job, start_export_job, start_undo_job
 from models import Job, JobKind, JobStatus, Operation, utcnow
 
 from .access import SecureBaseView, SecureForm
@@ -279,10 +272,13 @@ class JobView(SecureBaseView):
         job = self._job(job_id)
         if not SecureForm().validate_on_submit():
             refuse()
-        if runner.request_cancel(db.session, job):
-            flash(CANCEL_ASKED, "info")
-        else:
-            flash(ALREADY_OVER, "error")
+        try:
+            cancelled = cancel(db.session, current_actor(), job)
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for(".job_view", job_id=job.id))
+        flash(CANCEL_ASKED if cancelled else ALREADY_OVER, "info" if cancelled else "error")
         return redirect(url_for(".job_view", job_id=job.id))
 
     @expose("/<job_id>/download")

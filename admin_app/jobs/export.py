@@ -24,7 +24,7 @@ from models import Job, JobStatus, User, utcnow
 from models.queries import UserFilter, name_or_email
 from models.rules import csv_safe, format_phone
 
-from ..authority import REFUSED_NOT_ADMIN, Perimeter
+from ..authority import Perimeter
 from ..private_files import create_private_file, private_folder
 from ..services.common import Actor, ServiceError
 
@@ -146,11 +146,6 @@ class ExportUsers:
     def discard(self, session: Session, job: Job) -> None:
         if (path := file_of(job)) is not None:
             path.unlink(missing_ok=True)
-
-
-def refuse_unless_admin(perimeter: Perimeter) -> None:
-    if not perimeter.administers_users:
-        raise ServiceError(REFUSED_NOT_ADMIN.reason)
 
 
 def expired_files(session: Session) -> int:

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from flask import current_app
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import Job, JobKind, JobStatus, User, utcnow
@@ -169,52 +169,6 @@ def _actor(session: Session, job: Job) -> Actor:
     if user is None:
         raise ServiceError(ACTOR_GONE)
     return Actor(user, job.actor_ip)
-
-
-MAX_OPEN_JOBS = 3  # per person: a double click, or a dozen tabs, must not queue a dozen million-row exports
-TOO_MANY = ("Vous avez déjà {n} tâches en attente ou en cours : attendez que l'une d'elles se termine "
-            "(ou annulez-la) avant d'en lancer une autre.")
-
-
-def create(session: Session, actor: Actor, kind: JobKind, parameters: dict) -> Job:
-    """Record a new job (queued); the caller hands its id to a backend once committed."""
-    with transaction(session):
-        if actor.id is not None:
-            # Count then insert, one start at a time per person: the actor's row locked first, so parallel starts
-            # (twelve tabs, a script) queue behind each other and each counts the jobs the previous one added.
-            # FOR NO KEY UPDATE: it does not wait for the rows that merely reference the user (their audit, their
-            # jobs). SQLite ignores it: it serialises writes anyway.
-            session.execute(select(User.id).where(User.id == actor.id).with_for_update(key_share=True))
-            open_jobs = session.scalar(select(func.count()).select_from(Job).where(
-                Job.actor_id == actor.id, Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])))
-            if open_jobs >= MAX_OPEN_JOBS:
-                raise ServiceError(TOO_MANY.format(n=open_jobs))
-        job = Job(kind=kind.value, actor_id=actor.id, actor_label=actor.label, actor_ip=actor.ip, parameters=parameters)
-        session.add(job)
-    return job
-
-
-def withdraw(session: Session, job_id: int) -> bool:
-    """Delete a job no worker has taken yet (its announcement failed); False if a worker took it meanwhile."""
-    with transaction(session):
-        gone = session.execute(
-            delete(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED.value, Job.attempts == 0)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-    return gone == 1
-
-
-def request_cancel(session: Session, job: Job) -> bool:
-    """Cancel a waiting job at once; ask a running one to stop before its next chunk. False if already over."""
-    with transaction(session):
-        waiting = session.execute(
-            update(Job).where(Job.id == job.id, Job.status == JobStatus.QUEUED.value)
-            .values(status=JobStatus.CANCELLED.value, finished_at=utcnow(), error=CANCELLED, cancel_requested=True)
-        ).rowcount
-        running = 0 if waiting else session.execute(
-            update(Job).where(Job.id == job.id, Job.status == JobStatus.RUNNING.value).values(cancel_requested=True)
-        ).rowcount
-    return bool(waiting or running)
 
 
 def resumable(session: Session, lease: float) -> list[int]:

@@ -10,10 +10,11 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select, update
 
-from admin_app.jobs import bulk, runner, start_bulk_job
+from admin_app.jobs import bulk, runner
 from admin_app.services import audit
 from admin_app.services import bulk as bulk_service
 from admin_app.services import operations as op_service
+from admin_app.services.jobs import start_bulk_job
 from models import AuditEvent, Habilitation, Job, JobStatus, Operation, OperationItem, OperationKind, User
 from models.operations import OperationState
 

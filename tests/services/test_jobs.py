@@ -10,8 +10,10 @@ import time
 import pytest
 from sqlalchemy import delete, select, update
 
-from admin_app.jobs import backends, bulk, export, runner, start_bulk_job, start_export_job
+from admin_app.jobs import backends, bulk, export, runner
 from admin_app.services import ServiceError, audit
+from admin_app.services import jobs as job_service
+from admin_app.services.jobs import start_bulk_job, start_export_job
 from models import AuditEvent, Grant, Job, JobStatus
 
 from ..jobs_helpers import Crash
@@ -139,11 +141,11 @@ def test_a_refused_chunk_fails_the_job_with_the_services_french_reason(session, 
 
 def test_cancelling_a_waiting_job_ends_it_at_once(session, cast, small_chunks):
     job = start_export_job(session, f.actor(cast.staff), {})
-    assert runner.request_cancel(session, job)
+    assert job_service.cancel(session, f.actor(cast.staff), job)
     job = session.get(Job, job.id, populate_existing=True)
     assert job.status == JobStatus.CANCELLED.value
     assert runner.run_job(job.id) is None  # a worker that gets its message later leaves it alone
-    assert not runner.request_cancel(session, job)  # over: nothing to cancel
+    assert not job_service.cancel(session, f.actor(cast.staff), job)  # over: nothing to cancel
 
 
 def test_cancelling_a_running_export_stops_it_after_the_current_chunk_and_removes_the_file(session, cast, small_chunks,
@@ -205,11 +207,11 @@ def test_a_job_whose_author_was_deleted_fails(session, cast, small_chunks):
 
 
 def test_nobody_queues_more_than_three_jobs_at_once(session, cast, small_chunks):
-    jobs = [start_export_job(session, f.actor(cast.manager), {}) for _ in range(runner.MAX_OPEN_JOBS)]
+    jobs = [start_export_job(session, f.actor(cast.manager), {}) for _ in range(job_service.MAX_OPEN_JOBS)]
     with pytest.raises(ServiceError, match="déjà 3 tâches en attente ou en cours"):
         start_export_job(session, f.actor(cast.manager), {})
     start_export_job(session, f.actor(cast.staff), {})  # someone else still may
-    runner.request_cancel(session, jobs[0])
+    job_service.cancel(session, f.actor(cast.manager), jobs[0])
     start_export_job(session, f.actor(cast.manager), {})  # once one is over, one more
 
 

@@ -13,9 +13,10 @@ from flask import current_app
 from sqlalchemy import select
 
 from admin_app.authority import UNNAMED_ACTOR, perimeter_of
-from admin_app.jobs import runner, start_bulk_job
+from admin_app.jobs import runner
 from admin_app.services import bulk, emails
 from admin_app.services import operations as op_service
+from admin_app.services.jobs import start_bulk_job
 from admin_app.services.tokens import Purpose, TokenProblem, read_token
 from models import Habilitation, JobStatus, Operation, User
 

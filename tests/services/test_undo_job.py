@@ -10,11 +10,12 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import delete, select, update
 
-from admin_app.jobs import UndoUnderWay, runner, start_undo_job
+from admin_app.jobs import runner
 from admin_app.services import ServiceError
 from admin_app.services import bulk as bulk_service
 from admin_app.services import operations as op_service
 from admin_app.services import undo as undo_service
+from admin_app.services.jobs import UndoUnderWay, start_undo_job
 from models import Grant, Habilitation, Job, JobStatus, Operation, OperationItem, User
 from models.operations import OperationState
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from admin_app.jobs import UNDO_UNDER_WAY
+from admin_app.services.jobs import UNDO_UNDER_WAY
 from models import Job, JobStatus, Operation
 
 from ..databases import states
