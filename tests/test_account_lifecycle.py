@@ -11,7 +11,7 @@ from admin_app.extensions import db as app_db
 from admin_app.services import emails as email_service
 from models import AuditEvent, OutboundEmail, User, utcnow
 
-from .demo import LUKE
+from .demo import LUKE, PADME
 from .http import csrf_token, login
 from .servers import LINK, free_port
 
@@ -164,7 +164,7 @@ def test_forgot_password_answers_the_same_and_sends_a_link_to_real_accounts(app,
 
 
 def test_a_deactivated_user_cannot_log_in(client, demo):
-    response = login(client, "padme.amidala@example.org", "demo-padme-2026")
+    response = login(client, *PADME)
     assert response.status_code == 200 and "compte inactif" in response.get_data(as_text=True)
 
 
@@ -237,7 +237,7 @@ def test_two_workers_at_once_send_each_email_once(app, demo, smtp, db):
 
 
 def test_profile_edit_and_password_change(client, demo, db):
-    login(client, "luke.skywalker@example.org", "demo-luke-2026")
+    login(client, *LUKE)
     html = client.get("/account/profile").get_data(as_text=True)
     assert "Temple JEDI" in html and "Gérer les utilisateurs" in html and "06 12 34 56 78" in html
     token = csrf_token(client, "/account/profile")
@@ -252,8 +252,8 @@ def test_profile_edit_and_password_change(client, demo, db):
                                                 "password-confirmation": "un nouveau mot de passe", "csrf_token": token})
     assert "Le mot de passe actuel est incorrect." in bad.get_data(as_text=True)
     other_session = client.application.test_client()
-    login(other_session, "luke.skywalker@example.org", "demo-luke-2026")
-    good = client.post("/account/profile", data={"form": "password", "password-current": "demo-luke-2026",
+    login(other_session, *LUKE)
+    good = client.post("/account/profile", data={"form": "password", "password-current": LUKE[1],
                                                  "password-new": "un nouveau mot de passe", "password-confirmation": "un nouveau mot de passe",
                                                  "csrf_token": token})
     assert good.status_code == 302

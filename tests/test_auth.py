@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from admin_app.config import TestingConfig
 from models import AuditEvent, OutboundEmail, User
 
-from .demo import LANDO, LUKE, STAFF
+from .demo import LANDO, LUKE, PADME, STAFF
 from .http import csrf_token, login
 from .servers import free_port, workers_on
 
@@ -35,7 +35,7 @@ def test_staff_logs_in_to_the_french_admin_home(client, demo, db):
 
 @pytest.mark.parametrize(
     "email, password",
-    [(STAFF[0], "wrong password!"), ("nobody@example.org", "whatever-password"), ("padme.amidala@example.org", "demo-padme-2026"),
+    [(STAFF[0], "wrong password!"), ("nobody@example.org", "whatever-password"), PADME,
      ("han.solo@example.org", "")],
 )
 def test_failed_logins_all_get_the_same_message(client, demo, email, password):
@@ -157,7 +157,7 @@ def test_repeated_failed_logins_are_refused_for_a_while_without_telling_if_the_a
         client = app.test_client()
         statuses = [login(client, address, "mauvais mot de passe").status_code for _ in range(6)]
         assert statuses == [200] * 5 + [429]
-        locked = login(client, address, "demo-luke-2026")
+        locked = login(client, address, LUKE[1])
         assert locked.status_code == 429 and "Trop de tentatives" in locked.get_data(as_text=True)
     other = app.test_client()
     assert login(other, *STAFF).status_code == 302  # other accounts are not affected
@@ -184,7 +184,7 @@ def test_failed_login_counters_are_shared_by_workers_through_redis(app, database
         with workers_on(app, database_url, "redis://127.0.0.1:6379/0", count=2) as workers:
             first, second = (w.test_client() for w in workers)
             assert [login(first, "luke.skywalker@example.org", "mauvais mot de passe").status_code for _ in range(5)] == [200] * 5
-            assert login(second, "luke.skywalker@example.org", "demo-luke-2026").status_code == 429
+            assert login(second, *LUKE).status_code == 429
             assert list(client.scan_iter(f"{TestingConfig.RUN_PREFIX}*"))  # counted under this run's own prefix
     finally:
         for key in client.scan_iter(f"{TestingConfig.RUN_PREFIX}*"):

@@ -158,7 +158,7 @@ def test_a_redis_that_never_answers_costs_seconds_not_the_server_timeout(app, as
 def test_a_job_a_worker_took_meanwhile_is_not_withdrawn(app, as_user, db, redis_down, monkeypatch):
     """The announcement failed but its message went through and a worker took the job: it runs, the page says so."""
     def announced_then_lost(job):
-        assert runner.claim(db.session, job.id, "another-worker", 30)
+        assert runner.take(db.session, job.id, "another-worker", 30)
         return False
 
     monkeypatch.setattr(backends, "enqueue", announced_then_lost)

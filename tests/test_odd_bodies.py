@@ -15,6 +15,7 @@ from admin_app.inputs import FILE_MESSAGE, MAX_RETURN_URL
 from models import Base, Company, InvalidValue
 from models.rules import clean_email, clean_phone, clean_siren, clean_siret, clean_text
 
+from .demo import STAFF
 from .http import csrf_token, endpoint_urls
 
 
@@ -43,7 +44,7 @@ def multipart_post(client, url: str, token: str):
 
 @pytest.mark.parametrize("who", ["anonymous", "staff"])
 def test_every_post_endpoint_refuses_json_and_files_before_reading_them(app, client, demo, db, as_user, who):
-    visitor = client if who == "anonymous" else as_user(("staff@example.org", "demo-staff-2026"))
+    visitor = client if who == "anonymous" else as_user(STAFF)
     token = csrf_token(visitor, "/login" if who == "anonymous" else "/admin/users/")
     posts = endpoint_urls(app, "POST")
     assert {"auth.login", "auth.account_request", "auth.forgot_password", "users.action_view",
@@ -63,7 +64,7 @@ def test_every_post_endpoint_refuses_json_and_files_before_reading_them(app, cli
 def test_other_bodies_get_the_french_415_and_nothing_is_written(client, demo, db, content_type):
     token = csrf_token(client, "/login")
     before = row_counts(db)
-    body = f"csrf_token={token}&email=staff@example.org&password=demo-staff-2026"
+    body = f"csrf_token={token}&email={STAFF[0]}&password={STAFF[1]}"
     response = client.post("/login", data=body, content_type=content_type)
     assert response.status_code == 415 and "formulaire web" in response.get_data(as_text=True)
     assert row_counts(db) == before
@@ -112,5 +113,5 @@ def test_an_over_long_return_address_is_ignored_for_the_pages_default(staff_clie
 def test_an_over_long_next_after_login_lands_on_the_home_page(client, demo):
     token = csrf_token(client, "/login")
     response = client.post("/login?next=/admin/audit/" + "z" * MAX_RETURN_URL,
-                           data={"csrf_token": token, "email": "staff@example.org", "password": "demo-staff-2026"})
+                           data={"csrf_token": token, "email": STAFF[0], "password": STAFF[1]})
     assert response.status_code == 302 and response.location == "/admin/"

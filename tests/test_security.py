@@ -14,7 +14,7 @@ from admin_app.extensions import db as app_db
 from admin_app.services import passwords
 from models import AuditEvent, Base, User
 
-from .demo import STAFF
+from .demo import LUKE, STAFF
 from .http import csrf_token, endpoint_urls, login
 
 PUBLIC_ENDPOINTS = {"auth.login", "auth.account_request", "auth.verify_email", "auth.set_password", "auth.forgot_password",
@@ -173,7 +173,7 @@ def test_no_password_or_token_in_the_audit_trail(client, demo, db):
     login(client, *STAFF)
     rows = db.session.execute(select(AuditEvent.before, AuditEvent.after, AuditEvent.target_label)).all()
     dump = repr(rows) + repr(db.session.execute(text("SELECT * FROM audit_events")).all())
-    assert "demo-staff-2026" not in dump and "a wrong password" not in dump and "argon2" not in dump
+    assert STAFF[1] not in dump and "a wrong password" not in dump and "argon2" not in dump
 
 
 def test_access_logs_do_not_show_email_link_tokens(app):
@@ -198,7 +198,7 @@ def test_every_response_to_a_logged_in_user_is_kept_out_of_caches(app, client, s
     export.close()  # a streamed response holds its app context (and its `g`, its user) until closed
     # A client user's own pages too.
     other = app.test_client()
-    login(other, "luke.skywalker@example.org", "demo-luke-2026")
+    login(other, *LUKE)
     assert other.get("/account/profile").headers["Cache-Control"] == "no-store"
     # Static files may be cached: they say nothing about anyone.
     static = staff_client.get("/static/app.css")

@@ -6,10 +6,8 @@ from sqlalchemy import select
 
 from models import User
 
-from ..demo import STAFF
+from ..demo import LUKE, STAFF
 from .browser import log_in, open_my_users
-
-LUKE = ("luke.skywalker@example.org", "demo-luke-2026")
 
 
 def describe(violations):

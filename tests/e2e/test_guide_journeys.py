@@ -11,12 +11,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ..demo import STAFF
+from ..demo import LANDO, LUKE, OBIWAN, STAFF
 from .browser import log_in
 
-LUKE = ("luke.skywalker@example.org", "demo-luke-2026")
-OBIWAN = ("obi-wan.kenobi@example.org", "demo-obiwan-2026")
-LANDO = ("lando.calrissian@example.org", "demo-lando-2026")
 USERS_LIST = re.compile(r"/admin/users/(\?.*)?$")
 PROFILE = re.compile(r"/account/profile$")
 BACK_OFFICE = ["Accueil", "Demandes de création de compte", "Entreprises", "Établissements", "Habilitations",

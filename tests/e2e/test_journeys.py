@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from admin_app.services import Actor, users
 from models import AccountRequest, Establishment, User
 
-from ..demo import STAFF
+from ..demo import LUKE, STAFF
 from .browser import USERS_LIST, log_in, open_my_users
 
 COUNT = re.compile(r"Nombre total d'utilisateurs : (\d+)")
@@ -190,7 +190,7 @@ def test_5_the_new_user_verifies_sets_a_password_logs_in_and_sees_their_profile(
 
 
 def test_6_a_client_manager_sees_only_their_users_and_a_forged_url_gets_the_french_404(page, db):
-    log_in(page, "luke.skywalker@example.org", "demo-luke-2026")
+    log_in(page, *LUKE)
     expect(page).to_have_url(USERS_LIST)
     # The app's name, top left, leads home: for a client manager, his users.
     with page.expect_response(re.compile(r"/admin/$")) as home:

@@ -13,9 +13,8 @@ from sqlalchemy import select
 
 from models import Establishment, Grant, User, utcnow
 
+from ..demo import OBIWAN
 from .browser import log_in, open_my_users
-
-OBIWAN = ("obi-wan.kenobi@example.org", "demo-obiwan-2026")
 
 
 def test_obiwan_changes_what_he_holds_and_keeps_what_he_does_not(page, db, axe):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from models import Establishment, Grant, User
 
-from ..demo import STAFF
+from ..demo import LUKE, STAFF
 from ..services import factories
 from .browser import log_in
 
@@ -124,7 +124,7 @@ def test_the_grant_editor_with_a_company_of_1500_establishments(page, db):
 
 def test_a_manager_of_one_company_types_ahead_among_its_sites_by_keyboard(page, db):
     """Luke administers Temple JEDI only: no company step; the establishment field is a type-ahead at once."""
-    log_in(page, "luke.skywalker@example.org", "demo-luke-2026")
+    log_in(page, *LUKE)
     obiwan = db.session.scalar(select(User.id).where(User.email == "obi-wan.kenobi@example.org"))
     page.get_by_role("link", name="Éditer KENOBI Obi-Wan").click()  # he lands on his users: Obi-Wan's row
     expect(page).to_have_url(re.compile(rf"/admin/users/edit/\?id={obiwan}&"))

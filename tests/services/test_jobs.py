@@ -225,10 +225,10 @@ def test_someone_without_user_administration_cannot_start_an_export(session, cas
 
 def test_a_worker_whose_lease_was_taken_stops_without_writing(session, cast, small_chunks):
     job = start_export_job(session, f.actor(cast.staff), {})
-    assert runner.claim(session, job.id, "first", lease=30)
-    assert not runner.claim(session, job.id, "second", lease=30)  # a live holder keeps it
-    assert runner.claim(session, job.id, "second", lease=0)  # the first one is taken for dead
-    with pytest.raises(runner.LeaseLost), runner.holding(session, job.id, "first"):
+    assert runner.take(session, job.id, "first", lease=30)
+    assert not runner.take(session, job.id, "second", lease=30)  # a live holder keeps it
+    assert runner.take(session, job.id, "second", lease=0)  # the first one is taken for dead
+    with pytest.raises(runner.LeaseLost), runner.renewing(session, job.id, "first"):
         pass
     assert runner.run_job(job.id) is None  # a third worker finds "second" alive: it leaves the job alone
 

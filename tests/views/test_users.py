@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from models import AuditEvent, Grant, OperationItem, OperationKind, OutboundEmail, User
 
 from ..databases import count_statements
-from ..demo import STAFF, eid, uid
+from ..demo import LUKE, STAFF, eid, uid
 from ..http import csrf_token, edit_data, grants_form, login
 
 COUNT = re.compile(r"Nombre total d'utilisateurs : ([\d\u202f]+)")
@@ -235,7 +235,7 @@ def test_a_rows_button_with_an_unknown_action_or_row_changes_nothing(staff_clien
 
 def test_deactivation_ends_the_users_open_session(client, staff_client, db, app):
     luke_client = app.test_client()
-    login(luke_client, "luke.skywalker@example.org", "demo-luke-2026")
+    login(luke_client, *LUKE)
     assert luke_client.get("/account/profile").status_code == 200
     post_action(staff_client, "deactivate", [uid(db, "luke.skywalker@example.org")])
     assert luke_client.get("/account/profile").status_code == 302
