@@ -118,22 +118,22 @@ class SecureModelView(AccessMixin, OutcomeMessages, ModelView):
     def __init__(self, model, **kwargs: Any) -> None:
         super().__init__(model, db, **kwargs)
 
-    # --- scoping: the list, the count, single records and actions obey the same rule ----------
+    # --- restricting: the list, the count, single records and actions obey the same rule ----------
     def perimeter_clause(self, perimeter: Perimeter):
         """The WHERE clause of the rows this view shows to `perimeter` (asked of the authority model)."""
         raise NotImplementedError(f"{type(self).__name__} is open to delegated administrators but names no rows")
 
-    def scope(self, query):
+    def restricted(self, query):
         """Restrict a query to the rows the current user may see; staff-only views show every row."""
         if not self.open_to_managers:
             return query
         return query.filter(self.perimeter_clause(current_perimeter()))
 
     def get_query(self):
-        return self.scope(super().get_query())
+        return self.restricted(super().get_query())
 
     def get_count_query(self):
-        return self.scope(super().get_count_query())
+        return self.restricted(super().get_count_query())
 
     def _get_list_extra_args(self):
         """The list's URL arguments, with a page number the database can take.
@@ -147,7 +147,7 @@ class SecureModelView(AccessMixin, OutcomeMessages, ModelView):
     record_load_options: tuple = ()  # eager loads for a details or edit page (what its template reads)
 
     def get_one(self, id: Any):
-        """One record, through the same scoping as the list: out of scope is 404, as is unknown."""
+        """One record, restricted as the list is: outside the perimeter is 404, as is unknown."""
         pk = parse_db_id(id)  # past the INTEGER column's range no row can match: 404 too, not an overflow
         if pk is None:
             abort(404)

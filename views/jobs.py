@@ -30,7 +30,7 @@ from .access import SecureBaseView, SecureForm
 FILE_GONE = "Le fichier de cet export n'est plus disponible (il est conservé 24 heures) : relancez l'export."
 NOT_READY = "L'export n'est pas encore terminé : le fichier sera téléchargeable à la fin."
 ALREADY_OVER = "Cette tâche est déjà terminée : il n'y a plus rien à annuler."
-SCOPE_GONE = ("Ce fichier a été fait pour un périmètre que vous n'avez plus (vos établissements ont changé depuis "
+PERIMETER_GONE = ("Ce fichier a été fait pour un périmètre que vous n'avez plus (vos établissements ont changé depuis "
               "l'export) : il ne peut plus être téléchargé. Relancez l'export.")
 CANCEL_ASKED = "Annulation demandée : la tâche s'arrête à la fin du paquet en cours."
 BULK_ACTIONS = {"activate": "Activer", "deactivate": "Désactiver",
@@ -48,11 +48,11 @@ def may_see(job: Job) -> bool:
 
 
 def file_matches_perimeter(job: Job) -> bool:
-    """Whether an export's file shows no more than the viewer may see now: the scope it was written for (recorded by
-    the job, checked at every chunk) must equal the viewer's current one. Staff see everything, so a staff member
+    """Whether an export's file shows no more than the viewer may see now: the perimeter it was written for (its
+    fingerprint, recorded by the job, checked at every chunk) must equal the viewer's current one. Staff see everything, so a staff member
     may download any export, theirs or another person's; a former staff member demoted since may not download the
     whole-database file they made, nor a manager whose establishments changed the file made for the old ones."""
-    return (job.cursor or {}).get("scope") == export.scope_of(current_perimeter()) or current_perimeter().unrestricted
+    return export.recorded_fingerprint(job) == export.fingerprint_of(current_perimeter()) or current_perimeter().unrestricted
 
 
 def progress_of(job: Job, now: datetime | None = None) -> dict:
@@ -82,7 +82,7 @@ def progress_of(job: Job, now: datetime | None = None) -> dict:
         "error": job.error or "",
         "cancel_requested": job.cancel_requested and not job.is_finished,
         "download_url": url_for("jobs.download_view", job_id=job.id) if downloadable and not stale else None,
-        "outcome": f"Terminé : {thousands(job.done)} utilisateurs exportés. {SCOPE_GONE}" if stale else _outcome(job),
+        "outcome": f"Terminé : {thousands(job.done)} utilisateurs exportés. {PERIMETER_GONE}" if stale else _outcome(job),
         **_operation_of(job),
     }
 
@@ -293,7 +293,7 @@ class JobView(SecureBaseView):
             flash(FILE_GONE, "error")
             return redirect(url_for(".job_view", job_id=job.id))
         if not file_matches_perimeter(job):
-            flash(SCOPE_GONE, "error")
+            flash(PERIMETER_GONE, "error")
             return redirect(url_for(".job_view", job_id=job.id))
         # Streamed from the disk by the server (constant memory); the name says when it was made.
         name = f"utilisateurs-{paris_datetime(job.finished_at, '%Y%m%d-%H%M')}.csv"

@@ -99,12 +99,12 @@ class CriteriaListView(SecureModelView):
 
     def _build_row_statements(self, page, sort_column, sort_desc, search, page_size):
         criteria = self.list_criteria(search)
-        count = self.scope(select(func.count()).select_from(self.model)).where(*criteria)
+        count = self.restricted(select(func.count()).select_from(self.model)).where(*criteria)
         # The page's ids first, then the row's columns for those ids only ("deferred join"): the row's
         # computed columns (subqueries per row) are evaluated for the page's rows, never for the rows an
         # OFFSET skips, and PostgreSQL, expecting a page rather than the whole table, plans them as per-row
         # index probes instead of hashing every grant.
-        page_ids = self._ordered_page(self.scope(select(self.model.id).select_from(self.model)).where(*criteria),
+        page_ids = self._ordered_page(self.restricted(select(self.model.id).select_from(self.model)).where(*criteria),
                                       page, sort_column, sort_desc, page_size)
         query = select(*self.list_row_columns()).select_from(self.model).where(self.model.id.in_(page_ids.scalar_subquery()))
         return count, self._ordered_page(query, None, sort_column, sort_desc, page_size)
@@ -162,14 +162,14 @@ class CriteriaListView(SecureModelView):
 
     def action_targets(self, ids: Iterable[Any], nothing_selected: str):
         """What a bulk action applies to: every matching row, or the selected ids (None, flashed, if none),
-        all of them in this view's scope (else the whole batch is refused, flashed)."""
+        all of them among the rows this view shows (else the whole batch is refused, flashed)."""
         wanted = self.selected_targets(ids, nothing_selected)
         if wanted is None or request.form.get("all_matching") == "1":
             return wanted
         # The ids as one bound parameter (models.ids.in_ids), not one each.
         visible = self.get_count_query().filter(in_ids(self.model.id, wanted)).scalar()
         if visible != len(wanted):
-            # Ids typed or forged outside the user's scope: refuse the whole batch.
+            # Ids typed or forged outside the user's perimeter: refuse the whole batch.
             flash(f"{len(wanted) - visible} élément(s) sélectionné(s) hors de votre périmètre ou introuvable(s) : "
                   "aucune modification n'a été faite.", "error")
             return None

@@ -66,7 +66,7 @@ def rq_enqueue(app: Flask, job_id: int, attempts: int, connection: Redis | None 
     from rq import Queue
 
     connection = connection or redis_connection(app)
-    # Long enough for a job to wait behind others; if it runs out, a second message only costs a refused claim.
+    # Long enough for a job to wait behind others; if it runs out, a second message only costs a refused take.
     if not connection.set(_marker(app, job_id, attempts), 1, nx=True, ex=max(600, int(app.config["JOB_LEASE_SECONDS"] * 20))):
         return False
     Queue(app.config["JOBS_QUEUE"], connection=connection).enqueue(

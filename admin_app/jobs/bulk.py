@@ -28,7 +28,7 @@ from ..services import bulk as bulk_service
 from ..services import operations
 from ..services.common import Actor, ServiceError
 from ..services.operations import OperationResult
-from .export import NO_LONGER_ADMIN, SCOPE_CHANGED, criteria, scope_of
+from .export import NO_LONGER_ADMIN, PERIMETER_CHANGED, criteria, fingerprint_of, recorded_fingerprint
 
 # (session, actor, ids of one chunk) -> anything; raises ServiceError to refuse.
 BulkAction = Callable[[Session, Actor, list[int]], object]
@@ -87,7 +87,7 @@ class BulkUsers:
             raise ServiceError(UNKNOWN_ACTION)
         where = criteria(job.parameters, perimeter)
         job.total = session.scalar(select(func.count()).select_from(User).where(*where)) or 0
-        cursor: dict = {"after": 0, "scope": scope_of(perimeter)}
+        cursor: dict = {"after": 0, "fingerprint": fingerprint_of(perimeter)}
         if isinstance(action, RecordedAction):
             if action.check is not None:
                 action.check(session, actor, select(User.id).where(*where))
@@ -98,8 +98,8 @@ class BulkUsers:
 
     def chunk(self, session: Session, job: Job, actor: Actor, perimeter: Perimeter, size: int) -> bool:
         cursor = dict(job.cursor or {})
-        if cursor.get("scope") != scope_of(perimeter):
-            raise ServiceError(SCOPE_CHANGED)
+        if recorded_fingerprint(job) != fingerprint_of(perimeter):
+            raise ServiceError(PERIMETER_CHANGED)
         action = ACTIONS.get(job.parameters.get("action", ""))
         if action is None:
             raise ServiceError(UNKNOWN_ACTION)

@@ -32,7 +32,7 @@ from ..services.common import Actor, ServiceError
 HEADER = ["Actif", "Nom", "Prénom", "Fonction", "Gestionnaire", "Établissement principal", "Dernière connexion",
           "Email", "Téléphone"]
 NO_LONGER_ADMIN = "Vous n'administrez plus les utilisateurs d'aucun établissement : la tâche a été arrêtée."
-SCOPE_CHANGED = ("Vos établissements ont changé pendant la tâche : elle a été arrêtée, pour que rien ne sorte de "
+PERIMETER_CHANGED = ("Vos établissements ont changé pendant la tâche : elle a été arrêtée, pour que rien ne sorte de "
                  "votre périmètre actuel. Relancez-la.")
 FILE_LOST = "Le fichier de l'export en cours a disparu du serveur : relancez l'export."
 
@@ -50,9 +50,16 @@ def criteria(job_parameters: Mapping, perimeter: Perimeter) -> list[ColumnElemen
     return out
 
 
-def scope_of(perimeter: Perimeter) -> str | list[int]:
-    """What decides which rows and columns the export shows: everything, or these establishments."""
+def fingerprint_of(perimeter: Perimeter) -> str | list[int]:
+    """What decides which rows and columns a job shows or changes, as its cursor records it (JSON): everything, or
+    these establishments."""
     return "all" if perimeter.unrestricted else sorted(perimeter.establishment_ids)
+
+
+def recorded_fingerprint(job: Job) -> str | list[int] | None:
+    """The fingerprint a job recorded when it started (under "scope" for jobs recorded before the word changed)."""
+    cursor = job.cursor or {}
+    return cursor.get("fingerprint", cursor.get("scope"))
 
 
 def export_dir() -> Path:
@@ -110,12 +117,12 @@ class ExportUsers:
         csv.writer(header, delimiter=";").writerow(HEADER)
         data = ("\ufeff" + header.getvalue()).encode("utf-8")
         _write_at(path, 0, data)
-        job.cursor = {"after": None, "bytes": len(data), "scope": scope_of(perimeter)}
+        job.cursor = {"after": None, "bytes": len(data), "fingerprint": fingerprint_of(perimeter)}
 
     def chunk(self, session: Session, job: Job, actor: Actor, perimeter: Perimeter, size: int) -> bool:
         cursor = dict(job.cursor or {})
-        if cursor.get("scope") != scope_of(perimeter):
-            raise ServiceError(SCOPE_CHANGED)
+        if recorded_fingerprint(job) != fingerprint_of(perimeter):
+            raise ServiceError(PERIMETER_CHANGED)
         path = file_of(job)
         if path is None or not path.exists():
             raise ServiceError(FILE_LOST)

@@ -1,9 +1,9 @@
-"""The generic chunk runner: claim a job, do it chunk by chunk, each chunk one transaction with its progress.
+"""The generic chunk runner: take a job, do it chunk by chunk, each chunk one transaction with its progress.
 
 A worker (an RQ worker, or the embedded thread) calls `run_job(job_id)`. It takes the job by a lease
-(`worker`, `heartbeat_at`); every chunk starts by renewing that lease with an UPDATE that only its holder
-can make, which also locks the job's row until the chunk commits: a second worker can neither take the job
-nor move its cursor while a chunk is under way. The chunk's work (rows written, audit entries, a file's
+(`worker`, `heartbeat_at`); every chunk starts by renewing that lease with an UPDATE that only the worker that
+took it can make, which also locks the job's row until the chunk commits: a second worker can neither take the
+job nor move its cursor while a chunk is under way. The chunk's work (rows written, audit entries, a file's
 new length) and the job's new `cursor` and `done` are committed together, so a worker killed at any point
 leaves the job exactly at the end of its last committed chunk, and the next worker resumes from there.
 """
@@ -72,15 +72,15 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{threading.get_ident() % 1_000_000}"
 
 
-def claim(session: Session, job_id: int, worker: str, lease: float) -> bool:
-    """Take the job if it waits, or if its holder has not renewed its lease for `lease` seconds (dead)."""
+def take(session: Session, job_id: int, worker: str, lease: float) -> bool:
+    """Take the job if it waits, or if the worker that took it has not renewed its lease for `lease` seconds (dead)."""
     now = utcnow()
-    claimable = or_(
+    takeable = or_(
         Job.status == JobStatus.QUEUED.value,
         and_(Job.status == JobStatus.RUNNING.value, or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < now - timedelta(seconds=lease))),
     )
     taken = session.execute(
-        update(Job).where(Job.id == job_id, claimable).values(
+        update(Job).where(Job.id == job_id, takeable).values(
             status=JobStatus.RUNNING.value, worker=worker, heartbeat_at=now, attempts=Job.attempts + 1,
             started_at=func.coalesce(Job.started_at, now),
         )
@@ -90,7 +90,7 @@ def claim(session: Session, job_id: int, worker: str, lease: float) -> bool:
 
 
 @contextmanager
-def holding(session: Session, job_id: int, worker: str) -> Iterator[Job]:
+def renewing(session: Session, job_id: int, worker: str) -> Iterator[Job]:
     """One chunk's transaction: renew the lease (and lock the row), yield the job, commit with its progress."""
     with transaction(session):
         renewed = session.execute(
@@ -103,10 +103,10 @@ def holding(session: Session, job_id: int, worker: str) -> Iterator[Job]:
 
 
 def _end(session: Session, job_id: int, worker: str, status: JobStatus, error: str | None = None) -> None:
-    """Close the job (still holding it), in a transaction of its own; if another worker took it meanwhile,
+    """Close the job (its lease still ours), in a transaction of its own; if another worker took it meanwhile,
     that one decides how it ends."""
     try:
-        with holding(session, job_id, worker) as job:
+        with renewing(session, job_id, worker) as job:
             job.status = status.value
             job.error = error
             job.finished_at = utcnow()
@@ -119,16 +119,16 @@ def _end(session: Session, job_id: int, worker: str, status: JobStatus, error: s
 
 
 def run_job(job_id: int, worker: str | None = None) -> str | None:
-    """Run (or resume) one job to its end; return its final status, or None when another worker holds it."""
+    """Run (or resume) one job to its end; return its final status, or None when another worker has it."""
     session = db.session
     worker = worker or worker_name()
-    if not claim(session, job_id, worker, current_app.config["JOB_LEASE_SECONDS"]):
+    if not take(session, job_id, worker, current_app.config["JOB_LEASE_SECONDS"]):
         session.rollback()
         return None
     size = max(1, int(current_app.config["JOB_CHUNK_SIZE"]))
     try:
         while True:
-            with holding(session, job_id, worker) as job:
+            with renewing(session, job_id, worker) as job:
                 if job.cancel_requested:
                     break
                 handler = HANDLERS[JobKind(job.kind)]

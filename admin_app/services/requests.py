@@ -126,7 +126,7 @@ def _require_claimable(perimeter: Perimeter, user: User) -> None:
         raise ServiceError(decision.reason)
 
 
-def _claim(session: Session, actor: Actor, request: AccountRequest, status: RequestStatus, **values: Any) -> None:
+def _decide(session: Session, actor: Actor, request: AccountRequest, status: RequestStatus, **values: Any) -> None:
     """Move a pending request to `status`; refuse if someone decided it meanwhile.
 
     A conditional UPDATE: of two staff members deciding at the same moment, the
@@ -153,7 +153,7 @@ def approve_opening(
         _require_decidable(session, decide_on(session, actor), request)
         if request.kind != RequestKind.OPENING.value:
             raise ServiceError("Cette demande est un rattachement à un compte existant : elle ne crée pas de compte.")
-        _claim(session, actor, request, RequestStatus.APPROVED)
+        _decide(session, actor, request, RequestStatus.APPROVED)
         user = create_user(session, actor, data, grant_rows)
         session.execute(update(AccountRequest).where(AccountRequest.id == request.id).values(user_id=user.id))
         audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None, {"user": user_label(user)})
@@ -178,7 +178,7 @@ def approve_attachment(
         if account.id != user.id:
             raise ServiceError("Cette demande concerne un autre compte.")
         _require_claimable(perimeter, user)
-        _claim(session, actor, request, RequestStatus.APPROVED, user_id=user.id)
+        _decide(session, actor, request, RequestStatus.APPROVED, user_id=user.id)
         edit_user(session, actor, user, expected_version, data, grant_rows)
         audit.record(session, actor, "request.approve", "request", request.id, request_label(request), None, {"user": user_label(user)})
         return user
@@ -233,7 +233,7 @@ def approve_many(session: Session, actor: Actor, ids: Sequence[int] | Select) ->
                     continue
             savepoint = session.begin_nested()
             try:
-                _claim(session, actor, request, RequestStatus.APPROVED)
+                _decide(session, actor, request, RequestStatus.APPROVED)
                 if existing is None:
                     data = {name: getattr(request, name) for name in ("civility", "last_name", "first_name", "email", "phone", "job_title")}
                     user = create_user(session, actor, data, [GrantInput(establishment.id, is_primary=True)])
@@ -280,7 +280,7 @@ def refuse_requests(
             if request.status != RequestStatus.PENDING.value:
                 outcome.skipped.append((who, "déjà traitée"))
                 continue
-            _claim(session, actor, request, RequestStatus.REFUSED, refusal_reason=reason)
+            _decide(session, actor, request, RequestStatus.REFUSED, refusal_reason=reason)
             emails.enqueue(session, request.email, "request_refused", "Votre demande de compte n'a pas été acceptée",
                            request=request, reason=reason)
             audit.record(session, actor, "request.refuse", "request", request.id, request_label(request), None, {"motif": reason})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from admin_app.jobs import export
 from admin_app.services import ServiceError
 from admin_app.services import jobs as job_service
 from models import Job, JobKind, JobStatus
@@ -51,3 +52,11 @@ def test_the_cap_counts_only_waiting_and_running_jobs(session, cast, small_chunk
     assert job_service.cancel(session, f.actor(cast.author), jobs[0])
     assert job_service.start_export_job(session, f.actor(cast.author), {}).status == JobStatus.QUEUED.value
     assert len(session.scalars(select(Job).where(Job.actor_id == cast.author.id)).all()) == job_service.MAX_OPEN_JOBS + 1
+
+
+def test_a_job_recorded_before_the_fingerprint_was_named_keeps_its_perimeter():
+    """Jobs queued or exported before the cursor's key was renamed still compare their perimeter (else a running
+    job would stop, and an export file made for these establishments would refuse its author)."""
+    assert export.recorded_fingerprint(Job(cursor={"scope": [3, 7]})) == [3, 7]
+    assert export.recorded_fingerprint(Job(cursor={"fingerprint": "all", "scope": [3]})) == "all"
+    assert export.recorded_fingerprint(Job(cursor=None)) is None

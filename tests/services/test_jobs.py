@@ -192,7 +192,7 @@ def test_a_perimeter_that_changes_meanwhile_stops_the_export(session, cast, smal
 
     monkeypatch.setattr(export.ExportUsers, "chunk", chunk_then_widen)
     assert runner.run_job(job.id) == JobStatus.FAILED.value
-    assert session.get(Job, job.id, populate_existing=True).error == export.SCOPE_CHANGED
+    assert session.get(Job, job.id, populate_existing=True).error == export.PERIMETER_CHANGED
 
 
 def test_a_job_whose_author_was_deleted_fails(session, cast, small_chunks):
