@@ -31,6 +31,7 @@ from .databases import never_logged_in, scratch_database
 from .demo import LUKE, STAFF
 from .http import login
 from .servers import Inbox, free_port
+from .services import factories
 
 
 @event.listens_for(Engine, "connect")
@@ -146,6 +147,18 @@ def as_user(app, demo):
     def make(credentials):
         client = app.test_client()
         assert login(client, *credentials).status_code == 302
+        return client
+    return make
+
+
+@pytest.fixture
+def as_member(app, db):
+    """A new test client logged in as `user`, made by the test with factories.member in db.session (committed here)."""
+    def make(user):
+        email = user.email
+        db.session.commit()
+        client = app.test_client()
+        assert login(client, email, factories.PASSWORD).status_code == 302
         return client
     return make
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from stdnum import luhn
 
 from admin_app.services import Actor
+from admin_app.services.passwords import hash_password
 from models import AuditEvent, Company, Establishment, Grant, Habilitation, OutboundEmail, User, utcnow
 
 _counter = itertools.count(1)
@@ -98,6 +99,14 @@ def big_company(session: Session, name: str = "Réseau National", size: int = 15
                                   postal_code=code, city=city))
     session.flush()
     return made
+
+
+PASSWORD = "un mot de passe de test sûr"  # every member's: the tests through HTTP log in with it
+
+
+def member(session: Session, grants: Iterable[tuple[Establishment, Iterable[Habilitation]]] = (), **kwargs) -> User:
+    """A user who logs in with PASSWORD (the `as_member` fixture's client), made as `user` makes one."""
+    return user(session, grants, password_hash=hash_password(PASSWORD), **kwargs)
 
 # --- reading back what a service wrote ---------------------------------------------------------------
 

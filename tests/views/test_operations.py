@@ -5,15 +5,39 @@ users, each user's history lists it; refusals are French and change nothing."""
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
 
-from models import AuditEvent, Operation, OperationItem, User
+from models import AuditEvent, Habilitation, Operation, OperationItem, utcnow
 
 from ..databases import states
-from ..demo import LUKE
 from ..http import NEVER, csrf_token, text
+from ..services import factories as f
+
+
+@pytest.fixture
+def cast(db):
+    """One establishment, its Gestionnaire (who logged in before) and five client users there who never logged in,
+    the first of them already inactive: the case of the issue. Staff logs in as a member of its own."""
+    site = f.establishment(db.session)
+    manager = f.member(db.session, [(site, f.MANAGER)])
+    manager.last_login_at = utcnow()
+    never = [f.user(db.session, [(site, [Habilitation.FUNDING])], active=n > 0) for n in range(5)]
+    db.session.commit()
+    return SimpleNamespace(site=site, manager=manager, matching=[u.id for u in never], already=[never[0].id])
+
+
+@pytest.fixture
+def staff_client(db, as_member):
+    return as_member(f.member(db.session, staff=True))
+
+
+@pytest.fixture
+def prepared(cast):
+    """(the users never logged in, [the one already inactive]), as the demo-based fixture of the same name says."""
+    return cast.matching, cast.already
 
 
 def deactivate_all_matching(client, query=NEVER):
@@ -73,10 +97,10 @@ def test_undo_is_a_post_with_the_csrf_token(staff_client, db, prepared):
     assert all(not active for active in states(db, prepared[0]).values())
 
 
-def test_a_manager_cannot_undo_nor_open_staffs_operation(staff_client, as_user, db, prepared):
+def test_a_manager_cannot_undo_nor_open_staffs_operation(staff_client, as_member, db, cast, prepared):
     deactivate_all_matching(staff_client)
     operation = db.session.scalar(select(Operation.id))
-    luke = as_user(LUKE)
+    luke = as_member(cast.manager)
     page = text(undo(luke, operation))
     assert "Seul son auteur, ou le staff, peut annuler cette opération." in page
     assert all(not active for active in states(db, prepared[0]).values())
@@ -134,9 +158,12 @@ def test_operation_pages_refuse_bad_ids(staff_client, db):
     assert staff_client.get("/admin/operations/?page=-3").status_code == 200
 
 
-def test_a_manager_undoes_their_own_operation(as_user, db, demo):
-    luke = as_user(LUKE)
-    padme = db.session.scalar(select(User.id).where(User.email == "padme.amidala@example.org"))  # inactive, on Temple JEDI
+def test_a_manager_undoes_their_own_operation(as_member, db, cast):
+    luke = as_member(cast.manager)
+    padme = f.user(db.session, [(cast.site, [Habilitation.REPORTING])], active=False)  # inactive, on the manager's site
+    padme.last_name, padme.first_name, padme.email = "Amidala", "Padmé", "padme.amidala@example.org"
+    db.session.commit()
+    padme = padme.id
     token = csrf_token(luke, "/admin/users/")
     page = text(luke.post("/admin/users/action/", data={"csrf_token": token, "action": "activate", "rowid": [str(padme)],
                                                         "url": "/admin/users/"}, follow_redirects=True))
@@ -148,8 +175,8 @@ def test_a_manager_undoes_their_own_operation(as_user, db, demo):
     assert states(db, [padme]) == {padme: False}
 
 
-def test_deletion_says_it_is_definitive_and_cannot_be_undone(staff_client, db, demo):
-    han = db.session.scalar(select(User.id).where(User.email == "han.solo@example.org"))
+def test_deletion_says_it_is_definitive_and_cannot_be_undone(staff_client, db, cast):
+    han = cast.matching[1]
     token = csrf_token(staff_client, "/admin/users/")
     page = text(staff_client.post("/admin/users/action/", data={"csrf_token": token, "action": "delete", "rowid": [str(han)],
                                                                 "url": "/admin/users/"}, follow_redirects=True))
@@ -160,8 +187,8 @@ def test_deletion_says_it_is_definitive_and_cannot_be_undone(staff_client, db, d
     assert "Impossible : une suppression est définitive." in text(staff_client.get(f"/admin/operations/details/?id={operation}"))
 
 
-def test_activate_and_send_links_says_both_counts_and_the_links(staff_client, db, demo):
-    padme, luke = (db.session.scalar(select(User.id).where(User.email == e)) for e in ("padme.amidala@example.org", LUKE[0]))
+def test_activate_and_send_links_says_both_counts_and_the_links(staff_client, db, cast):
+    padme, luke = cast.already[0], cast.manager.id  # one inactive, one active
     token = csrf_token(staff_client, "/admin/users/")
     page = text(staff_client.post("/admin/users/action/", data={"csrf_token": token, "action": "activate_links", "url": "/admin/users/",
                                                                 "rowid": [str(padme), str(luke)]}, follow_redirects=True))

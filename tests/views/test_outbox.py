@@ -3,14 +3,22 @@
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import delete, select
 
 from models import AuditEvent, OutboundEmail, utcnow
 
 from ..http import csrf_token
+from ..services import factories as f
 
 COUNT = re.compile(r"Nombre d'emails : (\d+)")
 RECIPIENTS = re.compile(r'<td class="col-recipient">([^<]*)</td>')
+
+
+@pytest.fixture
+def staff_client(db, as_member):
+    """A staff member of their own, logged in: the emails screen is staff's."""
+    return as_member(f.member(db.session, staff=True))
 
 
 def add_emails(db):
