@@ -72,6 +72,10 @@ class Browser:
         self.post("/login", {"email": email, "password": password, "csrf_token": self.token("/login")})
 
 
+def name(n: int) -> str:
+    return "RACE" + chr(65 + n // 26) + chr(65 + n % 26)  # names are letters only
+
+
 def post_together(barrier: threading.Barrier, statuses: list, browser: Browser, path: str, data: dict) -> None:
     barrier.wait()
     statuses.append((path, browser.post(path, data)))
@@ -87,7 +91,7 @@ def prepared_database(url: str) -> tuple[list[int], int]:
         temple = session.scalar(select(Establishment).where(Establishment.siret == TEMPLE))
         users = []
         for n in range(ROUNDS):
-            user = User(civility="M.", last_name=f"RACE{n:02d}", first_name="Trooper", email=f"race{n}@example.org",
+            user = User(civility="M.", last_name=name(n), first_name="Trooper", email=f"race{n}@example.org",
                         phone="0611223344")
             user.grants.append(Grant(establishment=temple, is_primary=True, funding=True))
             session.add(user)
@@ -128,7 +132,7 @@ def test_a_deactivation_racing_a_grant_save_stands_only_if_it_came_first(tmp_pat
                 edit = f"/admin/users/edit/?id={target}"
                 page = staff.get(edit)
                 version = page.split('name="version" type="hidden" value="', 1)[1].split('"', 1)[0]
-                save = {"civility": "M.", "last_name": f"RACE{targets.index(target):02d}", "first_name": "Trooper",
+                save = {"civility": "M.", "last_name": name(targets.index(target)), "first_name": "Trooper",
                         "email": f"race{targets.index(target)}@example.org", "phone": "06 11 22 33 44", "job_title": "",
                         "version": version, "csrf_token": staff.token(edit), "grants-present": "1",
                         "grants-establishment": [str(temple)], "grants-primary": str(temple),
@@ -149,7 +153,6 @@ def test_a_deactivation_racing_a_grant_save_stands_only_if_it_came_first(tmp_pat
             server.terminate()
             server.wait(timeout=30)
         assert all(status in (200, 302) for _, status in statuses), statuses  # never a 500
-        print(statuses)
 
         engine = create_engine(url)
         with Session(engine) as session:
