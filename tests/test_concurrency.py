@@ -259,7 +259,7 @@ UNDOERS = 8
 
 def test_simultaneous_undos_of_one_operation_restore_it_once(app, demo, db):
     from admin_app.services import Actor
-    from admin_app.services.users import set_active
+    from admin_app.services.bulk import set_active
 
     ids = seed_users(db, 60)
     staff = db.session.scalar(select(User).where(User.email == STAFF[0]))

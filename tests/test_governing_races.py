@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from admin_app.extensions import db as app_db
 from admin_app.services import Actor, ServiceError
+from admin_app.services import bulk as bulk_service
 from admin_app.services import users as user_service
 from admin_app.services.users import GrantInput
 from models import Grant, User
@@ -116,11 +117,11 @@ def revoke_the_actor(cast):
 
 
 def deactivate(cast):
-    return lambda session: user_service.set_active(session, Actor(user(session, cast.user_admin)), [cast.zed], False)
+    return lambda session: bulk_service.set_active(session, Actor(user(session, cast.user_admin)), [cast.zed], False)
 
 
 def delete(cast):
-    return lambda session: user_service.delete_users(session, Actor(user(session, cast.user_admin)), [cast.zed])
+    return lambda session: bulk_service.delete_users(session, Actor(user(session, cast.user_admin)), [cast.zed])
 
 
 def remove_funding(cast):
@@ -155,7 +156,7 @@ def test_the_action_is_decided_on_the_state_the_other_save_committed(app, db, ca
 def test_without_a_race_the_same_action_is_allowed(app, db, cast):
     """The races' premise: on the state before the other save, the delegated administrator may act."""
     with app.app_context():
-        user_service.set_active(app_db.session, Actor(app_db.session.get(User, cast.user_admin)), [cast.zed], False)
+        bulk_service.set_active(app_db.session, Actor(app_db.session.get(User, cast.user_admin)), [cast.zed], False)
         app_db.session.remove()
     db.session.expire_all()
     assert not db.session.get(User, cast.zed).active

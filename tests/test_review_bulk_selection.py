@@ -203,7 +203,7 @@ def test_every_matching_user_never_takes_in_a_user_who_came_into_the_filter_sinc
     The action acts on the users the check saw, never on him."""
     from admin_app.authority import perimeter_of
     from admin_app.services import ServiceError
-    from admin_app.services import users as user_service
+    from admin_app.services import bulk as bulk_service
     from models.queries import UserFilter
 
     from .services import factories as f
@@ -223,9 +223,9 @@ def test_every_matching_user_never_takes_in_a_user_who_came_into_the_filter_sinc
     stop = committed_just_before(db.engine, first_write, lambda other: other.execute(
         update(Grant).where(Grant.id == temple_grant).values(payments=True)))
     try:
-        run = {"deactivate": lambda: user_service.set_active(session, actor, matching, False, scope="filtre : Zed"),
-               "delete": lambda: user_service.delete_users(session, actor, matching, scope="filtre : Zed"),
-               "activate_links": lambda: user_service.activate_and_send_links(session, actor, matching, scope="filtre : Zed")}
+        run = {"deactivate": lambda: bulk_service.set_active(session, actor, matching, False, scope="filtre : Zed"),
+               "delete": lambda: bulk_service.delete_users(session, actor, matching, scope="filtre : Zed"),
+               "activate_links": lambda: bulk_service.activate_and_send_links(session, actor, matching, scope="filtre : Zed")}
         run[action]()
     except ServiceError:
         pass  # refused whole: fine too

@@ -11,8 +11,8 @@ from sqlalchemy import delete, func, select, update
 from admin_app.extensions import db as _db
 from admin_app.jobs import runner
 from admin_app.services import ServiceError
+from admin_app.services import bulk as bulk_service
 from admin_app.services import operations as op_service
-from admin_app.services import users as user_service
 from admin_app.services.jobs import MAX_OPEN_JOBS, start_export_job
 from models import Company, Establishment, Grant, Job, JobStatus, Operation, User
 
@@ -123,7 +123,7 @@ def test_a_users_history_does_not_tell_a_manager_another_perimeters_operation(as
     shared_email = shared.email
     staff_user = db.session.scalar(select(User).where(User.email == STAFF[0]))
     with app.app_context():
-        result = user_service.set_active(_db.session, f.actor(_db.session.get(User, staff_user.id)),
+        result = bulk_service.set_active(_db.session, f.actor(_db.session.get(User, staff_user.id)),
                                          [shared.id, *(o.id for o in others)], False,
                                          scope="filtre : Entreprise « Cantina de Mos Eisley »")
         _db.session.remove()
@@ -186,7 +186,7 @@ def test_a_search_in_an_operations_scope_is_text_everywhere(as_user, db, app):
     hans = target.id
     luke_id = uid(db, LUKE[0])
     with app.app_context():
-        done = user_service.set_active(_db.session, f.actor(_db.session.get(User, luke_id)), [hans], False,
+        done = bulk_service.set_active(_db.session, f.actor(_db.session.get(User, luke_id)), [hans], False,
                                        scope=f"filtre : Recherche : « {payload} »")
         _db.session.remove()
     operation = db.session.get(Operation, done.operation_id)
@@ -220,7 +220,7 @@ def actives(session, users) -> dict[int, bool]:
 def test_undo_does_not_reactivate_a_user_who_became_staff_meanwhile(session, cast):
     """The manager deactivated three users; one of them is made staff (the version left as the operation left it):
     undoing must not reactivate a staff account on a client manager's say."""
-    done = user_service.set_active(session, f.actor(cast.manager), [u.id for u in cast.mine], False)
+    done = bulk_service.set_active(session, f.actor(cast.manager), [u.id for u in cast.mine], False)
     promoted = cast.mine[0]
     session.execute(update(User).where(User.id == promoted.id).values(is_staff=True))
     session.commit()
@@ -230,7 +230,7 @@ def test_undo_does_not_reactivate_a_user_who_became_staff_meanwhile(session, cas
 
 
 def test_another_manager_can_neither_undo_nor_burn_an_operation(session, cast):
-    done = user_service.set_active(session, f.actor(cast.manager), [u.id for u in cast.mine], False)
+    done = bulk_service.set_active(session, f.actor(cast.manager), [u.id for u in cast.mine], False)
     with pytest.raises(ServiceError, match="Seul son auteur"):
         op_service.undo(session, f.actor(cast.other), done.operation_id)
     operation = session.get(Operation, done.operation_id)
@@ -241,9 +241,9 @@ def test_another_manager_can_neither_undo_nor_burn_an_operation(session, cast):
 
 def test_an_undo_after_a_newer_change_leaves_that_user_alone(session, cast):
     """Undo racing a change, sequentially: the user changed since (its version moved) keeps the newer state."""
-    done = user_service.set_active(session, f.actor(cast.manager), [u.id for u in cast.mine], False)
-    user_service.set_active(session, f.actor(cast.staff), [cast.mine[0].id], True)
-    user_service.set_active(session, f.actor(cast.staff), [cast.mine[0].id], False)  # back to inactive, newer version
+    done = bulk_service.set_active(session, f.actor(cast.manager), [u.id for u in cast.mine], False)
+    bulk_service.set_active(session, f.actor(cast.staff), [cast.mine[0].id], True)
+    bulk_service.set_active(session, f.actor(cast.staff), [cast.mine[0].id], False)  # back to inactive, newer version
     undone = op_service.undo(session, f.actor(cast.manager), done.operation_id)
     assert (undone.restored, undone.changed_since) == (2, 1)
     assert actives(session, cast.mine)[cast.mine[0].id] is False
@@ -318,7 +318,7 @@ def test_a_manager_reads_no_operation_but_their_own(as_user, db, app):
     victim = f.user(db.session, [(cantina, NONE)], name="Victime")
     db.session.commit()
     with app.app_context():
-        done = user_service.set_active(_db.session, f.actor(_db.session.get(User, chewie.id)), [victim.id], False)
+        done = bulk_service.set_active(_db.session, f.actor(_db.session.get(User, chewie.id)), [victim.id], False)
         _db.session.remove()
     luke = as_user(LUKE)
     assert luke.get(f"/admin/operations/details/?id={done.operation_id}").status_code == 404
@@ -358,7 +358,7 @@ def test_an_anonymous_visitor_reaches_no_new_page_and_changes_nothing(client, de
     db.session.commit()
     target_id = target.id
     with app.app_context():
-        done = user_service.set_active(_db.session, f.actor(_db.session.get(User, uid(db, LUKE[0]))), [target_id], False)
+        done = bulk_service.set_active(_db.session, f.actor(_db.session.get(User, uid(db, LUKE[0]))), [target_id], False)
         _db.session.remove()
     for url in ("/admin/operations/", f"/admin/operations/details/?id={done.operation_id}", "/admin/jobs/",
                 "/admin/users/lookup/companies?q=a", "/admin/users/lookup/establishments?q=a"):
@@ -423,14 +423,14 @@ def reused_id(as_user, db, app):
     chewie_id, luke_id = uid(db, CHEWIE[0]), uid(db, LUKE[0])
     with app.app_context():
         chewie = f.actor(_db.session.get(User, chewie_id))
-        activated = user_service.set_active(_db.session, chewie, [victim_id], True)
+        activated = bulk_service.set_active(_db.session, chewie, [victim_id], True)
         bulk_service.delete_users(_db.session, chewie, [victim_id])
         _db.session.remove()
     newcomer = f.user(db.session, [(temple, NONE)], name="Nouveau", active=False)
     db.session.commit()
     newcomer_id = newcomer.id
     with app.app_context():
-        user_service.set_active(_db.session, f.actor(_db.session.get(User, luke_id)), [newcomer_id], True)
+        bulk_service.set_active(_db.session, f.actor(_db.session.get(User, luke_id)), [newcomer_id], True)
         _db.session.remove()
     return type("Reused", (), dict(victim_id=victim_id, victim_email=victim_email, newcomer_id=newcomer_id,
                                    operation_id=activated.operation_id))
@@ -466,7 +466,7 @@ def test_an_undo_racing_a_new_change_counts_and_flips_each_user_once(app, demo, 
     db.session.commit()
     luke_id, staff_id = uid(db, LUKE[0]), uid(db, STAFF[0])
     with app.app_context():
-        done = user_service.set_active(_db.session, Actor(_db.session.get(User, luke_id)), ids, False)
+        done = bulk_service.set_active(_db.session, Actor(_db.session.get(User, luke_id)), ids, False)
         _db.session.remove()
     assert done.changed == 40
     barrier = threading.Barrier(2, timeout=30)
@@ -484,7 +484,7 @@ def test_an_undo_racing_a_new_change_counts_and_flips_each_user_once(app, demo, 
         return op_service.undo(_db.session, Actor(_db.session.get(User, luke_id)), done.operation_id)
 
     def reactivate():
-        return user_service.set_active(_db.session, Actor(_db.session.get(User, staff_id)), ids, True)
+        return bulk_service.set_active(_db.session, Actor(_db.session.get(User, staff_id)), ids, True)
 
     errors = run_together([work("undo", undo), work("staff", reactivate)], barrier)
     assert not errors, errors

@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 
 from admin_app.extensions import db as app_db
 from admin_app.services import Actor
+from admin_app.services import bulk as bulk_service
 from admin_app.services import requests as request_service
-from admin_app.services import users as user_service
 from admin_app.services.passwords import hash_password
 from models import Establishment, Grant, OutboundEmail, User, utcnow
 
@@ -143,7 +143,7 @@ def set_active(app, user_id: int, active: bool) -> None:
     """Staff (de)activate a user through the bulk service, as the list's action does."""
     with app.app_context():
         staff = app_db.session.scalar(select(User).where(User.email == STAFF[0]))
-        user_service.set_active(app_db.session, Actor(staff), [user_id], active)
+        bulk_service.set_active(app_db.session, Actor(staff), [user_id], active)
         app_db.session.remove()
 
 

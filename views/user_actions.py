@@ -13,8 +13,8 @@ from admin_app.current import current_actor, current_perimeter
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, thousands, yes_no
 from admin_app.inputs import parse_db_id, refuse
+from admin_app.services import bulk as bulk_service
 from admin_app.services import operations
-from admin_app.services import users as user_service
 from admin_app.services.bulk import filter_in_words as filter_in_words  # its home; imported from here too
 from admin_app.services.bulk import scope_of_filter
 from admin_app.services.operations import OperationResult, UndoResult
@@ -86,7 +86,7 @@ class UserActionsMixin:
     def action_activate(self, ids):
         if (job_page := self._as_job("activate")) is not None:
             return job_page
-        self._done(self._run_bulk(ids, user_service.set_active, True))
+        self._done(self._run_bulk(ids, bulk_service.set_active, True))
         return None
 
     @action("activate_links", "Activer et envoyer un lien de mot de passe")
@@ -95,19 +95,19 @@ class UserActionsMixin:
         each one the link their state calls for (validate the address, create or renew the password)."""
         if (job_page := self._as_job("activate_links")) is not None:
             return job_page
-        self._done(self._run_bulk(ids, user_service.activate_and_send_links))
+        self._done(self._run_bulk(ids, bulk_service.activate_and_send_links))
         return None
 
     @action("deactivate", "Désactiver")
     def action_deactivate(self, ids):
         if (job_page := self._as_job("deactivate")) is not None:
             return job_page
-        self._done(self._run_bulk(ids, user_service.set_active, False))
+        self._done(self._run_bulk(ids, bulk_service.set_active, False))
         return None
 
     @action("invite", "Renvoyer l'invitation")
     def action_invite(self, ids):
-        result = self._run_bulk(ids, user_service.resend_invitations, operation=False)
+        result = self._run_bulk(ids, bulk_service.resend_invitations, operation=False)
         if result is not None:
             sent, skipped = result
             message = _plural(sent, "invitation renvoyée", "invitations renvoyées")
@@ -123,7 +123,7 @@ class UserActionsMixin:
         if count is not None and count > limit:
             flash(TOO_MANY_TO_DELETE.format(count=thousands(count), limit=thousands(limit)), "error")
             return
-        result = self._run_bulk(ids, user_service.delete_users)
+        result = self._run_bulk(ids, bulk_service.delete_users)
         if result is not None:
             flash(f"{_plural(result.changed, 'utilisateur supprimé', 'utilisateurs supprimés')}, définitivement : "
                   "une suppression ne peut pas être annulée.", "success")

@@ -18,6 +18,7 @@ from admin_app.current import current_perimeter
 from admin_app.extensions import db
 from admin_app.filters import paris_datetime, yes_no
 from admin_app.inputs import parse_db_id, refuse
+from admin_app.services import bulk as bulk_service
 from admin_app.services import claims, email_change
 from admin_app.services import requests as request_service
 from admin_app.services import users as user_service
@@ -368,7 +369,7 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
                 if event.action == "user.grants" else event for event in events]
 
     def remove(self, model):
-        return bool(self.run_service(user_service.delete_users, [model.id]))
+        return bool(self.run_service(bulk_service.delete_users, [model.id]))
 
 def _url_or_none(endpoint: str) -> str | None:
     try:

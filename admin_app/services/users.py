@@ -16,12 +16,6 @@ from models.habilitations import grant_habilitations, implied
 from models.rules import clean_email, clean_phone, clean_text
 
 from . import audit, email_change, emails
-
-# The bulk actions (operations) live in bulk.py; callers know them as users.set_active...
-from .bulk import activate_and_send_links as activate_and_send_links
-from .bulk import delete_users as delete_users
-from .bulk import resend_invitations as resend_invitations
-from .bulk import set_active as set_active
 from .bulk import user_label
 from .common import EMAIL_TAKEN, Actor, ServiceError, checked, transaction
 from .locks import decide_on

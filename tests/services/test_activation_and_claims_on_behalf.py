@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from admin_app.services import ServiceError, claims
-from admin_app.services import users as user_service
+from admin_app.services import bulk as bulk_service
 from models import AccountRequest, AuditEvent, Habilitation, OperationItem, OutboundEmail, RequestStatus, User
 
 from . import factories as f
@@ -26,7 +26,7 @@ def test_activate_and_send_links_sends_what_each_state_calls_for(session):
     never.email_verified_at = None
     already = f.user(session, [(a, [Habilitation.FUNDING])], password_hash="x")
     session.commit()
-    result = user_service.activate_and_send_links(session, f.actor(manager), [forgot.id, never.id, already.id])
+    result = bulk_service.activate_and_send_links(session, f.actor(manager), [forgot.id, never.id, already.id])
     assert (result.changed, result.unchanged, result.emails) == (2, 1, 3)
     session.expire_all()
     assert all(session.get(User, u.id).active for u in (forgot, never, already))
@@ -48,7 +48,7 @@ def test_activate_and_send_links_is_governed_like_activation(session):
     manager = f.user(session, [(a, f.MANAGER)], active=False)
     session.commit()
     with pytest.raises(ServiceError):
-        user_service.activate_and_send_links(session, f.actor(user_admin), [manager.id])
+        bulk_service.activate_and_send_links(session, f.actor(user_admin), [manager.id])
     session.expire_all()
     assert not session.get(User, manager.id).active and outbox(session, manager.email) == []
     assert c  # another establishment exists: nothing of it is touched either

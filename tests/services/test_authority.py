@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from admin_app.authority import UserAction, perimeter_of
 from admin_app.services import ServiceError
+from admin_app.services import bulk as bulk_service
 from admin_app.services import requests as request_service
 from admin_app.services import users as user_service
 from admin_app.services.users import GrantInput
@@ -140,19 +141,19 @@ def do(session, world: World, actor, action: str, target: User):
     if action == "link":
         target.password_hash = None
         session.commit()
-        sent, _ = user_service.resend_invitations(session, actor, [target.id])
+        sent, _ = bulk_service.resend_invitations(session, actor, [target.id])
         return lambda: sent == 1
     if action == "activate":
         target.active = False
         session.commit()
-        user_service.set_active(session, actor, [target.id], True)
+        bulk_service.set_active(session, actor, [target.id], True)
         return lambda: session.get(User, target.id).active
     if action == "deactivate":
-        user_service.set_active(session, actor, [target.id], False)
+        bulk_service.set_active(session, actor, [target.id], False)
         return lambda: not session.get(User, target.id).active
     if action == "delete":
         target_id = target.id
-        user_service.delete_users(session, actor, [target_id])
+        bulk_service.delete_users(session, actor, [target_id])
         return lambda: session.get(User, target_id) is None
     if action == "claim":
         claim = AccountRequest(civility="Mme", last_name=target.last_name, first_name=target.first_name, email=target.email,
@@ -220,7 +221,7 @@ def test_an_inactive_delegated_administrator_administers_nothing(session):
     perimeter = perimeter_of(session, f.actor(luke))
     assert not perimeter.administers_users and not perimeter.governs(world.targets["user on A"])
     with pytest.raises(ServiceError):
-        user_service.set_active(session, f.actor(luke), [world.targets["user on A"].id], False)
+        bulk_service.set_active(session, f.actor(luke), [world.targets["user on A"].id], False)
 
 
 def test_who_decides_which_requests(session):

@@ -6,6 +6,7 @@ import pytest
 from flask import current_app
 
 from admin_app.services import ServiceError, accounts, email_change, passwords, sessions
+from admin_app.services import bulk as bulk_service
 from admin_app.services import users as user_service
 from admin_app.services.tokens import Purpose, TokenProblem, make_token, read_email_change_token, read_token
 from models import Habilitation as H
@@ -146,10 +147,10 @@ def test_a_deactivation_voids_the_change_even_once_the_account_is_active_again(s
     token = token_of(session, "confirm_email_change")
     staff = f.user(session, staff=True)
     session.commit()
-    user_service.set_active(session, f.actor(staff), [user.id], False)
+    bulk_service.set_active(session, f.actor(staff), [user.id], False)
     assert read(session, Purpose.CONFIRM_EMAIL_CHANGE, token)[3] is TokenProblem.INACTIVE
     assert fresh(session, user).pending_email is None
-    user_service.set_active(session, f.actor(staff), [user.id], True)
+    bulk_service.set_active(session, f.actor(staff), [user.id], True)
     found, old_email, new_email, problem = read(session, Purpose.CONFIRM_EMAIL_CHANGE, token)
     assert problem is None
     with pytest.raises(ServiceError, match="n'est plus en attente"):

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from admin_app.services import SYSTEM_ACTOR, ServiceError
+from admin_app.services import bulk as bulk_service
 from admin_app.services import operations as op_service
 from admin_app.services import users as user_service
 from models import Grant, Habilitation, Operation, OperationItem, OperationKind, User
@@ -53,7 +54,7 @@ def test_a_bulk_deactivation_is_one_operation_with_both_counts_and_one_audit_ent
     active, inactive = people(session, cast.a, [True] * 3), people(session, cast.a, [False] * 2)
     ids = [u.id for u in active + inactive]
 
-    result = user_service.set_active(session, f.actor(cast.manager), ids, False, scope="filtre : Actif : Oui")
+    result = bulk_service.set_active(session, f.actor(cast.manager), ids, False, scope="filtre : Actif : Oui")
 
     assert (result.requested, result.changed, result.unchanged, result.kind) == (5, 3, 2, OperationKind.DEACTIVATE)
     operation = session.get(Operation, result.operation_id)
@@ -74,23 +75,23 @@ def test_a_bulk_deactivation_is_one_operation_with_both_counts_and_one_audit_ent
 
 def test_nothing_changed_records_nothing(session, cast):
     inactive = people(session, cast.a, [False, False])
-    result = user_service.set_active(session, f.actor(cast.staff), [u.id for u in inactive], False)
+    result = bulk_service.set_active(session, f.actor(cast.staff), [u.id for u in inactive], False)
     assert (result.operation_id, result.changed, result.unchanged, bool(result)) == (None, 0, 2, False)
     assert count(session, Operation) == 0 and events(session) == []
 
 
 def test_the_default_scope_names_one_user_or_counts_the_selection(session, cast):
     one, *others = people(session, cast.a, [True, True, True])
-    first = user_service.set_active(session, f.actor(cast.staff), [one.id], False)
+    first = bulk_service.set_active(session, f.actor(cast.staff), [one.id], False)
     assert session.get(Operation, first.operation_id).scope == user_service.user_label(session.get(User, one.id))
-    second = user_service.set_active(session, f.actor(cast.staff), [u.id for u in others], False)
+    second = bulk_service.set_active(session, f.actor(cast.staff), [u.id for u in others], False)
     assert session.get(Operation, second.operation_id).scope == "sélection de 2 utilisateurs"
 
 
 def test_a_deletion_is_one_definitive_operation_keeping_each_label(session, cast):
     doomed = people(session, cast.a, [True, False])
     labels = {u.id: user_service.user_label(u) for u in doomed}
-    result = user_service.delete_users(session, f.actor(cast.staff), list(labels))
+    result = bulk_service.delete_users(session, f.actor(cast.staff), list(labels))
     assert (result.changed, result.kind) == (2, OperationKind.DELETE)
     assert {i: item.user_label for i, item in items(session, result.operation_id).items()} == labels
     operation = session.get(Operation, result.operation_id)
@@ -102,7 +103,7 @@ def test_a_deletion_is_one_definitive_operation_keeping_each_label(session, cast
 
 def test_activate_and_send_links_records_activations_and_links(session, cast):
     inactive, active = people(session, cast.a, [False, False]), people(session, cast.a, [True])
-    result = user_service.activate_and_send_links(session, f.actor(cast.staff), [u.id for u in inactive + active])
+    result = bulk_service.activate_and_send_links(session, f.actor(cast.staff), [u.id for u in inactive + active])
     assert (result.changed, result.unchanged, result.emails) == (2, 1, 3)
     recorded = items(session, result.operation_id)
     assert {i: (it.active_before, it.active_after) for i, it in recorded.items()} == {
@@ -125,14 +126,14 @@ def test_a_selection_naming_a_user_gone_since_changes_nobody(session, cast, acti
     gone = f.user(session, [(cast.a, [H.REPORTING])])
     session.commit()
     gone_id = gone.id
-    user_service.delete_users(session, f.actor(cast.staff), [gone_id])
+    bulk_service.delete_users(session, f.actor(cast.staff), [gone_id])
     before = (count(session, Operation), len(events(session)), states(session, chosen))
     run = {
-        "deactivate": lambda ids: user_service.set_active(session, f.actor(cast.manager), ids, False),
-        "activate": lambda ids: user_service.set_active(session, f.actor(cast.manager), ids, True),
-        "activate_links": lambda ids: user_service.activate_and_send_links(session, f.actor(cast.manager), ids),
-        "delete": lambda ids: user_service.delete_users(session, f.actor(cast.manager), ids),
-        "invite": lambda ids: user_service.resend_invitations(session, f.actor(cast.manager), ids),
+        "deactivate": lambda ids: bulk_service.set_active(session, f.actor(cast.manager), ids, False),
+        "activate": lambda ids: bulk_service.set_active(session, f.actor(cast.manager), ids, True),
+        "activate_links": lambda ids: bulk_service.activate_and_send_links(session, f.actor(cast.manager), ids),
+        "delete": lambda ids: bulk_service.delete_users(session, f.actor(cast.manager), ids),
+        "invite": lambda ids: bulk_service.resend_invitations(session, f.actor(cast.manager), ids),
     }[action]
     with pytest.raises(ServiceError, match=r"^1 utilisateur\(s\) sélectionné\(s\) hors de votre périmètre ou introuvable"):
         run([u.id for u in chosen] + [gone_id])
@@ -142,15 +143,15 @@ def test_a_selection_naming_a_user_gone_since_changes_nobody(session, cast, acti
 def test_a_selection_outside_the_perimeter_is_refused_whole_with_the_count_of_strangers(session, cast):
     mine, theirs = people(session, cast.a, [True, True]), people(session, cast.b, [True])
     with pytest.raises(ServiceError, match=r"^1 utilisateur\(s\) sélectionné\(s\) hors de votre périmètre"):
-        user_service.set_active(session, f.actor(cast.manager), [u.id for u in mine + theirs], False)
+        bulk_service.set_active(session, f.actor(cast.manager), [u.id for u in mine + theirs], False)
     assert all(states(session, mine + theirs).values()) and count(session, Operation) == 0
     with pytest.raises(ServiceError, match=r"^2 utilisateur\(s\)"):  # a stranger and an id that names nobody
-        user_service.set_active(session, f.actor(cast.manager), [u.id for u in mine + theirs] + [10**6], False)
+        bulk_service.set_active(session, f.actor(cast.manager), [u.id for u in mine + theirs] + [10**6], False)
 
 
 def test_an_id_given_twice_is_one_user(session, cast):
     one, two = people(session, cast.a, [True, True])
-    result = user_service.set_active(session, f.actor(cast.manager), [one.id, two.id, one.id], False)
+    result = bulk_service.set_active(session, f.actor(cast.manager), [one.id, two.id, one.id], False)
     assert (result.requested, result.changed) == (2, 2)
 
 
@@ -159,7 +160,7 @@ def test_a_jobs_chunk_skips_users_deleted_since_its_cursor_read_them(session, ca
     and its action is counted nowhere, the others are done."""
     chunk = people(session, cast.a, [True, True])
     operation = op_service.start(session, f.actor(cast.staff), OperationKind.DEACTIVATE, "filtre : Actif : Oui", job_id=None)
-    result = user_service.set_active(session, f.actor(cast.staff), [u.id for u in chunk] + [10**6], False, operation=operation)
+    result = bulk_service.set_active(session, f.actor(cast.staff), [u.id for u in chunk] + [10**6], False, operation=operation)
     assert (result.requested, result.changed, result.unchanged) == (2, 2, 0)
     assert set(items(session, operation.id)) == {u.id for u in chunk}
 
@@ -169,10 +170,10 @@ def test_a_later_chunk_leaves_the_users_of_earlier_chunks_alone(session, cast):
     since is not deactivated again, nor given a second item."""
     first, second = people(session, cast.a, [True, True]), people(session, cast.a, [True, True])
     operation = op_service.start(session, f.actor(cast.staff), OperationKind.DEACTIVATE, "filtre", job_id=None)
-    user_service.set_active(session, f.actor(cast.staff), [u.id for u in first], False, operation=operation)
-    user_service.set_active(session, f.actor(cast.other_staff), [first[0].id], True)  # reactivated meanwhile
+    bulk_service.set_active(session, f.actor(cast.staff), [u.id for u in first], False, operation=operation)
+    bulk_service.set_active(session, f.actor(cast.other_staff), [first[0].id], True)  # reactivated meanwhile
     version = session.get(User, first[0].id).version
-    user_service.set_active(session, f.actor(cast.staff), [u.id for u in second], False, operation=operation)
+    bulk_service.set_active(session, f.actor(cast.staff), [u.id for u in second], False, operation=operation)
     assert states(session, first + second) == {first[0].id: True, first[1].id: False, second[0].id: False, second[1].id: False}
     assert session.get(User, first[0].id).version == version
     assert set(items(session, operation.id)) == {u.id for u in first + second}
@@ -184,7 +185,7 @@ def test_undo_restores_exactly_the_users_it_changed(session, cast):
     """The issue's case: deactivating a filter where some were already inactive, then undoing, leaves
     those inactive (where « Activer » on the same filter would have activated them too)."""
     active, already = people(session, cast.a, [True] * 4), people(session, cast.a, [False] * 2)
-    done = user_service.set_active(session, f.actor(cast.manager), [u.id for u in active + already], False)
+    done = bulk_service.set_active(session, f.actor(cast.manager), [u.id for u in active + already], False)
     undone = op_service.undo(session, f.actor(cast.manager), done.operation_id)
 
     assert (undone.restored, undone.changed_since, undone.out_of_scope) == (4, 0, 0)
@@ -204,10 +205,10 @@ def test_undo_restores_exactly_the_users_it_changed(session, cast):
 
 def test_undo_leaves_alone_and_counts_users_changed_since(session, cast):
     users = people(session, cast.a, [True] * 4)
-    done = user_service.set_active(session, f.actor(cast.staff), [u.id for u in users], False)
+    done = bulk_service.set_active(session, f.actor(cast.staff), [u.id for u in users], False)
     # Someone else reactivates one, then deactivates it again: same state, but not the operation's doing.
-    user_service.set_active(session, f.actor(cast.other_staff), [users[0].id], True)
-    user_service.set_active(session, f.actor(cast.other_staff), [users[0].id], False)
+    bulk_service.set_active(session, f.actor(cast.other_staff), [users[0].id], True)
+    bulk_service.set_active(session, f.actor(cast.other_staff), [users[0].id], False)
     # And one is edited (its version moves) without changing `active`.
     session.execute(update(User).where(User.id == users[1].id).values(version=User.version + 1))
     session.commit()
@@ -221,17 +222,17 @@ def test_undo_leaves_alone_and_counts_users_changed_since(session, cast):
 
 def test_undo_skips_a_user_deleted_since(session, cast):
     users = people(session, cast.a, [True] * 2)
-    done = user_service.set_active(session, f.actor(cast.staff), [u.id for u in users], False)
-    user_service.delete_users(session, f.actor(cast.staff), [users[0].id])
+    done = bulk_service.set_active(session, f.actor(cast.staff), [u.id for u in users], False)
+    bulk_service.delete_users(session, f.actor(cast.staff), [users[0].id])
     undone = op_service.undo(session, f.actor(cast.staff), done.operation_id)
     assert (undone.restored, undone.changed_since) == (1, 1)
 
 
 def test_an_undo_is_refused_twice_and_changes_nothing_the_second_time(session, cast):
     users = people(session, cast.a, [True] * 2)
-    done = user_service.set_active(session, f.actor(cast.staff), [u.id for u in users], False)
+    done = bulk_service.set_active(session, f.actor(cast.staff), [u.id for u in users], False)
     op_service.undo(session, f.actor(cast.staff), done.operation_id)
-    user_service.set_active(session, f.actor(cast.staff), [users[0].id], False)  # a later, separate change
+    bulk_service.set_active(session, f.actor(cast.staff), [users[0].id], False)  # a later, separate change
     with pytest.raises(ServiceError, match="déjà été annulée"):
         op_service.undo(session, f.actor(cast.staff), done.operation_id)
     assert states(session, users) == {users[0].id: False, users[1].id: True}
@@ -240,7 +241,7 @@ def test_an_undo_is_refused_twice_and_changes_nothing_the_second_time(session, c
 
 def test_undo_expires_after_the_window(session, cast):
     users = people(session, cast.a, [True])
-    done = user_service.set_active(session, f.actor(cast.staff), [users[0].id], False)
+    done = bulk_service.set_active(session, f.actor(cast.staff), [users[0].id], False)
     operation = session.get(Operation, done.operation_id)
     operation.created_at -= timedelta(hours=25)
     session.commit()
@@ -254,7 +255,7 @@ def test_undo_expires_after_the_window(session, cast):
 @pytest.mark.parametrize("who", ["user_admin", "manager_of_b"])
 def test_only_the_author_or_staff_undoes(session, cast, who):
     users = people(session, cast.a, [True, True])
-    done = user_service.set_active(session, f.actor(cast.manager), [u.id for u in users], False)
+    done = bulk_service.set_active(session, f.actor(cast.manager), [u.id for u in users], False)
     other = cast.user_admin if who == "user_admin" else f.user(session, [(cast.b, f.MANAGER)])
     session.commit()
     with pytest.raises(ServiceError, match="Seul son auteur"):
@@ -266,7 +267,7 @@ def test_only_the_author_or_staff_undoes(session, cast, who):
 
 def test_a_manager_cannot_undo_staffs_operation(session, cast):
     users = people(session, cast.a, [True])
-    done = user_service.set_active(session, f.actor(cast.staff), [users[0].id], False)
+    done = bulk_service.set_active(session, f.actor(cast.staff), [users[0].id], False)
     with pytest.raises(ServiceError, match="Seul son auteur"):
         op_service.undo(session, f.actor(cast.manager), done.operation_id)
     assert states(session, users) == {users[0].id: False}
@@ -274,7 +275,7 @@ def test_a_manager_cannot_undo_staffs_operation(session, cast):
 
 def test_undo_restores_only_users_the_author_still_governs(session, cast):
     stay, leave = people(session, cast.a, [True, True])
-    done = user_service.set_active(session, f.actor(cast.user_admin), [stay.id, leave.id], False)
+    done = bulk_service.set_active(session, f.actor(cast.user_admin), [stay.id, leave.id], False)
     # `leave` moves to B, outside the Gestion des utilisateurs' perimeter (grant edits do not bump the version).
     session.execute(update(Grant).where(Grant.user_id == leave.id).values(establishment_id=cast.b.id))
     session.commit()
@@ -287,7 +288,7 @@ def test_unknown_operation_and_undo_of_an_undo_are_refused(session, cast):
     with pytest.raises(ServiceError, match="n'existe pas"):
         op_service.undo(session, f.actor(cast.staff), 987654)
     users = people(session, cast.a, [True])
-    done = user_service.set_active(session, f.actor(cast.staff), [users[0].id], False)
+    done = bulk_service.set_active(session, f.actor(cast.staff), [users[0].id], False)
     undone = op_service.undo(session, f.actor(cast.staff), done.operation_id)
     with pytest.raises(ServiceError, match="ne peut pas être annulée à son tour"):
         op_service.undo(session, f.actor(cast.staff), undone.operation_id)
@@ -296,7 +297,7 @@ def test_unknown_operation_and_undo_of_an_undo_are_refused(session, cast):
 
 def test_undoing_an_activation_ends_sessions_and_spares_the_last_staff(session, cast):
     users = people(session, cast.a, [False])
-    done = user_service.set_active(session, SYSTEM_ACTOR, [users[0].id], True)
+    done = bulk_service.set_active(session, SYSTEM_ACTOR, [users[0].id], True)
     token = session.get(User, users[0].id).session_token
     op_service.undo(session, SYSTEM_ACTOR, done.operation_id)
     session.expire_all()
@@ -306,7 +307,7 @@ def test_undoing_an_activation_ends_sessions_and_spares_the_last_staff(session, 
 
 def test_a_users_history_lists_the_operations_touching_them(session, cast):
     one, two = people(session, cast.a, [True, True])
-    done = user_service.set_active(session, f.actor(cast.staff), [one.id, two.id], False)
+    done = bulk_service.set_active(session, f.actor(cast.staff), [one.id, two.id], False)
     op_service.undo(session, f.actor(cast.staff), done.operation_id)
     rows = op_service.user_items(session, one.id)
     assert [op.kind for op, _ in rows] == ["undo", "deactivate"]

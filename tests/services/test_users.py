@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from admin_app.authority import REFUSED_NOT_ADMIN, REFUSED_STAFF_CREATION
 from admin_app.services import SYSTEM_ACTOR, ServiceError
+from admin_app.services import bulk as bulk_service
 from admin_app.services import users as user_service
 from admin_app.services.common import EMAIL_TAKEN
 from admin_app.services.passwords import verify_password
@@ -486,7 +487,7 @@ def test_deactivation_counts_and_audits_only_real_changes_and_ends_sessions(sess
     tokens = {u.id: u.session_token for u in (first, second, already)}
     versions = {u.id: u.version for u in (first, second, already)}
 
-    done = user_service.set_active(session, f.actor(cast.manager), [first.id, second.id, already.id], False)
+    done = bulk_service.set_active(session, f.actor(cast.manager), [first.id, second.id, already.id], False)
     assert (done.changed, done.unchanged) == (2, 1)
     session.expire_all()
     for user in (first, second):
@@ -501,7 +502,7 @@ def test_deactivation_counts_and_audits_only_real_changes_and_ends_sessions(sess
         first.id: (True, False, user_service.user_label(session.get(User, first.id))),
         second.id: (True, False, user_service.user_label(session.get(User, second.id)))}
 
-    again = user_service.set_active(session, f.actor(cast.manager), [first.id, second.id, already.id], False)
+    again = bulk_service.set_active(session, f.actor(cast.manager), [first.id, second.id, already.id], False)
     assert (again.changed, again.unchanged, again.operation_id) == (0, 3, None)
     assert len(events(session, "user.deactivate")) == 1  # nothing changed, nothing recorded
 
@@ -511,7 +512,7 @@ def test_activation_counts_and_audits_only_inactive_users(session, cast):
     inactive = f.user(session, [(cast.a, [H.REPORTING])], active=False)
     session.commit()
     token = inactive.session_token
-    done = user_service.set_active(session, f.actor(cast.staff), [active.id, inactive.id], True)
+    done = bulk_service.set_active(session, f.actor(cast.staff), [active.id, inactive.id], True)
     assert (done.changed, done.unchanged) == (1, 1)
     session.expire_all()
     assert session.get(User, inactive.id).active and session.get(User, inactive.id).session_token == token
@@ -525,7 +526,7 @@ def test_set_active_takes_a_query_of_ids(session, cast):
     targets = [f.user(session, [(cast.b, [H.REPORTING])]) for _ in range(3)]
     session.commit()
     on_b = select(Grant.user_id).where(Grant.establishment_id == cast.b.id)
-    done = user_service.set_active(session, f.actor(cast.staff), on_b, False)
+    done = bulk_service.set_active(session, f.actor(cast.staff), on_b, False)
     assert done.changed == 3
     session.expire_all()
     assert not any(session.get(User, t.id).active for t in targets)
@@ -537,13 +538,13 @@ def test_the_last_active_staff_account_cannot_be_deactivated(session, cast):
     session.commit()
     before = snapshot(session)
     with pytest.raises(ServiceError, match="dernier compte staff actif"):
-        user_service.set_active(session, SYSTEM_ACTOR, [cast.staff.id], False)
+        bulk_service.set_active(session, SYSTEM_ACTOR, [cast.staff.id], False)
     with pytest.raises(ServiceError, match="dernier compte staff actif"):
-        user_service.set_active(session, SYSTEM_ACTOR, select(User.id).where(User.is_staff.is_(True)), False)
+        bulk_service.set_active(session, SYSTEM_ACTOR, select(User.id).where(User.is_staff.is_(True)), False)
     assert snapshot(session) == before
     second = f.user(session, staff=True)
     session.commit()
-    assert user_service.set_active(session, f.actor(second), [cast.staff.id], False).changed == 1
+    assert bulk_service.set_active(session, f.actor(second), [cast.staff.id], False).changed == 1
     assert not session.get(User, cast.staff.id).active
 
 
@@ -554,7 +555,7 @@ def test_nobody_deactivates_themselves(session, cast, who):
     me = getattr(cast, who)
     before = snapshot(session)
     with pytest.raises(ServiceError, match="vous désactiver vous-même"):
-        user_service.set_active(session, f.actor(me), [me.id], False)
+        bulk_service.set_active(session, f.actor(me), [me.id], False)
     assert snapshot(session) == before
 
 
@@ -567,7 +568,7 @@ def test_deletion_removes_users_and_grants_and_audits_each_by_label(session, cas
     labels = {u.id: f"{u.last_name} {u.first_name} <{u.email}>" for u in doomed}
     ids = list(labels)
 
-    done = user_service.delete_users(session, f.actor(cast.staff), ids)
+    done = bulk_service.delete_users(session, f.actor(cast.staff), ids)
     assert done.changed == 2
     session.expire_all()
     assert count(session, User, User.id.in_(ids)) == 0
@@ -580,7 +581,7 @@ def test_deletion_removes_users_and_grants_and_audits_each_by_label(session, cas
 
     # Deleting them again (a replayed form): they are gone, so the selection is refused whole, nothing recorded.
     with pytest.raises(ServiceError, match="^2 utilisateur\\(s\\) sélectionné\\(s\\) hors de votre périmètre ou introuvable"):
-        user_service.delete_users(session, f.actor(cast.staff), ids)
+        bulk_service.delete_users(session, f.actor(cast.staff), ids)
     assert len(events(session, "user.delete")) == 1
 
 
@@ -588,9 +589,9 @@ def test_a_deleted_actor_leaves_their_history_behind(session, cast):
     deleted_actor = f.user(session, [(cast.a, f.MANAGER)])
     target = f.user(session, [(cast.a, [H.REPORTING])])
     session.commit()
-    done = user_service.set_active(session, f.actor(deleted_actor), [target.id], False)
+    done = bulk_service.set_active(session, f.actor(deleted_actor), [target.id], False)
     label = f.actor(deleted_actor).label
-    assert user_service.delete_users(session, f.actor(cast.staff), [deleted_actor.id]).changed == 1
+    assert bulk_service.delete_users(session, f.actor(cast.staff), [deleted_actor.id]).changed == 1
     session.expire_all()
     (row,) = events(session, "user.deactivate")
     assert (row.actor_id, row.actor_label, row.target_id) == (None, label, done.operation_id)
@@ -603,7 +604,7 @@ def test_deletion_protects_oneself_and_the_last_staff(session, cast, case):
     before = snapshot(session)
     actor, ids = (f.actor(cast.staff), [cast.staff.id]) if case == "self" else (SYSTEM_ACTOR, [cast.staff.id])
     with pytest.raises(ServiceError, match="vous supprimer vous-même" if case == "self" else "dernier compte staff"):
-        user_service.delete_users(session, actor, ids)
+        bulk_service.delete_users(session, actor, ids)
     assert snapshot(session) == before
 
 
@@ -618,7 +619,7 @@ def test_invitations_skip_users_with_a_password_or_inactive(session, cast):
     session.commit()
     nonces = {u.id: u.link_nonce for u in (unverified, verified, with_password, inactive)}
 
-    sent = user_service.resend_invitations(session, f.actor(cast.manager),
+    sent = bulk_service.resend_invitations(session, f.actor(cast.manager),
                                            [unverified.id, verified.id, with_password.id, inactive.id])
     assert sent == (2, 2)
     session.expire_all()
@@ -683,7 +684,7 @@ def test_an_edit_of_a_user_deleted_meanwhile_says_it_no_longer_exists(session, c
     session.commit()
     version, target_id = target.version, target.id  # the edit page was drawn: this session holds the user
     with Session(bind=session.get_bind()) as other:  # someone else deletes them meanwhile
-        user_service.delete_users(other, f.actor(other.get(User, cast.staff.id)), [target_id])
+        bulk_service.delete_users(other, f.actor(other.get(User, cast.staff.id)), [target_id])
     with pytest.raises(ServiceError, match="n'existe plus"):
         user_service.edit_user(session, f.actor(cast.staff), target, version, identity(target, first_name="Lando"),
                                [GrantInput(cast.a, True, {H.REPORTING})])

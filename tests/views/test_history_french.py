@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from admin_app.filters import AUDIT_FIELDS, audit_lines, thousands
 from admin_app.services import Actor
+from admin_app.services import bulk as bulk_service
 from admin_app.services import requests as request_service
 from admin_app.services import users as user_service
 from models import AccountRequest, AuditEvent, Establishment, User
@@ -46,9 +47,9 @@ def _make_changes(session):
     rows = [user_service.GrantInput(g.establishment_id, g.is_primary, {Habilitation.FUNDING, Habilitation.REPORTING}) for g in han.grants]
     rows.append(user_service.GrantInput(other.id, False, {Habilitation.MANAGER}))
     user_service.save_grants(session, actor, han, rows)
-    user_service.set_active(session, actor, [han.id], False)
-    user_service.activate_and_send_links(session, actor, [han.id])
-    user_service.resend_invitations(session, actor, [han.id])
+    bulk_service.set_active(session, actor, [han.id], False)
+    bulk_service.activate_and_send_links(session, actor, [han.id])
+    bulk_service.resend_invitations(session, actor, [han.id])
     pending = session.scalars(select(AccountRequest).where(AccountRequest.status == "pending").order_by(AccountRequest.id)).all()
     request_service.approve_many(session, actor, [pending[0].id])
     request_service.refuse_requests(session, actor, [pending[-1].id], "cpf")

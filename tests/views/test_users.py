@@ -276,7 +276,7 @@ def test_staff_cannot_deactivate_or_delete_themself_and_nothing_else_happens(sta
 
 def test_the_last_active_staff_account_is_protected(db, demo):
     from admin_app.services import Actor, ServiceError
-    from admin_app.services.users import delete_users, set_active
+    from admin_app.services.bulk import delete_users, set_active
 
     staff = db.session.scalar(select(User).where(User.email == STAFF[0]))
     system = Actor()
@@ -293,7 +293,7 @@ def test_a_selection_of_tens_of_thousands_of_ids_is_one_parameter(db, demo):
     """More ids than SQLite accepts parameters in one statement (32,766): one bound list, no chunks. A person's
     selection naming ids that exist no more is refused whole; a job's chunk skips them."""
     from admin_app.services import Actor, ServiceError, operations
-    from admin_app.services.users import set_active
+    from admin_app.services.bulk import set_active
 
     staff = db.session.scalar(select(User).where(User.email == STAFF[0]))
     luke, han = uid(db, "luke.skywalker@example.org"), uid(db, "han.solo@example.org")
