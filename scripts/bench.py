@@ -43,7 +43,7 @@ from admin_app import create_app  # noqa: E402
 from admin_app.config import TestingConfig  # noqa: E402
 from admin_app.extensions import db  # noqa: E402
 from admin_app.services import Actor, seed  # noqa: E402
-from admin_app.services import users as user_service  # noqa: E402
+from admin_app.services import bulk as bulk_service  # noqa: E402
 from models import AccountRequest, AuditEvent, Base, Company, Establishment, OutboundEmail, User  # noqa: E402
 from views.users import UserView  # noqa: E402
 
@@ -473,7 +473,7 @@ def bulk_cases(app, client, runs: int, quick: bool) -> list[Case]:
         for _ in range(2):
             actor = Actor(session.scalar(select(User).where(User.email == "staff@example.org")))
             found = capture(engine, lambda actor=actor: all_case.app_ms.append(
-                timed(lambda: user_service.set_active(session, actor, matching, False))))
+                timed(lambda: bulk_service.set_active(session, actor, matching, False))))
             restore_all.watch(found)
             all_case.sql_ms.append(1.0)
             session.remove()
