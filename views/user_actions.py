@@ -15,7 +15,6 @@ from admin_app.filters import paris_datetime, thousands, yes_no
 from admin_app.inputs import parse_db_id, refuse
 from admin_app.services import bulk as bulk_service
 from admin_app.services import operations
-from admin_app.services.bulk import filter_in_words as filter_in_words  # its home; imported from here too
 from admin_app.services.bulk import scope_of_filter
 from admin_app.services.operations import OperationResult, UndoResult
 from models import Operation, OperationKind, User
