@@ -9,10 +9,11 @@ from sqlalchemy import func, select, update
 from admin_app.extensions import db as app_db
 from admin_app.services import Actor, ServiceError
 from admin_app.services import requests as request_service
-from models import AccountRequest, AuditEvent, Establishment, Grant, OutboundEmail, User, utcnow
+from models import AccountRequest, AuditEvent, Establishment, Grant, Habilitation, OutboundEmail, User, utcnow
 
 from ..demo import STAFF
 from ..http import csrf_token
+from ..services import factories as f
 
 FORM = {"civility": "Mme", "last_name": "Tano", "first_name": "Ahsoka", "email": "ahsoka@example.org",
         "phone": "06 11 22 33 44", "job_title": "Responsable RH", "company_name": "Temple JEDI", "siret": "111 385 407 00015"}
@@ -22,6 +23,19 @@ COUNT = re.compile(r"Nombre de demande\(s\) : ([\d\u202f]+)")
 def submit(client, **changes):
     data = {**FORM, **changes, "csrf_token": csrf_token(client, "/account/request")}
     return client.post("/account/request", data=data)
+
+
+def spaced(siret: str) -> str:
+    """A SIRET typed as people type it: « 111 385 407 00015 »."""
+    return f"{siret[:3]} {siret[3:6]} {siret[6:9]} {siret[9:]}"
+
+
+@pytest.fixture
+def site(db):
+    """A known establishment of the référentiel, named as the form's company."""
+    made = f.establishment(db.session, of=f.company(db.session, name="Temple JEDI"), name="Temple JEDI")
+    db.session.commit()
+    return made
 
 
 def request_id(db, email):
@@ -36,22 +50,26 @@ def test_the_form_warns_employees_looking_for_the_cpf_before_the_fields(client):
     assert "moncompteformation.gouv.fr" in html and '<html lang="fr">' in html
 
 
-def test_a_valid_request_is_recorded_and_acknowledged_by_email(client, demo, db):
-    response = submit(client)
+def test_a_valid_request_is_recorded_and_acknowledged_by_email(client, db, site):
+    siret = site.siret
+    response = submit(client, siret=spaced(siret))
     assert response.status_code == 200 and "Votre demande a bien été envoyée" in response.get_data(as_text=True)
     saved = db.session.scalar(select(AccountRequest).where(AccountRequest.email == "ahsoka@example.org"))
     assert (saved.kind, saved.status, saved.siret, saved.phone, saved.company_name) == (
-        "opening", "pending", "11138540700015", "+33611223344", "Temple JEDI")
+        "opening", "pending", siret, "+33611223344", "Temple JEDI")
     email = db.session.scalar(select(OutboundEmail).where(OutboundEmail.recipient == "ahsoka@example.org"))
-    assert email.subject == "Demande reçue" and "111385407 00015" in email.body_text
+    assert email.subject == "Demande reçue" and f"{siret[:9]} {siret[9:]}" in email.body_text
 
 
-def test_a_request_for_an_existing_account_is_a_rattachement_and_the_answer_does_not_tell(client, demo, db):
-    first = submit(client).get_data(as_text=True)
-    second = submit(client, email="obi-wan.kenobi@example.org", siret="55220335800015").get_data(as_text=True)
+def test_a_request_for_an_existing_account_is_a_rattachement_and_the_answer_does_not_tell(client, db, site):
+    holder = f.user(db.session, [(site, [Habilitation.FUNDING])])
+    elsewhere, holder_email = f.establishment(db.session).siret, holder.email
+    db.session.commit()
+    first = submit(client, siret=spaced(site.siret)).get_data(as_text=True)
+    second = submit(client, email=holder_email, siret=elsewhere).get_data(as_text=True)
     body = lambda html: html.split('<main id="main"')[1]  # noqa: E731
     assert body(first) == body(second)
-    kind = db.session.scalar(select(AccountRequest.kind).where(AccountRequest.email == "obi-wan.kenobi@example.org"))
+    kind = db.session.scalar(select(AccountRequest.kind).where(AccountRequest.email == holder_email))
     assert kind == "attachment"
 
 
@@ -67,25 +85,25 @@ def test_a_request_for_an_existing_account_is_a_rattachement_and_the_answer_does
         ({"civility": ""}, "Choisissez la civilité"),
     ],
 )
-def test_each_invalid_field_gets_a_french_message_and_nothing_is_saved(client, demo, db, changes, message):
+def test_each_invalid_field_gets_a_french_message_and_nothing_is_saved(client, db, changes, message):
     response = submit(client, **changes)
     assert message in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(AccountRequest).where(AccountRequest.email == "ahsoka@example.org")) == 0
 
 
-def test_a_second_pending_request_for_the_same_email_and_siret_files_nothing_and_says_the_same(client, demo, db):
-    first = submit(client).get_data(as_text=True)
-    second = submit(client, email="AHSOKA@example.org", siret="11138540700015").get_data(as_text=True)
+def test_a_second_pending_request_for_the_same_email_and_siret_files_nothing_and_says_the_same(client, db, site):
+    first = submit(client, siret=spaced(site.siret)).get_data(as_text=True)
+    second = submit(client, email="AHSOKA@example.org", siret=site.siret).get_data(as_text=True)
     assert second == first  # the answer does not tell (tests/views/test_claims_identity.py: byte for byte)
     assert db.session.scalar(select(func.count()).select_from(AccountRequest).where(AccountRequest.email == "ahsoka@example.org")) == 1
 
 
-def test_the_form_is_rate_limited_per_ip(client, demo):
+def test_the_form_is_rate_limited_per_ip(client, app):
     statuses = [submit(client, email=f"user{i}@example.org").status_code for i in range(6)]
     assert statuses == [200] * 5 + [429]
 
 
-def test_the_form_requires_its_csrf_token(client, demo, db):
+def test_the_form_requires_its_csrf_token(client, db):
     response = client.post("/account/request", data=FORM)
     assert response.status_code == 400
     assert db.session.scalar(select(func.count()).select_from(AccountRequest).where(AccountRequest.email == "ahsoka@example.org")) == 0
@@ -312,16 +330,20 @@ def test_only_pending_requests_can_be_decided(staff_client, db):
     assert staff_client.get(f"/admin/users/new/?request={boba}").status_code == 404
 
 
-def test_two_staff_members_approving_at_once_make_one_user(app, demo, db):
+def test_two_staff_members_approving_at_once_make_one_user(app, db):
+    site = f.establishment(db.session)
+    staff_id, eid = f.user(db.session, staff=True).id, site.id
+    db.session.add(AccountRequest(civility="M.", last_name="Binks", first_name="Jar-Jar", email="jar-jar.binks@example.org",
+                                  phone="+33601020304", job_title="Gaffeur du mois", company_name="OPCA DEFI", siret=site.siret))
+    db.session.commit()
     jarjar = request_id(db, "jar-jar.binks@example.org")
-    eid = db.session.scalar(select(Establishment.id).where(Establishment.siret == "40282065800217"))
     barrier = threading.Barrier(2)
     outcomes = []
 
     def approve():
         with app.app_context():
             session = app_db.session
-            staff = session.scalar(select(User).where(User.email == STAFF[0]))
+            staff = session.get(User, staff_id)
             account_request = session.get(AccountRequest, jarjar)
             data = {name: getattr(account_request, name) for name in ("civility", "last_name", "first_name", "email", "phone", "job_title")}
             barrier.wait()
