@@ -448,7 +448,7 @@ def bulk_cases(app, client, runs: int, quick: bool) -> list[Case]:
     bare, bare_one = bare_selection(engine, captured, case), bare_selection(engine, captured_one, case)
     steps = [(case.empty_ms, lambda: timed(post_one)), (case.sql_ms, bare), (case.app_ms, lambda: timed(post)),
              (case.overlap_ms, bare_one)]
-    rounds = max(3, runs // 3)
+    rounds = runs  # 10 rounds left the ratio to the load of the moment (± 0.2 between runs)
     for i in range(-1, rounds):  # a warm-up round, then rounds in a rotating order
         for samples, fn in steps[i % len(steps):] + steps[:i % len(steps)]:
             elapsed = fn()
