@@ -6,6 +6,8 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+from models.operations import UNDO_HOURS
+
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 
@@ -104,7 +106,7 @@ class Config:
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=float(os.environ.get("SESSION_LIFETIME_HOURS", "12")))
         self.SESSION_IDLE_TIMEOUT = timedelta(minutes=float(os.environ.get("SESSION_IDLE_MINUTES", "60")))
         # How long « Annuler cette opération » stays possible after a bulk action (hours).
-        self.OPERATION_UNDO_HOURS = float(os.environ.get("OPERATION_UNDO_HOURS", "24"))
+        self.OPERATION_UNDO_HOURS = float(os.environ.get("OPERATION_UNDO_HOURS", UNDO_HOURS))
         # Emails a third party can cause (services.email_limits): request acknowledgements, notifications,
         # claims to confirm, forgotten-password links. Per recipient address, and per establishment (SIRET),
         # at most this many an hour and a day; past that they are not sent, silently.

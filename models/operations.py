@@ -16,6 +16,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .base import Base, utcnow
 from .types import UTCDateTime
 
+# How long, in hours, an operation may be taken back unless OPERATION_UNDO_HOURS says otherwise.
+UNDO_HOURS = 24.0
+
 
 class OperationKind(enum.StrEnum):
     ACTIVATE = "activate"

@@ -12,7 +12,7 @@ from admin_app.extensions import db as _db
 from admin_app.jobs import runner
 from admin_app.services import ServiceError
 from admin_app.services import bulk as bulk_service
-from admin_app.services import operations as op_service
+from admin_app.services import undo as undo_service
 from admin_app.services.jobs import MAX_OPEN_JOBS, start_export_job
 from models import Company, Establishment, Grant, Job, JobStatus, Operation, User
 
@@ -224,7 +224,7 @@ def test_undo_does_not_reactivate_a_user_who_became_staff_meanwhile(session, cas
     promoted = cast.mine[0]
     session.execute(update(User).where(User.id == promoted.id).values(is_staff=True))
     session.commit()
-    undone = op_service.undo(session, f.actor(cast.manager), done.operation_id)
+    undone = undo_service.undo(session, f.actor(cast.manager), done.operation_id)
     assert (undone.restored, undone.out_of_scope) == (2, 1)
     assert actives(session, cast.mine) == {promoted.id: False, cast.mine[1].id: True, cast.mine[2].id: True}
 
@@ -232,7 +232,7 @@ def test_undo_does_not_reactivate_a_user_who_became_staff_meanwhile(session, cas
 def test_another_manager_can_neither_undo_nor_burn_an_operation(session, cast):
     done = bulk_service.set_active(session, f.actor(cast.manager), [u.id for u in cast.mine], False)
     with pytest.raises(ServiceError, match="Seul son auteur"):
-        op_service.undo(session, f.actor(cast.other), done.operation_id)
+        undo_service.undo(session, f.actor(cast.other), done.operation_id)
     operation = session.get(Operation, done.operation_id)
     session.refresh(operation)
     assert operation.undone_at is None  # still the author's to undo
@@ -244,7 +244,7 @@ def test_an_undo_after_a_newer_change_leaves_that_user_alone(session, cast):
     done = bulk_service.set_active(session, f.actor(cast.manager), [u.id for u in cast.mine], False)
     bulk_service.set_active(session, f.actor(cast.staff), [cast.mine[0].id], True)
     bulk_service.set_active(session, f.actor(cast.staff), [cast.mine[0].id], False)  # back to inactive, newer version
-    undone = op_service.undo(session, f.actor(cast.manager), done.operation_id)
+    undone = undo_service.undo(session, f.actor(cast.manager), done.operation_id)
     assert (undone.restored, undone.changed_since) == (2, 1)
     assert actives(session, cast.mine)[cast.mine[0].id] is False
 
@@ -447,7 +447,7 @@ def test_undoing_an_operation_never_touches_a_user_created_after_it(app, db, reu
     version = db.session.scalar(select(User.version).where(User.id == reused_id.newcomer_id))
     with app.app_context():
         staff = f.actor(_db.session.scalar(select(User).where(User.email == STAFF[0])))
-        undone = op_service.undo(_db.session, staff, reused_id.operation_id)
+        undone = undo_service.undo(_db.session, staff, reused_id.operation_id)
         _db.session.remove()
     db.session.expire_all()
     assert undone.restored == 0
@@ -481,7 +481,7 @@ def test_an_undo_racing_a_new_change_counts_and_flips_each_user_once(app, demo, 
         return run_it
 
     def undo():
-        return op_service.undo(_db.session, Actor(_db.session.get(User, luke_id)), done.operation_id)
+        return undo_service.undo(_db.session, Actor(_db.session.get(User, luke_id)), done.operation_id)
 
     def reactivate():
         return bulk_service.set_active(_db.session, Actor(_db.session.get(User, staff_id)), ids, True)

@@ -21,6 +21,7 @@ from admin_app.inputs import parse_db_id, refuse
 from admin_app.jobs import bulk, export
 from admin_app.jobs import undo as undo_job
 from admin_app.services import ServiceError, operations
+from admin_app.services import undo as undo_service
 from admin_app.services.bulk import scope_of_filter
 from admin_app.services.jobs import UndoUnderWay, cancel, start_bulk_job, start_export_job, start_undo_job
 from models import Job, JobKind, JobStatus, Operation, utcnow
@@ -99,9 +100,8 @@ def _operation_of(job: Job) -> dict:
     operation = db.session.get(Operation, result.operation_id) if result is not None and result.operation_id else None
     if operation is None:
         return {"operation_id": None, "operation_url": None, "may_undo": False}
-    from .user_actions import undo_window  # the users screen's actions import this module
-
-    may_undo = job.is_finished and operations.undo_problem(db.session, current_actor(), operation, undo_window()) is None
+    may_undo = job.is_finished and undo_service.undo_problem(db.session, current_actor(), operation,
+                                                                  undo_service.window(current_app.config)) is None
     return {"operation_id": operation.id, "operation_url": url_for("operations.details_view", id=operation.id),
             "may_undo": may_undo}
 

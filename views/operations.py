@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import abort, request, url_for
+from flask import abort, current_app, request, url_for
 from flask_admin import expose
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -20,11 +20,11 @@ from admin_app.extensions import db
 from admin_app.filters import audit_action, audit_changes, yes_no
 from admin_app.inputs import MAX_PAGE, parse_db_id
 from admin_app.services import operations
+from admin_app.services import undo as undo_service
 from models import EMAIL_KIND_LABELS, Operation, OperationItem, User, email_kind_label
 from models.operations import OperationState
 
 from .access import SecureBaseView
-from .user_actions import undo_window
 
 PAGE_SIZE = 100
 
@@ -69,13 +69,13 @@ class OperationView(SecureBaseView):
             select(OperationItem).where(OperationItem.operation_id == operation.id)
             .order_by(OperationItem.user_label, OperationItem.user_id).offset(page * PAGE_SIZE).limit(PAGE_SIZE)
         ))
-        window = undo_window()
-        problem = operations.undo_problem(db.session, current_actor(), operation, window)
+        window = undo_service.window(current_app.config)
+        problem = undo_service.undo_problem(db.session, current_actor(), operation, window)
         related = db.session.scalar(select(Operation).where(Operation.undo_of_id == operation.id))
         return self.render(
             "admin/operations/details.html", operation=operation, items=items, page=page,
             num_pages=-(-operation_size(operation) // PAGE_SIZE), summary=operations.summary(operation),
-            may_undo=problem is None, undo_until=operations.undo_deadline(operation, window), undone_by=related,
+            may_undo=problem is None, undo_until=undo_service.undo_deadline(operation, window), undone_by=related,
             email_kinds=EMAIL_KIND_LABELS, users_url=url_for("users.details_view"),
             state_label=OperationState(operation.state).label.capitalize() if operation.state else None,
         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Response, current_app, flash, redirect, request, session, url_for
 from flask_admin import expose
 from flask_admin.actions import action
@@ -14,9 +12,10 @@ from admin_app.extensions import db
 from admin_app.filters import paris_datetime, thousands, yes_no
 from admin_app.inputs import parse_db_id, refuse
 from admin_app.services import bulk as bulk_service
-from admin_app.services import operations
+from admin_app.services import undo as undo_service
 from admin_app.services.bulk import scope_of_filter
-from admin_app.services.operations import OperationResult, UndoResult
+from admin_app.services.operations import OperationResult
+from admin_app.services.undo import UndoResult
 from models import Operation, OperationKind, User
 from models.rules import format_phone
 
@@ -134,10 +133,10 @@ class UserActionsMixin:
         operation = db.session.get(Operation, operation_id) if isinstance(operation_id, int) else None
         if operation is None:
             return None
-        window = undo_window()
-        if operations.undo_problem(db.session, current_actor(), operation, window) is not None:
+        window = undo_service.window(current_app.config)
+        if undo_service.undo_problem(db.session, current_actor(), operation, window) is not None:
             return None
-        return {"operation": operation, "until": paris_datetime(operations.undo_deadline(operation, window)),
+        return {"operation": operation, "until": paris_datetime(undo_service.undo_deadline(operation, window)),
                 "details_url": url_for("operations.details_view", id=operation.id)}
 
     def render(self, template, **kwargs):
@@ -153,11 +152,11 @@ class UserActionsMixin:
             refuse("Le formulaire a expiré ou n'est pas valide : rechargez la page, puis recommencez.")
         operation_id = parse_db_id(request.form.get("operation", ""))
         if operation_id is None:
-            flash(operations.NOT_FOUND, "error")
-        elif (job_page := undo_job_or_none(operation_id, undo_window())) is not None:
+            flash(undo_service.NOT_FOUND, "error")
+        elif (job_page := undo_job_or_none(operation_id, undo_service.window(current_app.config))) is not None:
             return job_page  # past BULK_JOB_THRESHOLD users: a job, as the operation itself was
         else:
-            result = self.run_service(operations.undo, operation_id, undo_window())
+            result = self.run_service(undo_service.undo, operation_id, undo_service.window(current_app.config))
             if result is not None:
                 flash(undo_message(result), "success")
         return redirect(get_redirect_target() or self.get_url(".index_view"))
@@ -202,10 +201,6 @@ class UserActionsMixin:
 
 def _plural(count: int, singular: str, plural: str) -> str:
     return f"{thousands(count)} {singular if count == 1 else plural}"
-
-
-def undo_window() -> timedelta:
-    return timedelta(hours=float(current_app.config.get("OPERATION_UNDO_HOURS", 24)))
 
 
 def done_message(result: OperationResult, participle: str, end: str = ".") -> str:

@@ -21,7 +21,8 @@ from models.operations import OperationState
 from ..authority import Perimeter
 from ..services import undo as undo_service
 from ..services.common import Actor, ServiceError
-from ..services.operations import DEFAULT_UNDO_WINDOW, UndoResult, close
+from ..services.operations import close
+from ..services.undo import DEFAULT_UNDO_WINDOW, UndoResult
 
 OPERATION_GONE = "L'opération à annuler n'existe plus : la tâche a été arrêtée."
 STOPPED_MIDWAY = ("La tâche s'est arrêtée : {reason} Les {done} utilisateurs des paquets précédents restent traités "

@@ -20,8 +20,7 @@ from models import Job, JobKind, JobStatus, Operation, User, utcnow
 from ..authority import REFUSED_NOT_ADMIN, Perimeter, perimeter_of
 from ..jobs import backends, bulk, export, runner, undo
 from .common import Actor, ServiceError, transaction
-from .operations import NOT_FOUND, undo_problem
-from .undo import DEFAULT_UNDO_WINDOW
+from .undo import DEFAULT_UNDO_WINDOW, NOT_FOUND, undo_problem
 
 QUEUE_DOWN = "La file des tâches est momentanément indisponible : rien n'a été fait, réessayez dans quelques minutes."
 MAX_OPEN_JOBS = 3  # per person: a double click, or a dozen tabs, must not queue a dozen million-row exports

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -26,15 +25,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from admin_app.authority import perimeter_of
-from models import Operation, OperationItem, OperationKind, User, utcnow
+from models import Operation, OperationItem, OperationKind, User
 from models.ids import in_ids
 from models.operations import OperationState
 
 from . import audit
 from .common import Actor
-
-DEFAULT_UNDO_WINDOW = timedelta(hours=24)
 
 # The audit action of each kind's one Historique line (admin_app.filters.AUDIT_ACTIONS names them).
 AUDIT_ACTIONS = {
@@ -44,21 +40,6 @@ AUDIT_ACTIONS = {
     OperationKind.DELETE: "user.delete",
     OperationKind.UNDO: "operation.undo",
 }
-
-NOT_FOUND = "Cette opération n'existe pas."
-NOT_YOURS = "Seul son auteur, ou le staff, peut annuler cette opération. Aucun utilisateur n'a été modifié."
-ALREADY_UNDONE = "Cette opération a déjà été annulée. Aucun utilisateur n'a été modifié."
-DEFINITIVE = "Une suppression est définitive : elle ne peut pas être annulée."
-UNDO_OF_UNDO = "Une annulation ne peut pas être annulée à son tour : refaites plutôt l'action voulue."
-NOTHING_TO_UNDO = "Cette opération n'a modifié aucun utilisateur : il n'y a rien à annuler."
-STILL_RUNNING = ("Cette opération est encore en cours : attendez la fin de sa tâche (ou annulez la tâche), "
-                 "puis annulez l'opération. Aucun utilisateur n'a été modifié.")
-
-
-def expired_message(window: timedelta) -> str:
-    return (f"Cette opération date de plus de {_hours(window)} : elle ne peut plus être annulée. "
-            "Aucun utilisateur n'a été modifié.")
-
 
 @dataclass(frozen=True)
 class OperationResult:
@@ -76,24 +57,8 @@ class OperationResult:
         return self.changed > 0
 
 
-@dataclass(frozen=True)
-class UndoResult:
-    """What undoing did: users `restored`; left alone because `changed_since` or now `out_of_scope`."""
-
-    operation_id: int  # the undo operation
-    undone_id: int  # the operation taken back
-    restored: int
-    changed_since: int
-    out_of_scope: int
-
-
 def thousands(value: int) -> str:
     return f"{value:,}".replace(",", "\u202f")  # as admin_app.filters.thousands, without importing Flask
-
-
-def _hours(window: timedelta) -> str:
-    hours = window.total_seconds() / 3600
-    return f"{hours:g} h"
 
 
 def users_phrase(count: int) -> str:
@@ -264,41 +229,6 @@ def record_items(session: Session, operation: Operation, items: list[dict[str, A
     """Items given row by row (deletions, invitations): one multi-row INSERT."""
     if items:
         session.execute(insert(OperationItem), [{"operation_id": operation.id, "undone": False, **item} for item in items])
-
-
-# --- undo -------------------------------------------------------------------------------------------
-
-def undo_problem(session: Session, actor: Actor, operation: Operation, window: timedelta = DEFAULT_UNDO_WINDOW) -> str | None:
-    """Why `actor` may not undo `operation` now (French), or None if they may."""
-    kind = operation.operation_kind
-    if kind is OperationKind.DELETE:
-        return DEFINITIVE
-    if kind is OperationKind.UNDO:
-        return UNDO_OF_UNDO
-    if operation.undone_at is not None:
-        return ALREADY_UNDONE
-    if operation.running:
-        return STILL_RUNNING
-    if not perimeter_of(session, actor).may_follow(operation.actor_id):
-        return NOT_YOURS
-    if operation.created_at + window < utcnow():
-        return expired_message(window)
-    if operation.changed == 0:
-        return NOTHING_TO_UNDO
-    return None
-
-
-def undo_deadline(operation: Operation, window: timedelta = DEFAULT_UNDO_WINDOW):
-    return operation.created_at + window
-
-
-def undo(session: Session, actor: Actor, operation_id: int, window: timedelta = DEFAULT_UNDO_WINDOW) -> UndoResult:
-    """Take back `operation_id` at once: restore the users it changed that nobody changed since and that the
-    actor still governs; count the others. Refused whole (nothing changed) when not allowed. Its home is
-    services.undo (which a job's chunks share); here for the callers that know it by this name."""
-    from .undo import undo as undo_now  # services.undo imports this module
-
-    return undo_now(session, actor, operation_id, window)
 
 
 def deleted_since(operation_id: Any, user_id: Any) -> ColumnElement[bool]:

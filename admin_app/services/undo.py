@@ -11,7 +11,7 @@ transaction, one `restore` per chunk, and writes the audit entry when it ends (o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,19 +22,50 @@ from sqlalchemy.orm import Session
 from admin_app.authority import perimeter_of
 from models import Operation, OperationItem, OperationKind, User, utcnow
 from models.ids import in_ids
+from models.operations import UNDO_HOURS
 
 from . import operations
 from .bulk import _protect_staff, state_values
 from .common import Actor, ServiceError, transaction
 from .locks import decide_on
-from .operations import (
-    ALREADY_UNDONE,
-    DEFAULT_UNDO_WINDOW,
-    NOT_FOUND,
-    UndoResult,
-    deleted_since,
-    undo_problem,
-)
+from .operations import deleted_since
+
+DEFAULT_UNDO_WINDOW = timedelta(hours=UNDO_HOURS)
+
+NOT_FOUND = "Cette opération n'existe pas."
+NOT_YOURS = "Seul son auteur, ou le staff, peut annuler cette opération. Aucun utilisateur n'a été modifié."
+ALREADY_UNDONE = "Cette opération a déjà été annulée. Aucun utilisateur n'a été modifié."
+DEFINITIVE = "Une suppression est définitive : elle ne peut pas être annulée."
+UNDO_OF_UNDO = "Une annulation ne peut pas être annulée à son tour : refaites plutôt l'action voulue."
+NOTHING_TO_UNDO = "Cette opération n'a modifié aucun utilisateur : il n'y a rien à annuler."
+STILL_RUNNING = ("Cette opération est encore en cours : attendez la fin de sa tâche (ou annulez la tâche), "
+                 "puis annulez l'opération. Aucun utilisateur n'a été modifié.")
+
+
+def window(config: Mapping[str, Any]) -> timedelta:
+    """The undo window the application is configured with (OPERATION_UNDO_HOURS)."""
+    return timedelta(hours=float(config.get("OPERATION_UNDO_HOURS", UNDO_HOURS)))
+
+
+def _hours(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return f"{hours:g} h"
+
+
+def expired_message(window: timedelta) -> str:
+    return (f"Cette opération date de plus de {_hours(window)} : elle ne peut plus être annulée. "
+            "Aucun utilisateur n'a été modifié.")
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    """What undoing did: users `restored`; left alone because `changed_since` or now `out_of_scope`."""
+
+    operation_id: int  # the undo operation
+    undone_id: int  # the operation taken back
+    restored: int
+    changed_since: int
+    out_of_scope: int
 
 
 @dataclass(frozen=True)
@@ -56,6 +87,30 @@ def changed_items(operation: Operation) -> tuple[Any, ...]:
     """The operation's items that changed a user and are not taken back yet."""
     item = OperationItem
     return (item.operation_id == operation.id, item.active_before != item.active_after, item.undone.is_(False))
+
+
+def undo_problem(session: Session, actor: Actor, operation: Operation, window: timedelta = DEFAULT_UNDO_WINDOW) -> str | None:
+    """Why `actor` may not undo `operation` now (French), or None if they may."""
+    kind = operation.operation_kind
+    if kind is OperationKind.DELETE:
+        return DEFINITIVE
+    if kind is OperationKind.UNDO:
+        return UNDO_OF_UNDO
+    if operation.undone_at is not None:
+        return ALREADY_UNDONE
+    if operation.running:
+        return STILL_RUNNING
+    if not perimeter_of(session, actor).may_follow(operation.actor_id):
+        return NOT_YOURS
+    if operation.created_at + window < utcnow():
+        return expired_message(window)
+    if operation.changed == 0:
+        return NOTHING_TO_UNDO
+    return None
+
+
+def undo_deadline(operation: Operation, window: timedelta = DEFAULT_UNDO_WINDOW):
+    return operation.created_at + window
 
 
 def begin(session: Session, actor: Actor, operation_id: int, window: timedelta = DEFAULT_UNDO_WINDOW,

@@ -14,6 +14,7 @@ from admin_app.jobs import bulk, runner
 from admin_app.services import audit
 from admin_app.services import bulk as bulk_service
 from admin_app.services import operations as op_service
+from admin_app.services import undo as undo_service
 from admin_app.services.jobs import start_bulk_job
 from models import AuditEvent, Habilitation, Job, JobStatus, Operation, OperationItem, OperationKind, User
 from models.operations import OperationState
@@ -169,7 +170,7 @@ def test_a_cancelled_job_leaves_an_operation_that_says_what_was_done(session, ca
     assert {k for k, active in states(session, cast.a).items() if not active} == {u.id for u in cast.inactive_a} | (
         changed & {u.id for u in cast.a})
     # The committed chunks stay done, and can be taken back.
-    assert op_service.undo_problem(session, f.actor(cast.staff), operation) is None
+    assert undo_service.undo_problem(session, f.actor(cast.staff), operation) is None
 
 
 def test_a_failed_job_says_interrupted_with_the_counts_so_far(session, cast, small_chunks, monkeypatch):
@@ -198,7 +199,7 @@ def test_a_running_operation_cannot_be_undone_yet(session, cast, small_chunks, a
     session.rollback()
     operation = job_operation(session, reload(session, job))
     assert operation.running and "en cours" in op_service.summary(operation)
-    assert op_service.undo_problem(session, f.actor(cast.staff), operation) == op_service.STILL_RUNNING
+    assert undo_service.undo_problem(session, f.actor(cast.staff), operation) == undo_service.STILL_RUNNING
 
 
 def _dies_on_second_chunk(original):
@@ -254,7 +255,7 @@ def test_undoing_the_jobs_operation_restores_exactly_its_users(session, cast, sm
     changed_since = cast.active_a[0]
     bulk_service.set_active(session, f.actor(cast.staff), [changed_since.id], True)  # someone reactivated one since
 
-    result = op_service.undo(session, f.actor(cast.staff), operation.id)
+    result = undo_service.undo(session, f.actor(cast.staff), operation.id)
 
     assert (result.restored, result.changed_since, result.out_of_scope) == (8, 1, 0)
     after = states(session, cast.a)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from admin_app.authority import UNNAMED_ACTOR, perimeter_of
 from admin_app.jobs import runner
 from admin_app.services import bulk, emails
-from admin_app.services import operations as op_service
+from admin_app.services import undo as undo_service
 from admin_app.services.jobs import start_bulk_job
 from admin_app.services.tokens import Purpose, TokenProblem, read_token
 from models import Habilitation, JobStatus, Operation, User
@@ -120,7 +120,7 @@ def test_a_job_deactivating_then_activating_voids_the_links(session, cast, small
 def test_undoing_a_deactivation_does_not_revive_the_links(session, cast):
     token = password_link(session, cast.users[0])
     result = bulk.set_active(session, f.actor(cast.manager), [cast.users[0].id], False)
-    op_service.undo(session, f.actor(cast.manager), result.operation_id)
+    undo_service.undo(session, f.actor(cast.manager), result.operation_id)
     assert session.get(User, cast.users[0].id).active is True
     assert problem_of(session, token) is TokenProblem.USED
 
@@ -136,7 +136,7 @@ def test_undoing_an_activation_voids_the_links_it_sent(session, cast):
     assert problem_of(session, token) is None
     before = nonces(session, [user])
 
-    undone = op_service.undo(session, f.actor(cast.manager), result.operation_id)
+    undone = undo_service.undo(session, f.actor(cast.manager), result.operation_id)
     assert undone.restored == 1
     assert session.get(User, user.id).active is False
     assert nonces(session, [user]) != before
@@ -151,7 +151,7 @@ def test_an_undo_that_deactivates_many_gives_each_a_nonce_of_their_own(session, 
     undo_of_activation = max(op.id for op in session.scalars(select(Operation)))
     assert undo_of_activation != result.operation_id
     before = nonces(session, cast.users)
-    op_service.undo(session, f.actor(cast.staff), undo_of_activation)
+    undo_service.undo(session, f.actor(cast.staff), undo_of_activation)
     after = nonces(session, cast.users)
     assert len(set(after.values())) == 4 and not set(after.values()) & set(before.values())
 

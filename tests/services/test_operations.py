@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from admin_app.services import SYSTEM_ACTOR, ServiceError
 from admin_app.services import bulk as bulk_service
 from admin_app.services import operations as op_service
+from admin_app.services import undo as undo_service
 from admin_app.services import users as user_service
 from models import Grant, Habilitation, Operation, OperationItem, OperationKind, User
 
@@ -95,9 +96,9 @@ def test_a_deletion_is_one_definitive_operation_keeping_each_label(session, cast
     assert (result.changed, result.kind) == (2, OperationKind.DELETE)
     assert {i: item.user_label for i, item in items(session, result.operation_id).items()} == labels
     operation = session.get(Operation, result.operation_id)
-    assert op_service.undo_problem(session, f.actor(cast.staff), operation) == op_service.DEFINITIVE
+    assert undo_service.undo_problem(session, f.actor(cast.staff), operation) == undo_service.DEFINITIVE
     with pytest.raises(ServiceError, match="définitive"):
-        op_service.undo(session, f.actor(cast.staff), operation.id)
+        undo_service.undo(session, f.actor(cast.staff), operation.id)
     assert count(session, User, User.id.in_(list(labels))) == 0
 
 
@@ -111,7 +112,7 @@ def test_activate_and_send_links_records_activations_and_links(session, cast):
     assert all(it.email_kind for it in recorded.values())
     assert all(it.version_after == session.get(User, i).version for i, it in recorded.items())
 
-    undone = op_service.undo(session, f.actor(cast.staff), result.operation_id)
+    undone = undo_service.undo(session, f.actor(cast.staff), result.operation_id)
     assert (undone.restored, undone.changed_since) == (2, 0)
     assert states(session, inactive + active) == {inactive[0].id: False, inactive[1].id: False, active[0].id: True}
 
@@ -186,7 +187,7 @@ def test_undo_restores_exactly_the_users_it_changed(session, cast):
     those inactive (where « Activer » on the same filter would have activated them too)."""
     active, already = people(session, cast.a, [True] * 4), people(session, cast.a, [False] * 2)
     done = bulk_service.set_active(session, f.actor(cast.manager), [u.id for u in active + already], False)
-    undone = op_service.undo(session, f.actor(cast.manager), done.operation_id)
+    undone = undo_service.undo(session, f.actor(cast.manager), done.operation_id)
 
     assert (undone.restored, undone.changed_since, undone.out_of_scope) == (4, 0, 0)
     assert states(session, active + already) == {**{u.id: True for u in active}, **{u.id: False for u in already}}
@@ -212,7 +213,7 @@ def test_undo_leaves_alone_and_counts_users_changed_since(session, cast):
     # And one is edited (its version moves) without changing `active`.
     session.execute(update(User).where(User.id == users[1].id).values(version=User.version + 1))
     session.commit()
-    undone = op_service.undo(session, f.actor(cast.staff), done.operation_id)
+    undone = undo_service.undo(session, f.actor(cast.staff), done.operation_id)
     assert (undone.restored, undone.changed_since) == (2, 2)
     assert states(session, users) == {users[0].id: False, users[1].id: False, users[2].id: True, users[3].id: True}
     assert session.get(Operation, undone.operation_id).unchanged == 2
@@ -224,17 +225,17 @@ def test_undo_skips_a_user_deleted_since(session, cast):
     users = people(session, cast.a, [True] * 2)
     done = bulk_service.set_active(session, f.actor(cast.staff), [u.id for u in users], False)
     bulk_service.delete_users(session, f.actor(cast.staff), [users[0].id])
-    undone = op_service.undo(session, f.actor(cast.staff), done.operation_id)
+    undone = undo_service.undo(session, f.actor(cast.staff), done.operation_id)
     assert (undone.restored, undone.changed_since) == (1, 1)
 
 
 def test_an_undo_is_refused_twice_and_changes_nothing_the_second_time(session, cast):
     users = people(session, cast.a, [True] * 2)
     done = bulk_service.set_active(session, f.actor(cast.staff), [u.id for u in users], False)
-    op_service.undo(session, f.actor(cast.staff), done.operation_id)
+    undo_service.undo(session, f.actor(cast.staff), done.operation_id)
     bulk_service.set_active(session, f.actor(cast.staff), [users[0].id], False)  # a later, separate change
     with pytest.raises(ServiceError, match="déjà été annulée"):
-        op_service.undo(session, f.actor(cast.staff), done.operation_id)
+        undo_service.undo(session, f.actor(cast.staff), done.operation_id)
     assert states(session, users) == {users[0].id: False, users[1].id: True}
     assert count(session, Operation, Operation.kind == "undo") == 1
 
@@ -246,10 +247,10 @@ def test_undo_expires_after_the_window(session, cast):
     operation.created_at -= timedelta(hours=25)
     session.commit()
     with pytest.raises(ServiceError, match="plus de 24 h"):
-        op_service.undo(session, f.actor(cast.staff), done.operation_id)
+        undo_service.undo(session, f.actor(cast.staff), done.operation_id)
     assert states(session, users) == {users[0].id: False}
     # A longer window (OPERATION_UNDO_HOURS) lets it through.
-    assert op_service.undo(session, f.actor(cast.staff), done.operation_id, timedelta(hours=48)).restored == 1
+    assert undo_service.undo(session, f.actor(cast.staff), done.operation_id, timedelta(hours=48)).restored == 1
 
 
 @pytest.mark.parametrize("who", ["user_admin", "manager_of_b"])
@@ -259,17 +260,17 @@ def test_only_the_author_or_staff_undoes(session, cast, who):
     other = cast.user_admin if who == "user_admin" else f.user(session, [(cast.b, f.MANAGER)])
     session.commit()
     with pytest.raises(ServiceError, match="Seul son auteur"):
-        op_service.undo(session, f.actor(other), done.operation_id)
+        undo_service.undo(session, f.actor(other), done.operation_id)
     assert states(session, users) == {u.id: False for u in users}
     # Staff may undo a manager's operation.
-    assert op_service.undo(session, f.actor(cast.staff), done.operation_id).restored == 2
+    assert undo_service.undo(session, f.actor(cast.staff), done.operation_id).restored == 2
 
 
 def test_a_manager_cannot_undo_staffs_operation(session, cast):
     users = people(session, cast.a, [True])
     done = bulk_service.set_active(session, f.actor(cast.staff), [users[0].id], False)
     with pytest.raises(ServiceError, match="Seul son auteur"):
-        op_service.undo(session, f.actor(cast.manager), done.operation_id)
+        undo_service.undo(session, f.actor(cast.manager), done.operation_id)
     assert states(session, users) == {users[0].id: False}
 
 
@@ -279,19 +280,19 @@ def test_undo_restores_only_users_the_author_still_governs(session, cast):
     # `leave` moves to B, outside the Gestion des utilisateurs' perimeter (grant edits do not bump the version).
     session.execute(update(Grant).where(Grant.user_id == leave.id).values(establishment_id=cast.b.id))
     session.commit()
-    undone = op_service.undo(session, f.actor(cast.user_admin), done.operation_id)
+    undone = undo_service.undo(session, f.actor(cast.user_admin), done.operation_id)
     assert (undone.restored, undone.changed_since, undone.out_of_scope) == (1, 0, 1)
     assert states(session, [stay, leave]) == {stay.id: True, leave.id: False}
 
 
 def test_unknown_operation_and_undo_of_an_undo_are_refused(session, cast):
     with pytest.raises(ServiceError, match="n'existe pas"):
-        op_service.undo(session, f.actor(cast.staff), 987654)
+        undo_service.undo(session, f.actor(cast.staff), 987654)
     users = people(session, cast.a, [True])
     done = bulk_service.set_active(session, f.actor(cast.staff), [users[0].id], False)
-    undone = op_service.undo(session, f.actor(cast.staff), done.operation_id)
+    undone = undo_service.undo(session, f.actor(cast.staff), done.operation_id)
     with pytest.raises(ServiceError, match="ne peut pas être annulée à son tour"):
-        op_service.undo(session, f.actor(cast.staff), undone.operation_id)
+        undo_service.undo(session, f.actor(cast.staff), undone.operation_id)
     assert states(session, users) == {users[0].id: True}
 
 
@@ -299,7 +300,7 @@ def test_undoing_an_activation_ends_sessions_and_spares_the_last_staff(session, 
     users = people(session, cast.a, [False])
     done = bulk_service.set_active(session, SYSTEM_ACTOR, [users[0].id], True)
     token = session.get(User, users[0].id).session_token
-    op_service.undo(session, SYSTEM_ACTOR, done.operation_id)
+    undo_service.undo(session, SYSTEM_ACTOR, done.operation_id)
     session.expire_all()
     saved = session.get(User, users[0].id)
     assert not saved.active and saved.session_token != token
@@ -308,6 +309,6 @@ def test_undoing_an_activation_ends_sessions_and_spares_the_last_staff(session, 
 def test_a_users_history_lists_the_operations_touching_them(session, cast):
     one, two = people(session, cast.a, [True, True])
     done = bulk_service.set_active(session, f.actor(cast.staff), [one.id, two.id], False)
-    op_service.undo(session, f.actor(cast.staff), done.operation_id)
+    undo_service.undo(session, f.actor(cast.staff), done.operation_id)
     rows = op_service.user_items(session, one.id)
     assert [op.kind for op, _ in rows] == ["undo", "deactivate"]

@@ -116,7 +116,7 @@ def test_what_the_undo_refuses_whole_is_refused_before_any_job(session, cast, sm
         start_undo_job(session, f.actor(cast.manager), operation_id)
     with pytest.raises(ServiceError, match="Cette opération n'existe pas"):
         start_undo_job(session, f.actor(cast.staff), 987654)
-    op_service.undo(session, f.actor(cast.staff), operation_id)
+    undo_service.undo(session, f.actor(cast.staff), operation_id)
     with pytest.raises(ServiceError, match="déjà été annulée"):
         start_undo_job(session, f.actor(cast.staff), operation_id)
     assert count(session, Job) == 0
@@ -134,12 +134,12 @@ def test_the_checks_run_again_when_the_job_starts(session, cast, small_chunks):
     """Undone at once while the job waited: the job fails with the French reason and changes nobody."""
     operation_id = deactivated(session, cast.staff, cast.users)
     job = start_undo_job(session, f.actor(cast.staff), operation_id)
-    op_service.undo(session, f.actor(cast.staff), operation_id)
+    undo_service.undo(session, f.actor(cast.staff), operation_id)
     session.execute(update(User).where(User.id.in_([u.id for u in cast.users])).values(active=False))
     session.commit()
 
     assert runner.run_job(job.id) == JobStatus.FAILED.value
-    assert reload(session, Job, job.id).error == op_service.ALREADY_UNDONE
+    assert reload(session, Job, job.id).error == undo_service.ALREADY_UNDONE
     assert count(session, Operation, Operation.job_id == job.id) == 0
     assert not any(states(session, cast.users).values())
 
@@ -175,7 +175,7 @@ def test_cancelled_before_its_first_chunk_the_operation_may_be_undone_again(sess
     assert count(session, Operation, Operation.undo_of_id == operation_id) == 0
     assert not any(states(session, cast.users).values())
     monkeypatch.undo()
-    assert op_service.undo(session, f.actor(cast.staff), operation_id).restored == 8
+    assert undo_service.undo(session, f.actor(cast.staff), operation_id).restored == 8
 
 
 def test_cancelled_midway_the_undo_says_how_far_it_got(session, cast, small_chunks, monkeypatch):
@@ -206,4 +206,4 @@ def test_an_operation_gone_stops_the_job(session, cast, small_chunks):
     session.execute(delete(Operation).where(Operation.id == operation_id))
     session.commit()
     assert runner.run_job(job.id) == JobStatus.FAILED.value
-    assert reload(session, Job, job.id).error == op_service.NOT_FOUND
+    assert reload(session, Job, job.id).error == undo_service.NOT_FOUND
