@@ -190,3 +190,17 @@ def test_staff_refuse_a_request_whose_siret_matches_no_establishment(session, ca
     assert outcome.done == ["ERSO Jyn"]
     session.expire_all()
     assert session.get(AccountRequest, request.id).status == "refused"
+
+
+def test_a_claim_approved_as_an_opening_is_refused_in_those_words_and_creates_nobody(session, cast):
+    holder = f.user(session)
+    session.commit()
+    request = a_claim(session, cast.a.siret, holder.email)
+    users_before = f.count(session, User)
+    data = {"civility": "M.", "last_name": "Solo", "first_name": "Han", "email": "han@example.org",
+            "phone": "06 11 22 33 44", "job_title": ""}
+    error = refused(lambda: request_service.approve_opening(session, cast.staff, request, data, [GrantInput(cast.a.id, True)]))
+    assert error.message == "Cette demande est un rattachement à un compte existant : elle ne crée pas de compte."
+    session.expire_all()
+    assert session.get(AccountRequest, request.id).status == "pending"
+    assert f.count(session, User) == users_before
