@@ -4,16 +4,18 @@ import csv
 import html
 import io
 import re
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select
 
-from models import AuditEvent, Grant, OperationItem, OperationKind, OutboundEmail, User
+from models import AuditEvent, Grant, Habilitation, OperationItem, OperationKind, OutboundEmail, User
 
 from ..databases import count_statements
 from ..demo import LUKE, STAFF, eid, uid
 from ..http import csrf_token, edit_data, grants_form, login
+from ..services import factories as f
 
 COUNT = re.compile(r"Nombre total d'utilisateurs : ([\d\u202f]+)")
 
@@ -26,6 +28,27 @@ def total(client, query=""):
 def names(client, query=""):
     html = client.get(f"/admin/users/{query}").get_data(as_text=True)
     return re.findall(r'<td class="col-last_name">([^<]*)</td>', html)
+
+
+def named(user, last_name, first_name, email):
+    user.last_name, user.first_name, user.email = last_name, first_name, email
+    return user
+
+
+@pytest.fixture
+def cast(db, as_member):
+    """The actions' tests' own people, on one establishment: Luke (Gestionnaire, with a password), Han (his address
+    not proven yet, no password), Chewbacca, Padmé (inactive); `cast.staff` is a staff member's logged-in client."""
+    site = f.establishment(db.session)
+    me = f.member(db.session, staff=True)
+    luke = named(f.member(db.session, [(site, f.MANAGER)]), "Skywalker", "Luke", LUKE[0])
+    han = named(f.user(db.session, [(site, [Habilitation.PAYMENTS])]), "Solo", "Han", "han.solo@example.org")
+    han.email_verified_at = None
+    chewie = f.user(db.session, [(site, f.MANAGER)])
+    padme = f.user(db.session, [(site, [Habilitation.REPORTING])], active=False)
+    people = {"me": me, "luke": luke, "han": han, "chewie": chewie, "padme": padme}
+    client = as_member(me)
+    return SimpleNamespace(staff=client, **{name: user.id for name, user in people.items()})
 
 
 
@@ -188,8 +211,9 @@ def post_action(client, action, ids=(), query="", all_matching=False):
     return client.post(f"/admin/users/action/{query}", data=data, follow_redirects=True)
 
 
-def test_bulk_deactivate_then_activate_with_audit_and_french_messages(staff_client, db):
-    ids = [uid(db, e) for e in ("luke.skywalker@example.org", "han.solo@example.org", "chewbacca@example.org")]
+def test_bulk_deactivate_then_activate_with_audit_and_french_messages(cast, db):
+    staff_client = cast.staff
+    ids = [cast.luke, cast.han, cast.chewie]
     html = post_action(staff_client, "deactivate", ids).get_data(as_text=True)
     assert "3 utilisateurs désactivés." in html
     db.session.expire_all()
@@ -203,8 +227,8 @@ def test_bulk_deactivate_then_activate_with_audit_and_french_messages(staff_clie
     assert "1 utilisateur activé" in html
 
 
-def test_a_rows_button_acts_on_its_user_through_the_pages_one_row_form(staff_client, db):
-    luke = uid(db, "luke.skywalker@example.org")
+def test_a_rows_button_acts_on_its_user_through_the_pages_one_row_form(cast, db):
+    staff_client, luke = cast.staff, cast.luke
     page = staff_client.get("/admin/users/?nom=skywalker").get_data(as_text=True)
     # One form for every row's buttons (one CSRF token a page, not one a button); each button names its action and user.
     assert page.count('id="row-action-form"') == 1 and "row-action\"" not in page
@@ -222,8 +246,8 @@ def test_a_rows_button_acts_on_its_user_through_the_pages_one_row_form(staff_cli
 
 
 @pytest.mark.parametrize("value", ["explode:{luke}", "deactivate:", "deactivate:1 OR 1=1", "deactivate", ""])
-def test_a_rows_button_with_an_unknown_action_or_row_changes_nothing(staff_client, db, value):
-    luke = uid(db, "luke.skywalker@example.org")
+def test_a_rows_button_with_an_unknown_action_or_row_changes_nothing(cast, db, value):
+    staff_client, luke = cast.staff, cast.luke
     token = csrf_token(staff_client, "/admin/users/")
     html = staff_client.post("/admin/users/row-action/", data={"csrf_token": token, "row_action": value.format(luke=luke), "url": "/"},
                              follow_redirects=True).get_data(as_text=True)
@@ -233,13 +257,13 @@ def test_a_rows_button_with_an_unknown_action_or_row_changes_nothing(staff_clien
     assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("user.%"))) == 0
 
 
-def test_deactivation_ends_the_users_open_session(client, staff_client, db, app):
+def test_deactivation_ends_the_users_open_session(cast, db, app):
     luke_client = app.test_client()
-    login(luke_client, *LUKE)
+    login(luke_client, LUKE[0], f.PASSWORD)
     assert luke_client.get("/account/profile").status_code == 200
-    post_action(staff_client, "deactivate", [uid(db, "luke.skywalker@example.org")])
+    post_action(cast.staff, "deactivate", [cast.luke])
     assert luke_client.get("/account/profile").status_code == 302
-    post_action(staff_client, "activate", [uid(db, "luke.skywalker@example.org")])
+    post_action(cast.staff, "activate", [cast.luke])
     assert luke_client.get("/account/profile").status_code == 302  # reactivation does not revive the session
 
 
@@ -251,20 +275,19 @@ def test_action_on_all_matching_users(staff_client, db):
     assert total(staff_client, "?actif=oui") == 4
 
 
-def test_an_action_without_selection_changes_nothing(staff_client, db):
-    html = post_action(staff_client, "deactivate", []).get_data(as_text=True)
+def test_an_action_without_selection_changes_nothing(cast, db):
+    html = post_action(cast.staff, "deactivate", []).get_data(as_text=True)
     assert "Sélectionnez au moins un utilisateur." in html
-    assert total(staff_client, "?actif=non") == 1
+    assert total(cast.staff, "?actif=non") == 1
 
 
-def test_forged_ids_are_refused(staff_client):
-    response = post_action(staff_client, "deactivate", ["1 OR 1=1"])
+def test_forged_ids_are_refused(cast):
+    response = post_action(cast.staff, "deactivate", ["1 OR 1=1"])
     assert response.status_code == 400
 
 
-def test_staff_cannot_deactivate_or_delete_themself_and_nothing_else_happens(staff_client, db):
-    me = uid(db, STAFF[0])
-    luke = uid(db, "luke.skywalker@example.org")
+def test_staff_cannot_deactivate_or_delete_themself_and_nothing_else_happens(cast, db):
+    staff_client, me, luke = cast.staff, cast.me, cast.luke
     html = post_action(staff_client, "deactivate", [me, luke]).get_data(as_text=True)
     assert "Vous ne pouvez pas vous désactiver vous-même" in html
     html = post_action(staff_client, "delete", [me, luke]).get_data(as_text=True)
@@ -274,29 +297,30 @@ def test_staff_cannot_deactivate_or_delete_themself_and_nothing_else_happens(sta
     assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.in_(["user.deactivate", "user.delete"]))) == 0
 
 
-def test_the_last_active_staff_account_is_protected(db, demo):
+def test_the_last_active_staff_account_is_protected(db, app):
     from admin_app.services import Actor, ServiceError
     from admin_app.services.bulk import delete_users, set_active
 
-    staff = db.session.scalar(select(User).where(User.email == STAFF[0]))
+    staff = f.user(db.session, staff=True)
+    obiwan = f.user(db.session, [(f.establishment(db.session), [Habilitation.USER_ADMIN])])
+    db.session.commit()
     system = Actor()
     with pytest.raises(ServiceError, match="dernier compte staff actif"):
         set_active(db.session, system, [staff.id], False)
-    obiwan = db.session.scalar(select(User).where(User.email == "obi-wan.kenobi@example.org"))
     with pytest.raises(ServiceError, match="dernier compte staff actif"):
         delete_users(db.session, system, [staff.id, obiwan.id])
     db.session.expire_all()
     assert db.session.get(User, obiwan.id) is not None and db.session.get(User, staff.id).active
 
 
-def test_a_selection_of_tens_of_thousands_of_ids_is_one_parameter(db, demo):
+def test_a_selection_of_tens_of_thousands_of_ids_is_one_parameter(db, cast):
     """More ids than SQLite accepts parameters in one statement (32,766): one bound list, no chunks. A person's
     selection naming ids that exist no more is refused whole; a job's chunk skips them."""
     from admin_app.services import Actor, ServiceError, operations
     from admin_app.services.bulk import set_active
 
-    staff = db.session.scalar(select(User).where(User.email == STAFF[0]))
-    luke, han = uid(db, "luke.skywalker@example.org"), uid(db, "han.solo@example.org")
+    staff = db.session.get(User, cast.me)
+    luke, han = cast.luke, cast.han
     unknown = list(range(10_000_000, 10_040_000))
     with count_statements(db) as statements, pytest.raises(ServiceError, match="^40\u202f000 utilisateur\\(s\\) sélectionné"):
         set_active(db.session, Actor(staff), [luke, *unknown, han], False)
@@ -317,8 +341,8 @@ def test_a_selection_of_tens_of_thousands_of_ids_is_one_parameter(db, demo):
     assert sorted(targets) == sorted([luke, han])
 
 
-def test_bulk_delete_removes_users_and_their_grants_keeping_a_readable_history(staff_client, db):
-    luke = uid(db, "luke.skywalker@example.org")
+def test_bulk_delete_removes_users_and_their_grants_keeping_a_readable_history(cast, db):
+    staff_client, luke = cast.staff, cast.luke
     html = post_action(staff_client, "delete", [luke]).get_data(as_text=True)
     assert "1 utilisateur supprimé, définitivement : une suppression ne peut pas être annulée." in html.replace("&#39;", "'")
     assert "Annuler cette opération" not in html
@@ -331,9 +355,8 @@ def test_bulk_delete_removes_users_and_their_grants_keeping_a_readable_history(s
     assert (item.user_id, item.user_label) == (luke, "SKYWALKER Luke <luke.skywalker@example.org>")
 
 
-def test_resend_invitation_depends_on_the_users_state(staff_client, db):
-    han = uid(db, "han.solo@example.org")  # email not verified yet
-    luke = uid(db, "luke.skywalker@example.org")  # already has a password
+def test_resend_invitation_depends_on_the_users_state(cast, db):
+    staff_client, han, luke = cast.staff, cast.han, cast.luke  # Han's email not verified yet; Luke has a password
     html = post_action(staff_client, "invite", [han, luke]).get_data(as_text=True)
     assert "1 invitation renvoyée ; 1 ignoré(s)" in html
     emails = db.session.scalars(select(OutboundEmail)).all()
