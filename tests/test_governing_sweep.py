@@ -31,7 +31,7 @@ from admin_app.authority import Perimeter, everything
 from admin_app.extensions import db as app_db
 from admin_app.services import Actor, ServiceError
 from admin_app.services import bulk as bulk_service
-from admin_app.services import operations as operation_service
+from admin_app.services import undo as undo_service
 from admin_app.services import users as user_service
 from admin_app.services.users import GrantInput
 from models import Grant, User
@@ -261,7 +261,7 @@ def make_call(rng: random.Random, world: World, state: State, session: Session, 
         except ServiceError:
             operation_id = 0
         return Call(kind, actor, ids, f"operation={operation_id}",
-                    run=lambda s, a: operation_service.undo(s, a, operation_id))
+                    run=lambda s, a: undo_service.undo(s, a, operation_id))
     user_id = target()
     loaded: dict[str, User] = {}
 
