@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from models import AuditEvent, Grant, Habilitation, OperationItem, OperationKind, OutboundEmail, User
 
 from ..databases import count_statements
-from ..demo import LUKE, STAFF, eid, uid
+from ..demo import LUKE, uid
 from ..http import csrf_token, edit_data, grants_form, login
 from ..services import factories as f
 
@@ -37,18 +37,21 @@ def named(user, last_name, first_name, email):
 
 @pytest.fixture
 def cast(db, as_member):
-    """The actions' tests' own people, on one establishment: Luke (Gestionnaire, with a password), Han (his address
-    not proven yet, no password), Chewbacca, Padmé (inactive); `cast.staff` is a staff member's logged-in client."""
+    """The actions' and forms' own people, on two establishments of one company: Luke (Gestionnaire on both, primary on
+    the first, with a password), Han (Collecte / versements on the first, his address not proven yet, no password),
+    Chewbacca, Padmé (inactive); `cast.staff` is a staff member's logged-in client."""
     site = f.establishment(db.session)
+    other = f.establishment(db.session, of=site.company)
     me = f.member(db.session, staff=True)
-    luke = named(f.member(db.session, [(site, f.MANAGER)]), "Skywalker", "Luke", LUKE[0])
+    luke = named(f.member(db.session, [(site, f.MANAGER), (other, f.MANAGER)]), "Skywalker", "Luke", LUKE[0])
     han = named(f.user(db.session, [(site, [Habilitation.PAYMENTS])]), "Solo", "Han", "han.solo@example.org")
-    han.email_verified_at = None
+    han.email_verified_at, han.job_title = None, "Contrebandier en chef"
     chewie = f.user(db.session, [(site, f.MANAGER)])
     padme = f.user(db.session, [(site, [Habilitation.REPORTING])], active=False)
     people = {"me": me, "luke": luke, "han": han, "chewie": chewie, "padme": padme}
+    places = {"site": site.id, "other": other.id}
     client = as_member(me)
-    return SimpleNamespace(staff=client, **{name: user.id for name, user in people.items()})
+    return SimpleNamespace(staff=client, me_user=me, **places, **{name: user.id for name, user in people.items()})
 
 
 
@@ -390,8 +393,8 @@ def create(client, **changes):
     return client.post("/admin/users/new/?url=/admin/users/", data=data)
 
 
-def test_create_user_queues_the_verification_email_and_lands_on_edit(staff_client, db):
-    response = create(staff_client)
+def test_create_user_queues_the_verification_email_and_lands_on_edit(cast, db):
+    response = create(cast.staff)
     user = db.session.scalar(select(User).where(User.email == "ahsoka.tano@example.org"))
     assert response.status_code == 302
     assert re.match(rf"/admin/users/edit/\?id={user.id}", response.location)
@@ -415,9 +418,9 @@ def test_create_user_queues_the_verification_email_and_lands_on_edit(staff_clien
         ({"phone": ""}, "Le numéro de téléphone est obligatoire."),
     ],
 )
-def test_create_refuses_bad_input_in_french_and_changes_nothing(staff_client, db, changes, message):
+def test_create_refuses_bad_input_in_french_and_changes_nothing(cast, db, changes, message):
     before = db.session.scalar(select(func.count()).select_from(User))
-    response = create(staff_client, **changes)
+    response = create(cast.staff, **changes)
     assert response.status_code == 200
     assert message in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(User)) == before
@@ -436,9 +439,8 @@ def test_edit_page_shows_the_grant_editor_with_the_guides_labels(staff_client, d
         assert label in html, label
 
 
-def test_save_grants_adds_rows_sets_primary_and_gestionnaire_implies_all(staff_client, db):
-    han = uid(db, "han.solo@example.org")
-    cantina, anchorhead = eid(db, "55220335800015"), eid(db, "55220335800023")
+def test_save_grants_adds_rows_sets_primary_and_gestionnaire_implies_all(cast, db):
+    staff_client, han, cantina, anchorhead = cast.staff, cast.han, cast.site, cast.other
     data = edit_data(staff_client, db, han, job_title="Capitaine")
     data.update(grants_form([(cantina, ["payments"]), (anchorhead, ["manager"])], primary=anchorhead))
     response = staff_client.post(f"/admin/users/edit/?id={han}&url=/admin/users/", data=data)
@@ -462,9 +464,8 @@ def test_save_grants_adds_rows_sets_primary_and_gestionnaire_implies_all(staff_c
         ("two", None, "Choisissez un et un seul établissement principal."),
     ],
 )
-def test_grant_rules_are_refused_with_nothing_saved(staff_client, db, rows, primary, message):
-    han = uid(db, "han.solo@example.org")
-    cantina, anchorhead = eid(db, "55220335800015"), eid(db, "55220335800023")
+def test_grant_rules_are_refused_with_nothing_saved(cast, db, rows, primary, message):
+    staff_client, han, cantina, anchorhead = cast.staff, cast.han, cast.site, cast.other
     pairs = [(cantina, ["payments"]), (cantina, ["reporting"])] if rows == "twice" else [(cantina, []), (anchorhead, [])]
     data = edit_data(staff_client, db, han, job_title="Changé")
     data.update(grants_form(pairs, primary=cantina if primary else ""))
@@ -477,8 +478,8 @@ def test_grant_rules_are_refused_with_nothing_saved(staff_client, db, rows, prim
     assert [(g.establishment_id, g.payments) for g in user.grants] == [(cantina, True)]
 
 
-def test_removing_every_grant_is_allowed(staff_client, db):
-    han = uid(db, "han.solo@example.org")
+def test_removing_every_grant_is_allowed(cast, db):
+    staff_client, han = cast.staff, cast.han
     data = edit_data(staff_client, db, han)
     data.update({"grants-present": "1"})
     assert staff_client.post(f"/admin/users/edit/?id={han}", data=data).status_code == 302
@@ -486,9 +487,8 @@ def test_removing_every_grant_is_allowed(staff_client, db):
     assert db.session.get(User, han).grants == []
 
 
-def test_swapping_the_primary_establishment(staff_client, db):
-    luke = uid(db, "luke.skywalker@example.org")
-    temple, annexe = eid(db, "11138540700015"), eid(db, "11138540700023")
+def test_swapping_the_primary_establishment(cast, db):
+    staff_client, luke, temple, annexe = cast.staff, cast.luke, cast.site, cast.other
     data = edit_data(staff_client, db, luke)
     data.update(grants_form([(temple, ["manager"]), (annexe, ["manager"])], primary=annexe))
     assert staff_client.post(f"/admin/users/edit/?id={luke}", data=data).status_code == 302
@@ -496,11 +496,10 @@ def test_swapping_the_primary_establishment(staff_client, db):
     assert db.session.get(User, luke).primary_grant.establishment_id == annexe
 
 
-def test_concurrent_edit_is_refused_and_nothing_is_overwritten(staff_client, db, app):
-    han = uid(db, "han.solo@example.org")
+def test_concurrent_edit_is_refused_and_nothing_is_overwritten(cast, db, as_member):
+    staff_client, han = cast.staff, cast.han
     stale = edit_data(staff_client, db, han, job_title="Version de l'onglet 1")
-    other = app.test_client()
-    login(other, *STAFF)
+    other = as_member(cast.me_user)  # the same staff member in a second browser
     fresh = edit_data(other, db, han, job_title="Version de l'onglet 2")
     assert other.post(f"/admin/users/edit/?id={han}", data=fresh).status_code == 302
     response = staff_client.post(f"/admin/users/edit/?id={han}", data=stale)
@@ -510,8 +509,8 @@ def test_concurrent_edit_is_refused_and_nothing_is_overwritten(staff_client, db,
     assert db.session.get(User, han).job_title == "Version de l'onglet 2"
 
 
-def test_changing_the_email_waits_for_the_new_mailbox(staff_client, db):
-    luke = uid(db, "luke.skywalker@example.org")
+def test_changing_the_email_waits_for_the_new_mailbox(cast, db):
+    staff_client, luke = cast.staff, cast.luke
     data = edit_data(staff_client, db, luke, email="luke@jedi.example.org")
     saved = staff_client.post(f"/admin/users/edit/?id={luke}", data=data, follow_redirects=True)
     assert "en attente de confirmation" in saved.get_data(as_text=True)
