@@ -68,6 +68,14 @@ def test_a_missing_siret_asks_for_its_fourteen_digits(session, cast, siret):
     assert (error.message, error.field) == ("Le SIRET doit comporter 14 chiffres.", "siret")
 
 
+def test_an_unproven_address_is_told_in_those_words_and_files_nothing(session, cast):
+    cast.holder.email_verified_at = None
+    session.commit()
+    error = refused(lambda: claims.file_for_oneself(session, cast.holder, "ONE", cast.b.siret))
+    assert error.message == "Validez d'abord votre adresse email (le lien vous a été envoyé), puis refaites votre demande."
+    assert (written(session, AccountRequest), written(session, OutboundEmail)) == ([], [])
+
+
 def test_a_request_of_ones_own_still_waiting_is_refused_with_its_message(session, cast):
     a_request(session, cast.b.siret, cast.holder.email, RequestStatus.UNCONFIRMED)
     error = refused(lambda: claims.file_for_oneself(session, cast.holder, "ONE", cast.b.siret))
