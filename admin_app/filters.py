@@ -12,6 +12,7 @@ from markupsafe import Markup
 from models import EMAIL_KIND_LABELS, HABILITATION_LABELS, Habilitation, RequestKind, RequestStatus
 from models.habilitations import grant_features
 from models.rules import format_phone, format_siret
+from models.wording import thousands
 
 PARIS = ZoneInfo("Europe/Paris")
 # An aware datetime as the audit log stores it (isoformat()): naive ones are left as they are, their zone unknown.
@@ -74,13 +75,6 @@ AUDIT_ACTIONS = dict([
 
 def audit_action(action: str) -> str:
     return AUDIT_ACTIONS.get(action, action)
-
-
-def thousands(value: int | None) -> str:
-    """A count the French way, thousands apart by a narrow no-break space: 100\u202f001."""
-    if value is None:
-        return ""
-    return f"{value:,}".replace(",", "\u202f")
 
 
 # The screen label of every field an audit entry records (a list of pairs, as AUDIT_ACTIONS).

@@ -16,7 +16,7 @@ from sqlalchemy import Select, select
 
 from admin_app.current import current_actor, current_perimeter
 from admin_app.extensions import db
-from admin_app.filters import paris_datetime, thousands
+from admin_app.filters import paris_datetime
 from admin_app.inputs import parse_db_id, refuse
 from admin_app.jobs import bulk, export
 from admin_app.jobs import undo as undo_job
@@ -25,6 +25,7 @@ from admin_app.services import undo as undo_service
 from admin_app.services.bulk import scope_of_filter
 from admin_app.services.jobs import UndoUnderWay, cancel, start_bulk_job, start_export_job, start_undo_job
 from models import Job, JobKind, JobStatus, Operation, utcnow
+from models.wording import thousands
 
 from .access import SecureBaseView, SecureForm
 

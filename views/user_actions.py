@@ -9,7 +9,7 @@ from flask_admin.helpers import get_redirect_target
 
 from admin_app.current import current_actor, current_perimeter
 from admin_app.extensions import db
-from admin_app.filters import paris_datetime, thousands, yes_no
+from admin_app.filters import paris_datetime, yes_no
 from admin_app.inputs import parse_db_id, refuse
 from admin_app.services import bulk as bulk_service
 from admin_app.services import undo as undo_service
@@ -18,6 +18,7 @@ from admin_app.services.operations import OperationResult
 from admin_app.services.undo import UndoResult
 from models import Operation, OperationKind, User
 from models.rules import format_phone
+from models.wording import plural, thousands
 
 from .access import SecureForm
 from .exports import csv_response
@@ -108,7 +109,7 @@ class UserActionsMixin:
         result = self._run_bulk(ids, bulk_service.resend_invitations, operation=False)
         if result is not None:
             sent, skipped = result
-            message = _plural(sent, "invitation renvoyée", "invitations renvoyées")
+            message = plural(sent, "invitation renvoyée", "invitations renvoyées")
             if skipped:
                 message += f" ; {skipped} ignoré(s) (mot de passe déjà créé ou compte inactif)"
             flash(message + ".", "success")
@@ -123,7 +124,7 @@ class UserActionsMixin:
             return
         result = self._run_bulk(ids, bulk_service.delete_users)
         if result is not None:
-            flash(f"{_plural(result.changed, 'utilisateur supprimé', 'utilisateurs supprimés')}, définitivement : "
+            flash(f"{plural(result.changed, 'utilisateur supprimé', 'utilisateurs supprimés')}, définitivement : "
                   "une suppression ne peut pas être annulée.", "success")
 
     # --- « Annuler cette opération » --------------------------------------------------------------------
@@ -199,14 +200,10 @@ class UserActionsMixin:
 
 
 
-def _plural(count: int, singular: str, plural: str) -> str:
-    return f"{thousands(count)} {singular if count == 1 else plural}"
-
-
 def done_message(result: OperationResult, participle: str, end: str = ".") -> str:
     """« 13 555 utilisateurs désactivés, 1 453 l'étaient déjà. »"""
     if result.changed:
-        text = _plural(result.changed, f"utilisateur {participle}", f"utilisateurs {participle}s")
+        text = plural(result.changed, f"utilisateur {participle}", f"utilisateurs {participle}s")
     else:
         text = f"Aucun utilisateur {participle}"
     if result.unchanged:
@@ -218,13 +215,13 @@ def done_message(result: OperationResult, participle: str, end: str = ".") -> st
 def result_message(result: OperationResult) -> str:
     """The outcome of an activation, deactivation or activation with links, done at once or by a job."""
     if result.kind is OperationKind.ACTIVATE_LINKS:
-        return f"{done_message(result, 'activé', end='')} ; {_plural(result.emails, 'lien envoyé', 'liens envoyés')} par email."
+        return f"{done_message(result, 'activé', end='')} ; {plural(result.emails, 'lien envoyé', 'liens envoyés')} par email."
     return done_message(result, "activé" if result.kind is OperationKind.ACTIVATE else "désactivé")
 
 
 def undo_message(result: UndoResult) -> str:
     """« 12 000 utilisateurs rétablis ; 3 modifiés depuis par quelqu'un d'autre, laissés tels quels. »"""
-    text = _plural(result.restored, "utilisateur rétabli", "utilisateurs rétablis") if result.restored else "Aucun utilisateur rétabli"
+    text = plural(result.restored, "utilisateur rétabli", "utilisateurs rétablis") if result.restored else "Aucun utilisateur rétabli"
     if result.changed_since:
         text += (f" ; {thousands(result.changed_since)} {'modifié' if result.changed_since == 1 else 'modifiés'} "
                  f"depuis par quelqu'un d'autre, {'laissé tel quel' if result.changed_since == 1 else 'laissés tels quels'}")

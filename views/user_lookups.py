@@ -15,10 +15,10 @@ from sqlalchemy import case, func, or_, select
 
 from admin_app.current import current_perimeter
 from admin_app.extensions import db
-from admin_app.filters import thousands
 from admin_app.inputs import parse_db_id
 from models import Company, Establishment
 from models.queries import UserFilter, company_siren
+from models.wording import plural, thousands
 
 from .user_forms import LOOKUP_LIMIT
 
@@ -45,29 +45,25 @@ def _bounded_count(query) -> int:
     return db.session.scalar(select(func.count()).select_from(inner)) or 0
 
 
-def _plural(count: int, singular: str, plural: str) -> str:
-    return f"{thousands(count)} {singular if count == 1 else plural}"
-
-
 def _page(query, none_text: str) -> tuple[list, dict]:
     """The first LOOKUP_LIMIT rows of `query`, and what the picker says about the rest."""
     rows = list(db.session.execute(query.limit(LOOKUP_LIMIT + 1)))
     shown = rows[:LOOKUP_LIMIT]
-    info: dict = {"more": 0, "more_text": "", "summary": _plural(len(shown), "résultat", "résultats") if shown else none_text}
+    info: dict = {"more": 0, "more_text": "", "summary": plural(len(shown), "résultat", "résultats") if shown else none_text}
     if len(rows) > LOOKUP_LIMIT:
         total = _bounded_count(query)
         if total > COUNT_CAP:
             info["more"], info["more_text"] = total - LOOKUP_LIMIT, f"Plus de {thousands(COUNT_CAP)} résultats : précisez"
         else:
             info["more"] = total - LOOKUP_LIMIT
-            info["more_text"] = f"{_plural(info['more'], 'autre résultat', 'autres résultats')} : précisez"
+            info["more_text"] = f"{plural(info['more'], 'autre résultat', 'autres résultats')} : précisez"
         info["summary"] = f"{LOOKUP_LIMIT} premiers résultats ; {info['more_text'][0].lower()}{info['more_text'][1:]}"
     return shown, info
 
 
 def company_item(company_id: int, name: str, siren: str, city: str = "", establishments: int = 0) -> dict:
     """A company as the pickers show it: its name, its SIREN beside it, its city and its establishments."""
-    detail = " · ".join(part for part in (city, _plural(establishments, "établissement", "établissements")) if part)
+    detail = " · ".join(part for part in (city, plural(establishments, "établissement", "établissements")) if part)
     return {"id": company_id, "name": name, "siren": siren, "city": city, "establishments": establishments,
             "label": f"{name} – {siren}", "value": siren, "detail": detail}
 

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 from models import InvalidValue, User, utcnow
 from models.accounts import new_session_token
 from models.rules import clean_email, clean_phone, clean_text
+from models.wording import user_label
 
 from . import audit, email_change, email_limits, emails
 from .common import Actor, ServiceError, checked, transaction
 from .passwords import hash_password, password_problem, verify_password
-from .users import user_label
 
 INACTIVE = "Ce compte est désactivé : ce lien ne peut plus être utilisé. Contactez la personne qui gère les utilisateurs de votre entreprise."
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from models import AuditEvent, User, utcnow
 from models.types import UTCDateTime
+from models.wording import user_label_sql
 
 from .common import Actor
 
@@ -62,7 +63,7 @@ def record_for_users(
 
     Bulk actions on thousands of users stay set-based: no row goes through Python.
     """
-    label = User.last_name + literal(" ") + User.first_name + literal(" <") + User.email + literal(">")
+    label = user_label_sql()
     rows = select(
         literal(utcnow(), UTCDateTime()),
         literal(actor.id, Integer()),

@@ -27,6 +27,7 @@ from models import (
 )
 from models.ids import IdList, in_ids
 from models.queries import UserFilter
+from models.wording import thousands, user_label
 
 from . import audit, emails, operations
 from .common import Actor, ServiceError, transaction
@@ -34,11 +35,6 @@ from .locks import decide_on
 from .operations import OperationResult
 
 UserIds = Sequence[int] | Select
-
-
-def user_label(user: User) -> str:
-    """How an item or an audit entry names a user (admin_app.services.users uses it too)."""
-    return f"{user.full_name} <{user.email}>"
 
 
 MISSING_OR_STRANGERS = ("{count} utilisateur(s) sélectionné(s) {where} ou introuvable(s) (supprimé(s) entre-temps ?) : "
@@ -66,7 +62,7 @@ def _checked_batch(session: Session, perimeter: Perimeter, ids: UserIds, verb: s
     strangers, ungoverned = refused or (0, 0)
     missing = len(IdList.of(ids)) - found if whole and not isinstance(ids, Select) else 0
     if missing or strangers:
-        raise ServiceError(MISSING_OR_STRANGERS.format(count=operations.thousands(missing + strangers), where=OUT_OF_PERIMETER))
+        raise ServiceError(MISSING_OR_STRANGERS.format(count=thousands(missing + strangers), where=OUT_OF_PERIMETER))
     if ungoverned:
         raise ServiceError(
             f"Vous ne pouvez pas {verb} {ungoverned} des utilisateurs choisis : ils sont aussi rattachés à des "
@@ -229,7 +225,7 @@ def delete_users(session: Session, actor: Actor, ids: UserIds, *, scope: str | N
         operation = operations.record(session, actor, OperationKind.DELETE, scope, requested=requested,
                                       changed=len(deleted), unchanged=max(requested - len(deleted), 0))
         operations.record_items(session, operation, [
-            {"user_id": row.id, "user_label": f"{row.last_name} {row.first_name} <{row.email}>"[:300], "active_before": row.active}
+            {"user_id": row.id, "user_label": user_label(row)[:300], "active_before": row.active}
             for row in deleted
         ])
         return OperationResult(operation.id, OperationKind.DELETE, requested, len(deleted), operation.unchanged)

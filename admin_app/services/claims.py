@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from admin_app.authority import OUT_OF_PERIMETER
 from models import AccountRequest, Establishment, RequestKind, RequestStatus, User, utcnow
 from models.rules import clean_email, clean_siret, clean_text
+from models.wording import request_label
 
 from . import audit, emails, notifications
 from .common import Actor, ServiceError, checked, transaction
@@ -120,7 +121,7 @@ def confirm(session: Session, request: AccountRequest) -> bool:
         if result.rowcount != 1:
             return False
         session.expire(request)
-        audit.record(session, Actor(holder), "request.confirm", "request", request.id, _label(request))
+        audit.record(session, Actor(holder), "request.confirm", "request", request.id, request_label(request))
         notifications.notify_new_request(session, request)
         return True
 
@@ -147,7 +148,7 @@ def file_for_oneself(session: Session, holder: User, company_name: str, siret: s
         )
         session.add(request)
         session.flush()
-        audit.record(session, Actor(holder, ip), "request.create", "request", request.id, _label(request), None,
+        audit.record(session, Actor(holder, ip), "request.create", "request", request.id, request_label(request), None,
                      {"kind": RequestKind.ATTACHMENT.value, "siret": siret, "company_name": company_name, "confirmed": True})
         emails.enqueue(session, request.email, "request_received", "Demande reçue", request=request)
         notifications.notify_new_request(session, request)
@@ -216,11 +217,7 @@ def _ask(session: Session, actor: Actor, holder: User, establishment: Establishm
     )
     session.add(request)
     session.flush()
-    audit.record(session, actor, "request.create", "request", request.id, _label(request), None,
+    audit.record(session, actor, "request.create", "request", request.id, request_label(request), None,
                  {"kind": RequestKind.ATTACHMENT.value, "siret": establishment.siret, "asked_by": actor.label})
     enqueue_confirmation(session, request, asked_by=actor.label)
     return request
-
-
-def _label(request: AccountRequest) -> str:
-    return f"{request.last_name} {request.first_name} <{request.email}> – {request.siret}"

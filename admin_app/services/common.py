@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
 from models import InvalidValue, User
+from models.wording import user_label
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,7 +45,7 @@ class Actor:
     def label(self) -> str:
         if self.user is None:
             return "Système"
-        return f"{self.user.full_name} <{self.user.email}>"
+        return user_label(self.user)
 
 
 SYSTEM = Actor()

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from models import User, utcnow
 from models.accounts import new_session_token
+from models.wording import user_label
 
 from . import audit, emails
-from .bulk import user_label
 from .common import EMAIL_TAKEN, Actor, ServiceError, transaction
 
 # What anyone but staff is told, whether the address is free, belongs to an account, to staff, or waits

@@ -24,6 +24,7 @@ from models import (
     User,
     utcnow,
 )
+from models.wording import request_label
 
 from . import audit, email_limits, emails
 from .common import SYSTEM
@@ -128,6 +129,6 @@ def notify_new_request(session: Session, request: AccountRequest) -> int:
     told = [user for user in told if _join(session, user, request) or _queue(session, user, request)]
     if told:
         audit.record(session, SYSTEM, "request.notify", "request", request.id,
-                     f"{request.last_name} {request.first_name} <{request.email}> – {request.siret}", None,
+                     request_label(request), None,
                      {"destinataires": [u.email for u in told]})
     return len(told)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, aliased
 from models import Operation, OperationItem, OperationKind, User
 from models.ids import in_ids
 from models.operations import OperationState
+from models.wording import plural, user_label_sql
 
 from . import audit
 from .common import Actor
@@ -57,23 +58,19 @@ class OperationResult:
         return self.changed > 0
 
 
-def thousands(value: int) -> str:
-    return f"{value:,}".replace(",", "\u202f")  # as admin_app.filters.thousands, without importing Flask
-
-
 def users_phrase(count: int) -> str:
-    return f"{thousands(count)} utilisateur{'s' if count > 1 else ''}"
+    return plural(count, "utilisateur", "utilisateurs")
 
 
 def summary(operation: Operation) -> str:
     """The operation's one line in Historique: « Désactivation de 13 555 utilisateurs — filtre : … »."""
     kind = operation.operation_kind
     if kind is OperationKind.UNDO:
-        text = f"Annulation de l'opération n° {operation.undo_of_id} : {users_phrase(operation.changed)} rétabli{'s' if operation.changed > 1 else ''}"
+        text = f"Annulation de l'opération n° {operation.undo_of_id} : {plural(operation.changed, 'utilisateur rétabli', 'utilisateurs rétablis')}"
     else:
         text = f"{kind.label} de {users_phrase(operation.changed)}"
         if kind is OperationKind.ACTIVATE_LINKS:
-            text = f"Activation de {users_phrase(operation.changed)} et envoi de {thousands(operation.emails)} lien{'s' if operation.emails > 1 else ''}"
+            text = f"Activation de {users_phrase(operation.changed)} et envoi de {plural(operation.emails, 'lien', 'liens')}"
         text = f"{text} — {operation.scope}" if operation.scope else text
     if operation.state is not None and operation.state != OperationState.DONE.value:
         text += f" ({OperationState(operation.state).label})"  # run by a job not (or never to be) done
@@ -85,14 +82,10 @@ def default_scope(session: Session, ids: Sequence[int] | Any) -> str:
     if not isinstance(ids, Sequence):
         return "tous les utilisateurs correspondants"
     if len(ids) == 1:
-        label = session.scalar(select(_label()).where(User.id == int(ids[0])))
+        label = session.scalar(select(user_label_sql()).where(User.id == int(ids[0])))
         if label:
             return label
     return f"sélection de {users_phrase(len(ids))}"
-
-
-def _label() -> ColumnElement[str]:
-    return User.last_name + literal(" ") + User.first_name + literal(" <") + User.email + literal(">")
 
 
 def record(
@@ -204,7 +197,7 @@ def record_flips(session: Session, operation: Operation, batch: ColumnElement[bo
     Recorded before the change rather than from its RETURNING: 5,000 ids are then neither read into Python
     nor bound again."""
     rows = (
-        select(literal(operation.id, Integer()), User.id, _label(), literal(not active_after, Boolean()),
+        select(literal(operation.id, Integer()), User.id, user_label_sql(), literal(not active_after, Boolean()),
                literal(active_after, Boolean()), User.version + 1, literal(False, Boolean()))
         .where(batch, User.active.is_not(active_after))
     )
@@ -218,7 +211,7 @@ def record_state_items(session: Session, operation: Operation, user_ids: Iterabl
     """One item per user whose `active` flag this operation flipped, written by the database in one
     INSERT ... SELECT (set-based: 13,000 users go through no Python loop), with the version it left."""
     rows = select(
-        literal(operation.id, Integer()), User.id, _label(), literal(not active_after, Boolean()),
+        literal(operation.id, Integer()), User.id, user_label_sql(), literal(not active_after, Boolean()),
         literal(active_after, Boolean()), User.version, literal(False, Boolean()),
     ).where(in_ids(User.id, list(user_ids)))
     columns = ["operation_id", "user_id", "user_label", "active_before", "active_after", "version_after", "undone"]

@@ -20,11 +20,12 @@ from models import (
     utcnow,
 )
 from models.rules import clean_siret, clean_text
+from models.wording import request_label, user_label
 
 from . import audit, claims, emails, notifications
 from .common import Actor, ServiceError, checked, transaction
 from .locks import decide_on
-from .users import GrantInput, clean_personal_data, create_user, edit_user, save_grants, user_label
+from .users import GrantInput, clean_personal_data, create_user, edit_user, save_grants
 
 REFUSAL_REASONS: dict[str, str] = {
     "cpf": "Mon compte DEFI est réservé aux entreprises et à leurs services RH. Pour votre compte personnel "
@@ -41,10 +42,6 @@ REFUSAL_CHOICES = {
     "not_confirmed": "Rattachement non confirmé par l'entreprise",
     "other": "Autre (préciser)",
 }
-
-
-def request_label(request: AccountRequest) -> str:
-    return f"{request.last_name} {request.first_name} <{request.email}> – {request.siret}"
 
 
 # --- the public form ---------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from models import InvalidValue, User, utcnow
 from models.accounts import new_session_token
 from models.rules import clean_email
+from models.wording import user_label
 
 from . import audit
 from .common import Actor, transaction
 from .passwords import hash_password, needs_rehash, verify_password
-from .users import user_label
 
 
 def login_email(email: str | None) -> str:

@@ -14,9 +14,9 @@ from models import Establishment, Grant, Habilitation, User, utcnow
 from models.accounts import Civility
 from models.habilitations import grant_habilitations, implied
 from models.rules import clean_email, clean_phone, clean_text
+from models.wording import user_label
 
 from . import audit, email_change, emails
-from .bulk import user_label
 from .common import EMAIL_TAKEN, Actor, ServiceError, checked, transaction
 from .locks import decide_on
 from .passwords import hash_password, password_problem

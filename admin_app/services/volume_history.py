@@ -12,7 +12,7 @@ from faker import Faker
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import AccountRequest, AuditEvent, OutboundEmail, RequestKind, User
+from models import AccountRequest, AuditEvent, OutboundEmail, RequestKind, User, wording
 
 from .bulk_write import insert_rows
 
@@ -48,21 +48,21 @@ class History:
         self.establishments, self.company_names, self.draw_person = establishments, company_names, draw_person
         staff = session.scalar(select(User).where(User.is_staff.is_(True)).order_by(User.id).limit(1))
         self.actor_id = staff.id if staff else None
-        self.actor_label = f"{staff.first_name} {staff.last_name} <{staff.email}>" if staff else "Système"
+        self.actor_label = wording.user_label(staff) if staff else "Système"
         self.requests: list[tuple[Any, ...]] = []
         self.emails: list[tuple[Any, ...]] = []
         self.events: list[tuple[Any, ...]] = []
 
     def event(self, at: datetime, action: str, target_type: str, target_id: int | None, target_label: str,
               who: dict[str, Any] | None = None, after: dict[str, Any] | None = None, ip: str | None = None) -> None:
-        actor = (who["id"], f"{who['last_name']} {who['first_name']} <{who['email']}>") if who else (None, "Système")
+        actor = (who["id"], wording.label(who["last_name"], who["first_name"], who["email"])) if who else (None, "Système")
         self.events.append((at, actor[0], actor[1], action, target_type, target_id, target_label, None, after, ip))
 
     def add(self, rng: random.Random, fake: Faker, users: list[dict[str, Any]], lives: list[Life], primaries: list[int]) -> None:
         params = self.params
         for user, life, primary in zip(users, lives, primaries, strict=True):
             created = life.created
-            label = f"{user['last_name']} {user['first_name']} <{user['email']}>"
+            label = wording.label(user["last_name"], user["first_name"], user["email"])
             if rng.random() < params["request_share"]:
                 self._request(rng, fake, user, created, primary)
             self.events.append((created, self.actor_id, self.actor_label, "user.create", "user", user["id"], label, None,

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from admin_app.services import ServiceError, accounts, emails, passwords
-from admin_app.services.users import user_label
 from models import AuditEvent, OutboundEmail, User
+from models.wording import user_label
 
 from . import factories
 

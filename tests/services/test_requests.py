@@ -17,7 +17,7 @@ from admin_app.authority import REFUSED_STAFF, perimeter_of
 from admin_app.services import ServiceError, claims
 from admin_app.services import requests as request_service
 from admin_app.services.requests import REFUSAL_REASONS
-from admin_app.services.users import GrantInput, user_label
+from admin_app.services.users import GrantInput
 from models import (
     AccountRequest,
     AuditEvent,
@@ -28,6 +28,7 @@ from models import (
     RequestStatus,
     User,
 )
+from models.wording import user_label
 
 from . import factories as f
 from .factories import count, events, outbox

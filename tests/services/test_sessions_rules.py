@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from admin_app.services import passwords, sessions
-from admin_app.services.users import user_label
 from models import AuditEvent, User
+from models.wording import user_label
 
 from . import factories
 

@@ -6,13 +6,14 @@ import re
 
 from sqlalchemy import select
 
-from admin_app.filters import AUDIT_FIELDS, audit_lines, thousands
+from admin_app.filters import AUDIT_FIELDS, audit_lines
 from admin_app.services import Actor
 from admin_app.services import bulk as bulk_service
 from admin_app.services import requests as request_service
 from admin_app.services import users as user_service
 from models import AccountRequest, AuditEvent, Establishment, User
 from models.habilitations import Habilitation
+from models.wording import thousands
 
 from ..http import csrf_token
 
