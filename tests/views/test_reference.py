@@ -1,10 +1,18 @@
 """Staff screens for companies and establishments."""
 
+import pytest
 from sqlalchemy import func, select
 
-from models import AuditEvent, Company, Establishment
+from models import AuditEvent, Company, Establishment, Habilitation
 
 from ..http import csrf_token
+from ..services import factories as f
+
+
+@pytest.fixture
+def own_staff(db, as_member):
+    """A staff member of the test's own, logged in: the référentiel's rules need no demo data."""
+    return as_member(f.member(db.session, staff=True))
 
 
 def test_companies_list_counts_users_and_searches_by_siren(staff_client):
@@ -21,7 +29,8 @@ def test_establishments_list_searches_by_siret_postal_code_and_city(staff_client
         assert "Temple JEDI Annexe" not in html
 
 
-def test_create_company_with_invalid_siren_shows_french_message_and_creates_nothing(staff_client, db):
+def test_create_company_with_invalid_siren_shows_french_message_and_creates_nothing(own_staff, db):
+    staff_client = own_staff
     token = csrf_token(staff_client, "/admin/companies/new/")
     response = staff_client.post("/admin/companies/new/", data={"name": "Rebelles", "siren": "123456789", "csrf_token": token})
     assert response.status_code == 200
@@ -29,7 +38,8 @@ def test_create_company_with_invalid_siren_shows_french_message_and_creates_noth
     assert db.session.scalar(select(func.count()).select_from(Company).where(Company.name == "Rebelles")) == 0
 
 
-def test_create_company_and_establishment(staff_client, db):
+def test_create_company_and_establishment(own_staff, db):
+    staff_client = own_staff
     token = csrf_token(staff_client, "/admin/companies/new/")
     response = staff_client.post("/admin/companies/new/", data={"name": "Alliance Rebelle", "siren": "732 829 320", "csrf_token": token})
     assert response.status_code == 302
@@ -53,8 +63,10 @@ def test_create_company_and_establishment(staff_client, db):
     assert {"company.create", "establishment.create"} <= actions
 
 
-def test_an_establishment_with_users_cannot_be_deleted(staff_client, db):
-    temple = db.session.scalar(select(Establishment).where(Establishment.siret == "11138540700015"))
+def test_an_establishment_with_users_cannot_be_deleted(own_staff, db):
+    staff_client, temple = own_staff, f.establishment(db.session)
+    f.user(db.session, [(temple, [Habilitation.FUNDING])])
+    db.session.commit()
     token = csrf_token(staff_client, "/admin/establishments/")
     response = staff_client.post(
         "/admin/establishments/delete/", data={"id": str(temple.id), "csrf_token": token}, follow_redirects=True
@@ -64,9 +76,11 @@ def test_an_establishment_with_users_cannot_be_deleted(staff_client, db):
     assert db.session.get(Establishment, temple.id) is not None
 
 
-def test_an_unused_establishment_can_be_deleted(staff_client, db):
-    company = db.session.scalar(select(Company).where(Company.siren == "402820658"))
-    db.session.add(Establishment(company=company, name="Vide", siret="40282065800035"))
+def test_an_unused_establishment_can_be_deleted(own_staff, db):
+    staff_client = own_staff
+    used = f.establishment(db.session)
+    f.user(db.session, [(used, [Habilitation.FUNDING])])  # a neighbour with users, of the same company
+    f.establishment(db.session, of=used.company, name="Vide")
     db.session.commit()
     empty = db.session.scalar(select(Establishment).where(Establishment.name == "Vide"))
     token = csrf_token(staff_client, "/admin/establishments/")
