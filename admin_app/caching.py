@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
+_MISSING: Any = object()  # a kept value may be None
 
 
 class BoundedCache(Generic[V]):
@@ -29,9 +30,10 @@ class BoundedCache(Generic[V]):
         """The value kept under `key`, else `build()`'s, kept (built outside the lock: two threads may both
         build the same value, the same either way, rather than wait on each other)."""
         with self._lock:
-            if key in self._values:
+            value = self._values.get(key, _MISSING)
+            if value is not _MISSING:
                 self._values.move_to_end(key)
-                return self._values[key]
+                return value
         value = build()
         with self._lock:
             self._values[key] = value
