@@ -35,8 +35,9 @@ ALREADY_OVER = "Cette tâche est déjà terminée : il n'y a plus rien à annule
 PERIMETER_GONE = ("Ce fichier a été fait pour un périmètre que vous n'avez plus (vos établissements ont changé depuis "
               "l'export) : il ne peut plus être téléchargé. Relancez l'export.")
 CANCEL_ASKED = "Annulation demandée : la tâche s'arrête à la fin du paquet en cours."
+# The users screen's words for its bulk actions (its buttons, and a bulk job's page), by registered action name.
 BULK_ACTIONS = {"activate": "Activer", "deactivate": "Désactiver",
-                "activate_links": "Activer et envoyer un lien de mot de passe"}  # the users screen's words
+                "activate_links": "Activer et envoyer un lien de mot de passe"}
 BULK_STARTED = ("L'action porte sur {count} utilisateurs : elle se poursuit en tâche de fond, paquet par paquet. "
                 "Suivez sa progression ci-dessous ; le résultat s'affichera à la fin, avec la possibilité d'annuler "
                 "l'opération.")

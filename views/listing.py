@@ -47,6 +47,12 @@ def ids_to_int(ids: Iterable[Any]) -> IdList:
     return IdList.of(i for i in wanted if i is not None)
 
 
+def all_matching() -> bool:
+    """Whether a bulk form asked for every row the list's filters select (« Sélectionner les N résultats »),
+    rather than the ticked ones."""
+    return request.form.get("all_matching") == "1"
+
+
 class CriteriaListView(SecureModelView):
     """A list whose filters live in the URL as plain arguments (bookmarkable), read by `list_criteria`.
 
@@ -152,7 +158,7 @@ class CriteriaListView(SecureModelView):
     def selected_targets(self, ids: Iterable[Any], nothing_selected: str):
         """Every matching row (a subquery), or the selected ids as ints, for a service that checks each of
         them itself (the users' bulk actions: admin_app.services.bulk); None, flashed, if none."""
-        if request.form.get("all_matching") == "1":
+        if all_matching():
             return self.matching_ids()
         wanted = ids_to_int(ids)
         if not wanted:
@@ -164,7 +170,7 @@ class CriteriaListView(SecureModelView):
         """What a bulk action applies to: every matching row, or the selected ids (None, flashed, if none),
         all of them among the rows this view shows (else the whole batch is refused, flashed)."""
         wanted = self.selected_targets(ids, nothing_selected)
-        if wanted is None or request.form.get("all_matching") == "1":
+        if wanted is None or all_matching():
             return wanted
         # The ids as one bound parameter (models.ids.in_ids), not one each.
         visible = self.get_count_query().filter(in_ids(self.model.id, wanted)).scalar()

@@ -9,20 +9,21 @@ from flask_admin.helpers import get_redirect_target
 
 from admin_app.current import current_actor, current_perimeter
 from admin_app.extensions import db
-from admin_app.filters import paris_datetime, yes_no
+from admin_app.filters import paris_datetime
 from admin_app.inputs import parse_db_id, refuse
+from admin_app.jobs import export
 from admin_app.services import bulk as bulk_service
 from admin_app.services import undo as undo_service
 from admin_app.services.bulk import scope_of_filter
 from admin_app.services.operations import OperationResult
 from admin_app.services.undo import UndoResult
 from models import Operation, OperationKind, User
-from models.rules import format_phone
 from models.wording import plural, thousands
 
 from .access import SecureForm
 from .exports import csv_response
-from .jobs import bulk_job_page, export_job_or_none, undo_job_or_none
+from .jobs import BULK_ACTIONS, bulk_job_page, export_job_or_none, undo_job_or_none
+from .listing import all_matching
 
 TOO_MANY_TO_DELETE = ("{count} utilisateurs correspondent : une suppression est définitive (elle ne peut pas être "
                       "annulée), elle n'est donc faite d'un coup que jusqu'à {limit} utilisateurs. Affinez les filtres "
@@ -52,13 +53,13 @@ class UserActionsMixin:
     def scope_in_words(self) -> str | None:
         """What "every matching user" meant when the action ran, in French (None for a ticked selection:
         the service then names the user, or counts them)."""
-        if request.form.get("all_matching") != "1":
+        if not all_matching():
             return None
         return scope_of_filter(request.args, request.args.get("search") or "")
 
     def _matching_count(self) -> int | None:
         """How many users "every matching user" means now (None for a ticked selection)."""
-        if request.form.get("all_matching") != "1":
+        if not all_matching():
             return None
         criteria = self.list_criteria(request.args.get("search") or None)
         return self.get_count_query().filter(*criteria).scalar() or 0
@@ -81,14 +82,14 @@ class UserActionsMixin:
         if result.operation_id is not None and result.kind.undoable:
             session["undo_operation"] = result.operation_id
 
-    @action("activate", "Activer")
+    @action("activate", BULK_ACTIONS["activate"])
     def action_activate(self, ids):
         if (job_page := self._as_job("activate")) is not None:
             return job_page
         self._done(self._run_bulk(ids, bulk_service.set_active, True))
         return None
 
-    @action("activate_links", "Activer et envoyer un lien de mot de passe")
+    @action("activate_links", BULK_ACTIONS["activate_links"])
     def action_activate_links(self, ids):
         """The guide's "Activer un utilisateur en cas d'absence ou d'oubli de mot de passe": activate, and send
         each one the link their state calls for (validate the address, create or renew the password)."""
@@ -97,7 +98,7 @@ class UserActionsMixin:
         self._done(self._run_bulk(ids, bulk_service.activate_and_send_links))
         return None
 
-    @action("deactivate", "Désactiver")
+    @action("deactivate", BULK_ACTIONS["deactivate"])
     def action_deactivate(self, ids):
         if (job_page := self._as_job("deactivate")) is not None:
             return job_page
@@ -164,7 +165,7 @@ class UserActionsMixin:
 
     @action("export", "Exporter (CSV)")
     def action_export(self, ids):
-        if request.form.get("all_matching") == "1":
+        if all_matching():
             # The list's own criteria rather than `id IN (...)`: the rows then come straight off the
             # (last_name, first_name, id) index, in order, without sorting the whole table first.
             criteria = self.list_criteria(request.args.get("search") or None)
@@ -179,23 +180,16 @@ class UserActionsMixin:
         return self.csv_response([User.id.in_(targets)])
 
     def csv_response(self, criteria) -> Response:
-        """The users as CSV: the list's columns plus email and phone, in the list's order."""
+        """The users as CSV, the export job's columns (admin_app.jobs.export), in the list's order."""
         perimeter = current_perimeter()
         statement = (
             self.get_query()
             .filter(*criteria)
-            .with_entities(User.active, User.last_name, User.first_name, User.job_title, perimeter.is_manager_column(),
-                           perimeter.primary_establishment_column(), User.last_login_at, User.email, User.phone)
+            .with_entities(*export.columns(perimeter))
             .order_by(User.last_name, User.first_name, User.id)
             .statement
         )
-        header = [self.column_labels[c] for c in self.column_list] + ["Email", "Téléphone"]
-        return csv_response(
-            "utilisateurs.csv",
-            header,
-            statement,
-            lambda r: (yes_no(r[0]), r[1], r[2], r[3] or "", yes_no(r[4]), r[5] or "", paris_datetime(r[6]), r[7], format_phone(r[8])),
-        )
+        return csv_response("utilisateurs.csv", export.HEADER, statement, export.row_values)
 
 
 

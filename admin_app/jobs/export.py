@@ -12,8 +12,9 @@ import csv
 import io
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import ColumnElement, func, select, tuple_
@@ -28,7 +29,8 @@ from ..authority import Perimeter
 from ..private_files import create_private_file, private_folder
 from ..services.common import Actor, ServiceError
 
-# The synchronous export's columns (views/user_actions.py's csv_response): the list's, then email and phone.
+# The users export's columns, the job's and the synchronous one's (views/user_actions.py): the list's, then email
+# and phone. `columns` selects them, `row_values` writes one row of them.
 HEADER = ["Actif", "Nom", "Prénom", "Fonction", "Gestionnaire", "Établissement principal", "Dernière connexion",
           "Email", "Téléphone"]
 NO_LONGER_ADMIN = "Vous n'administrez plus les utilisateurs d'aucun établissement : la tâche a été arrêtée."
@@ -83,12 +85,23 @@ def phone(e164: str | None) -> str:
     return format_phone(e164)
 
 
+def columns(perimeter: Perimeter) -> tuple[ColumnElement[Any], ...]:
+    """What the export reads of each user, in HEADER's order (the manager flag and the primary establishment as
+    this perimeter sees them)."""
+    return (User.active, User.last_name, User.first_name, User.job_title, perimeter.is_manager_column(),
+            perimeter.primary_establishment_column(), User.last_login_at, User.email, User.phone)
+
+
+def row_values(r: Sequence[Any]) -> tuple[Any, ...]:
+    """One row of `columns`, as the export writes it (before csv_safe)."""
+    return (yes_no(r[0]), r[1], r[2], r[3] or "", yes_no(r[4]), r[5] or "", paris_datetime(r[6]), r[7], phone(r[8]))
+
+
 def _lines(rows) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";")
     for r in rows:
-        values = (yes_no(r[0]), r[1], r[2], r[3] or "", yes_no(r[4]), r[5] or "", paris_datetime(r[6]), r[7], phone(r[8]))
-        writer.writerow([csv_safe(v) for v in values])
+        writer.writerow([csv_safe(v) for v in row_values(r)])
     return buffer.getvalue().encode("utf-8")
 
 
@@ -127,8 +140,7 @@ class ExportUsers:
         if path is None or not path.exists():
             raise ServiceError(FILE_LOST)
         statement = (
-            select(User.active, User.last_name, User.first_name, User.job_title, perimeter.is_manager_column(),
-                   perimeter.primary_establishment_column(), User.last_login_at, User.email, User.phone, User.id)
+            select(*columns(perimeter), User.id)
             .where(*criteria(job.parameters, perimeter))
             .order_by(User.last_name, User.first_name, User.id)  # keyset on the list's index: no OFFSET
             .limit(size)
