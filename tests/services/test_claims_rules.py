@@ -185,3 +185,20 @@ def test_a_confirmation_is_written_in_the_history_by_the_holder(session, cast):
     holder = cast.holder
     assert (row.actor_id, row.target_type, row.target_id, row.target_label) == (
         holder.id, "request", request.id, f"SOLO Han <{holder.email}> – {cast.b.siret}")
+
+
+# --- file_on_behalf -----------------------------------------------------------------------------------
+
+def test_a_claim_on_behalf_carries_the_account_s_identity_and_is_written_in_the_history_by_the_asker(session, cast):
+    luke = f.user(session, [(cast.b, f.MANAGER)], name="Skywalker")
+    session.commit()
+    request = claims.file_on_behalf(session, f.actor(luke), cast.holder.email, cast.b.id)
+    (stored,) = written(session, AccountRequest)
+    holder = cast.holder
+    assert (stored.id, stored.last_name, stored.first_name, stored.job_title, stored.company_name, stored.user_id) == (
+        request.id, holder.last_name, holder.first_name, "Contrebandier", "ONE", holder.id)
+    (row,) = written(session, AuditEvent, AuditEvent.action == "request.create")
+    asker = f"{luke.full_name} <{luke.email}>"
+    assert (row.actor_id, row.target_type, row.target_id, row.target_label, row.before, row.after) == (
+        luke.id, "request", request.id, f"SOLO {holder.first_name} <{holder.email}> – {cast.b.siret}", None,
+        {"kind": "attachment", "siret": cast.b.siret, "asked_by": asker})
