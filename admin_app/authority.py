@@ -53,6 +53,9 @@ class UserAction(enum.StrEnum):
 
     SEE = "see"
     EDIT_IDENTITY = "edit_identity"  # civility, names, email, phone, job title
+    # A new address hands the account over to whoever reads that mailbox (its links, then its password): the
+    # permission boundary applies, as to a grant.
+    CHANGE_EMAIL = "change_email"
     SEND_LINK = "send_link"  # invitation, verification or password link
     ACTIVATE = "activate"
     DEACTIVATE = "deactivate"
@@ -116,6 +119,10 @@ def refused_beyond_boundary(habilitations: Iterable[Habilitation]) -> Decision:
 REFUSED_GRANT_ELSEWHERE = Decision(
     False,
     f"Vous ne pouvez rattacher un utilisateur qu'à vos établissements : un établissement choisi est {OUT_OF_PERIMETER}.",
+)
+REFUSED_HAND_OVER = (
+    "Cet utilisateur détient des habilitations que vous n'avez pas vous-même ({labels}) : seul un Gestionnaire de "
+    "ses établissements ou le back-office peut changer son adresse email."
 )
 REFUSED_STAFF_CREATION = Decision(False, "Seul le back-office peut créer un compte staff.")
 REFUSED_NOT_ADMIN = Decision(False, "Vous n'administrez les utilisateurs d'aucun établissement.")
@@ -281,7 +288,22 @@ class Perimeter:
     def may(self, action: UserAction, user: User) -> Decision:
         if action is UserAction.SEE:
             return ALLOWED if self.sees(user) else REFUSED_UNSEEN
+        if action is UserAction.CHANGE_EMAIL:
+            return self.may_hand_over(user)
         return self.governs(user)
+
+    def may_hand_over(self, user: User) -> Decision:
+        """May this actor give `user`'s account a new address (and so, whoever reads it, the account)? Only one
+        they govern whose habilitations they hold themselves, establishment by establishment: taking over an
+        account must never give an administrator more than they had."""
+        decision = self.governs(user)
+        if not decision or self.unrestricted:
+            return decision
+        beyond = sorted({h for g in user.grants for h in grant_habilitations(g) - self.grantable(g.establishment_id)},
+                        key=list(Habilitation).index)
+        if beyond:
+            return Decision(False, REFUSED_HAND_OVER.format(labels=", ".join(h.label for h in beyond)))
+        return ALLOWED
 
     def may_change_grant(
         self,

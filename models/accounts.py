@@ -88,6 +88,11 @@ class User(Base):
     # account keeps `email` as its login and contact until the link sent to the new mailbox is used.
     pending_email: Mapped[str | None] = mapped_column(String(254))
     pending_email_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The address this account had before its address changed, kept for it (nobody else may take it) until
+    # `previous_email_until`: its « ce n'était pas moi » link can then always give it back, however many
+    # changes an intruder chained meanwhile.
+    previous_email: Mapped[str | None] = mapped_column(String(254), index=True)
+    previous_email_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

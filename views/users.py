@@ -338,6 +338,7 @@ class UserView(UserLookupsMixin, UserActionsMixin, GrantEditorMixin, CriteriaLis
         return {
             "approval": approval,
             "governs": current_perimeter().may(UserAction.EDIT_IDENTITY, user),
+            "hands_over": current_perimeter().may(UserAction.CHANGE_EMAIL, user),
             "hides_grants": current_perimeter().hides_grants_of(user),
             "single_company": self.single_company(),
             "grant_rows": self.with_boundary(self.editor_rows(user, approval), user),

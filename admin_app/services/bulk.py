@@ -130,12 +130,13 @@ def state_values(active: bool) -> dict[str, Any]:
     """What (de)activating writes on a user (bulk actions, a job's chunks, an undo): the flag, a new version, and
     on deactivation a new session token, which ends every open session of the user, a new link nonce, which
     voids every link sent before (a password link must not work again once the account is re-activated), and
-    no pending address any more (the links of an email change die with it)."""
+    no pending nor kept previous address any more (the links of an email change die with them)."""
     values: dict[str, Any] = {"active": active, "version": User.version + 1, "updated_at": utcnow()}
     if not active:
         values["session_token"] = _fresh_per_row()
         values["link_nonce"] = _fresh_per_row()
         values["pending_email"] = values["pending_email_at"] = None
+        values["previous_email"] = values["previous_email_until"] = None
     return values
 
 

@@ -5,22 +5,27 @@ stays the login and the contact until the link sent to the new one is used. The 
 « ce n'était pas moi » link that cancels the change, ends every session and asks for a new password. A copied
 session or a squatted colleague's address therefore never becomes the account's identity.
 
-An account whose address was never proven (created by an administrator, not yet verified) has no identity to
-protect: its address is replaced at once and the verification link goes to the new one.
+Once a change is confirmed, the address it replaced stays the account's (`previous_email`, nobody else may take
+it) for as long as the « ce n'était pas moi » link lives, and later changes within that time keep the earliest:
+an intruder who chains changes, or takes the old address for another account, cannot void the way back.
+
+Staff may replace the address of an account that never proved one (created, not yet verified) at once; anyone
+else goes through the same pending change, so that the answer never tells whether the address has an account.
 """
 
 from __future__ import annotations
 
 import enum
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from models import User, utcnow
 from models.accounts import new_session_token
 from models.wording import user_label
 
-from . import audit, emails
+from . import audit, email_limits, emails
 from .common import EMAIL_TAKEN, Actor, ServiceError, transaction
 
 # What anyone but staff is told, whether the address is free, belongs to an account, to staff, or waits
@@ -33,16 +38,29 @@ CHANGE_GONE = "Ce changement d'adresse n'est plus en attente : il a déjà été
 ADDRESS_TAKEN_SINCE = "Cette adresse est désormais utilisée par un autre compte : le changement ne peut pas aboutir."
 
 
+CONFIRM_KIND = "confirm_email_change"
+
+
 class EmailChange(enum.StrEnum):
     """What asking for an address did."""
 
     UNCHANGED = "unchanged"
-    REPLACED = "replaced"  # an address never proven: replaced, and the new one asked to verify
+    REPLACED = "replaced"  # an address never proven, by staff: replaced, and the new one asked to verify
     PENDING = "pending"  # the new address waits for its link; the old one is told
 
 
-def _taken(session: Session, email: str, user_id: int) -> bool:
-    return session.scalar(select(User.id).where(User.email == email, User.id != user_id)) is not None
+def address_in_use(session: Session, email: str, except_user_id: int | None = None) -> bool:
+    """Whether `email` is an account's address, or kept for one while its change can be taken back."""
+    holders = select(User.id).where(or_(
+        User.email == email, and_(User.previous_email == email, User.previous_email_until > utcnow())))
+    if except_user_id is not None:
+        holders = holders.where(User.id != except_user_id)
+    return session.scalar(holders.limit(1)) is not None
+
+
+def _keeps_previous(user: User) -> bool:
+    return user.previous_email is not None and user.previous_email_until is not None and \
+        user.previous_email_until > utcnow()
 
 
 def ask(session: Session, actor: Actor, user: User, new_email: str, *, precise: bool) -> EmailChange:
@@ -51,10 +69,10 @@ def ask(session: Session, actor: Actor, user: User, new_email: str, *, precise: 
     answer and the same work whether it is or not."""
     if new_email == user.email:
         return EmailChange.UNCHANGED
-    taken = _taken(session, new_email, user.id)
+    taken = address_in_use(session, new_email, user.id)
     if taken and precise:
         raise ServiceError(EMAIL_TAKEN, field="email")
-    if user.email_verified_at is None and not taken:
+    if precise and user.email_verified_at is None:
         before = user.email
         user.email = new_email
         session.flush()
@@ -66,11 +84,12 @@ def ask(session: Session, actor: Actor, user: User, new_email: str, *, precise: 
     user.pending_email, user.pending_email_at = new_email, utcnow()
     session.flush()
     audit.record(session, actor, "user.email_change", "user", user.id, user_label(user), None, {"pending_email": new_email})
-    emails.enqueue_email_change(session, user, new_email, by_administrator=actor.id != user.id)
-    if taken:
-        # The same two emails were written; the one to an address that has an account is never sent.
-        for email in [e for e in session.new if getattr(e, "recipient", None) == new_email]:
-            session.expunge(email)
+    # Never to an address that has an account; and bounded per recipient, as third parties can type any address.
+    send = not taken and email_limits.recipient_allows(session, new_email, CONFIRM_KIND, kinds=(CONFIRM_KIND,))
+    emails.enqueue_new_address_link(session, user, new_email, send=send)
+    told = [user.email] + ([user.previous_email] if _keeps_previous(user) else [])  # a recent change's too
+    for address in told:
+        emails.enqueue_change_notice(session, user, address, new_email, by_administrator=actor.id != user.id)
     return EmailChange.PENDING
 
 
@@ -83,33 +102,41 @@ def _locked(session: Session, user: User) -> User:
 
 
 def confirm(session: Session, user: User, old_email: str, new_email: str) -> None:
-    """The new mailbox proved it: the pending address becomes the account's."""
+    """The new mailbox proved it: the pending address becomes the account's, the one it replaces is kept for it."""
     with transaction(session):
         user = _locked(session, user)
         if user.email != old_email or user.pending_email != new_email:
             raise ServiceError(CHANGE_GONE)
-        if _taken(session, new_email, user.id):
+        if address_in_use(session, new_email, user.id):
             raise ServiceError(ADDRESS_TAKEN_SINCE)
+        if not _keeps_previous(user):
+            user.previous_email = old_email
+            user.previous_email_until = utcnow() + current_app.config["EMAIL_LINK_MAX_AGE"]
         user.email, user.email_verified_at = new_email, utcnow()
         user.pending_email = user.pending_email_at = None
         user.link_nonce = new_session_token()  # links sent to the old address no longer work
         session.flush()
         audit.record(session, Actor(user), "user.email_changed", "user", user.id, user_label(user),
                      {"email": old_email}, {"email": new_email})
+        if user.password_hash is None:  # an account that never had one: its first proven address asks for it
+            emails.enqueue_set_password(session, user)
 
 
 def cancel(session: Session, user: User, old_email: str, new_email: str, ip: str | None = None) -> None:
-    """« Ce n'était pas moi », from the old mailbox: the change is undone (even if already confirmed, while the
-    old address is free), every session ends and the password must be chosen again from a link sent there."""
+    """« Ce n'était pas moi », from the old mailbox: the pending change is dropped, or the account gets its kept
+    address back (however many changes were made since), every session ends and the password must be chosen
+    again from a link sent there."""
     with transaction(session):
         user = _locked(session, user)
         waiting = user.email == old_email and user.pending_email == new_email
-        confirmed = user.email == new_email and not _taken(session, old_email, user.id)
-        if not (waiting or confirmed):
+        # (Kept for it, the old address is nobody else's: unless written behind the services' back.)
+        kept = _keeps_previous(user) and user.previous_email == old_email and not address_in_use(session, old_email, user.id)
+        if not (waiting or kept):
             raise ServiceError(CHANGE_GONE)
         before = {"email": user.email, "pending_email": user.pending_email}
         user.email, user.email_verified_at = old_email, utcnow()
         user.pending_email = user.pending_email_at = None
+        user.previous_email = user.previous_email_until = None
         user.session_token = new_session_token()
         user.password_hash = None
         session.flush()

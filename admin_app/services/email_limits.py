@@ -15,7 +15,7 @@ import hashlib
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from models import AccountRequest, AuditEvent, OutboundEmail, utcnow
@@ -66,13 +66,27 @@ def _suppress(session: Session, label: str, kind: str, bound: str) -> None:
         audit.record(session, SYSTEM, SUPPRESSED, "email", None, label, None, {"email": kind, "limite": bound})
 
 
+def _literal(text: str) -> str:
+    """`text` matched as itself in a LIKE pattern (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def same_mailbox(column, recipient: str):
+    """The addresses that reach `recipient`'s mailbox: itself and its sub-addresses (local+tag@domain), which
+    most mail servers deliver to local@domain. Addresses are stored lower-cased (models.rules.clean_email)."""
+    local, _, domain = recipient.partition("@")
+    base = local.split("+", 1)[0]
+    return or_(column == f"{base}@{domain}", column.like(f"{_literal(base)}+%@{_literal(domain)}", escape="\\"))
+
+
 def recipient_allows(session: Session, recipient: str, kind: str, kinds: tuple[str, ...] = REQUEST_KINDS) -> bool:
     """Whether one more email of `kinds` may be queued for `recipient` (EMAIL_LIMIT_RECIPIENT_HOUR and _DAY)."""
     _serialise(session)
     now = utcnow()
     counts = session.execute(
         select(func.sum(case((OutboundEmail.created_at >= now - HOUR, 1), else_=0)), func.count())
-        .where(OutboundEmail.recipient == recipient, OutboundEmail.kind.in_(kinds), OutboundEmail.created_at >= now - DAY)
+        .where(same_mailbox(OutboundEmail.recipient, recipient), OutboundEmail.kind.in_(kinds),
+               OutboundEmail.created_at >= now - DAY)
     ).one()
     config = current_app.config
     bound = _over(tuple(counts), config["EMAIL_LIMIT_RECIPIENT_HOUR"], config["EMAIL_LIMIT_RECIPIENT_DAY"])

@@ -102,17 +102,25 @@ def enqueue_set_password(session: Session, user: User) -> OutboundEmail:
                          has_password=user.password_hash is not None)
 
 
-def enqueue_email_change(session: Session, user: User, new_email: str, by_administrator: bool) -> None:
-    """Queue the two emails of an address change: the link that proves the new mailbox, sent to it, and the
-    notice to the current address, with the « ce n'était pas moi » link that cancels the change."""
-    secret = current_app.config["SECRET_KEY"]
-    confirm = make_email_change_token(secret, Purpose.CONFIRM_EMAIL_CHANGE, user, user.email, new_email)
-    cancel = make_email_change_token(secret, Purpose.CANCEL_EMAIL_CHANGE, user, user.email, new_email)
-    enqueue(session, new_email, "confirm_email_change", "Confirmez votre nouvelle adresse email", user=user,
-            link=_link("/account/confirm-new-email/", confirm), expiry=_expiry_text())
-    enqueue(session, user.email, "email_change_notice", "Changement de l'adresse email de votre compte", user=user,
+def enqueue_new_address_link(session: Session, user: User, new_email: str, *, send: bool) -> None:
+    """Queue the link that proves a new address, to it; without `send` (the address has an account, or had its
+    share of these emails) the same email is written and dropped: the answer and the work stay the same."""
+    token = make_email_change_token(current_app.config["SECRET_KEY"], Purpose.CONFIRM_EMAIL_CHANGE, user, user.email, new_email)
+    subject, context = "Confirmez votre nouvelle adresse email", {
+        "user": user, "link": _link("/account/confirm-new-email/", token), "expiry": _expiry_text()}
+    if send:
+        enqueue(session, new_email, "confirm_email_change", subject, **context)
+    else:
+        render("confirm_email_change", subject, **context)
+
+
+def enqueue_change_notice(session: Session, user: User, told: str, new_email: str, *, by_administrator: bool) -> None:
+    """Tell `told` (the account's address, or the one a recent change replaced) that `new_email` was asked, with the
+    « ce n'était pas moi » link that gives `told` back."""
+    token = make_email_change_token(current_app.config["SECRET_KEY"], Purpose.CANCEL_EMAIL_CHANGE, user, told, new_email)
+    enqueue(session, told, "email_change_notice", "Changement de l'adresse email de votre compte", user=user,
             new_email=new_email, by_administrator=by_administrator,
-            link=_link("/account/cancel-email-change/", cancel), expiry=_expiry_text())
+            link=_link("/account/cancel-email-change/", token), expiry=_expiry_text())
 
 
 def enqueue_invitation(session: Session, user: User) -> OutboundEmail:

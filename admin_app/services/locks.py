@@ -43,7 +43,7 @@ def decide_on(session: Session, actor: Actor, user_ids: Iterable[int] | IdList =
         lock_users(session, ids)
         if actor.id is not None:
             session.execute(select(User.id).where(User.id == actor.id).with_for_update(read=True)).all()
-    wanted = set(ids)
+    wanted = set(ids) | ({actor.id} if actor.id is not None else set())  # the actor's own flags read afresh too
     for instance in list(session.identity_map.values()):
         # Read from the identity map, never loading a row deleted since; what this very transaction changed and
         # has not flushed yet is current: kept.

@@ -53,10 +53,7 @@ EMAIL_UNAVAILABLE = "Cette adresse email ne peut pas être utilisée pour un nou
 
 
 def _check_email_free(session: Session, email: str, user_id: int | None = None, message: str = EMAIL_TAKEN) -> None:
-    query = select(User.id).where(User.email == email)
-    if user_id is not None:
-        query = query.where(User.id != user_id)
-    if session.scalar(query) is not None:
+    if email_change.address_in_use(session, email, user_id):
         raise ServiceError(message, field="email")
 
 
@@ -118,6 +115,10 @@ def update_user(session: Session, actor: Actor, user: User, expected_version: in
         if new:
             session.flush()  # someone saved meanwhile: StaleDataError, told as a conflict by `transaction`
             audit.record(session, actor, "user.update", "user", user.id, user_label(user), old, new)
+        if new_email != user.email:
+            decision = perimeter.may(UserAction.CHANGE_EMAIL, user)
+            if not decision:
+                raise ServiceError(decision.reason, field="email")
         email_change.ask(session, actor, user, new_email, precise=perimeter.unrestricted)
         return user
 

@@ -76,27 +76,32 @@ Y, N = True, False
 # actor -> action -> the expected answer for each target, in TARGETS' order.
 TABLE = {
     "staff": {
-        "see": [Y, Y, Y, Y, Y], "identity": [Y, Y, Y, Y, Y], "grants on A": [Y, Y, Y, Y, Y], "link": [Y, Y, Y, Y, Y],
+        "see": [Y, Y, Y, Y, Y], "identity": [Y, Y, Y, Y, Y], "address": [Y, Y, Y, Y, Y], "grants on A": [Y, Y, Y, Y, Y],
+        "link": [Y, Y, Y, Y, Y],
         "activate": [Y, Y, Y, Y, Y], "deactivate": [Y, Y, Y, Y, Y], "delete": [Y, Y, Y, Y, Y], "claim": [Y, Y, Y, Y, Y],
     },
     "manager on A": {
-        "see": [N, Y, Y, Y, Y], "identity": [N, Y, N, Y, N], "grants on A": [N, Y, Y, Y, Y], "link": [N, Y, N, Y, N],
+        "see": [N, Y, Y, Y, Y], "identity": [N, Y, N, Y, N], "address": [N, Y, N, Y, N], "grants on A": [N, Y, Y, Y, Y],
+        "link": [N, Y, N, Y, N],
         "activate": [N, Y, N, Y, N], "deactivate": [N, Y, N, Y, N], "delete": [N, Y, N, Y, N], "claim": [N, Y, Y, Y, Y],
     },
     "manager on A and B": {
-        "see": [N, Y, Y, Y, Y], "identity": [N, Y, Y, Y, N], "grants on A": [N, Y, Y, Y, Y], "link": [N, Y, Y, Y, N],
+        "see": [N, Y, Y, Y, Y], "identity": [N, Y, Y, Y, N], "address": [N, Y, Y, Y, N], "grants on A": [N, Y, Y, Y, Y],
+        "link": [N, Y, Y, Y, N],
         "activate": [N, Y, Y, Y, N], "deactivate": [N, Y, Y, Y, N], "delete": [N, Y, Y, Y, N], "claim": [N, Y, Y, Y, Y],
     },
     # "grants on A" replaces Données des reporting by Prise en charge: neither is theirs to give (the permission
     # boundary, whose own table is below); what they hold on A, they may still give (test_grant_boundary_table).
     "user admin on A": {
-        "see": [N, Y, Y, Y, Y], "identity": [N, N, N, Y, N], "grants on A": [N, N, N, N, N], "link": [N, N, N, Y, N],
+        # A new address would hand over the user on A, who holds Données des reporting, which they do not hold.
+        "see": [N, Y, Y, Y, Y], "identity": [N, N, N, Y, N], "address": [N, N, N, N, N], "grants on A": [N, N, N, N, N],
+        "link": [N, N, N, Y, N],
         "activate": [N, N, N, Y, N], "deactivate": [N, N, N, Y, N], "delete": [N, N, N, Y, N], "claim": [N, Y, Y, Y, Y],
     },
     "funding on A": {action: [N] * 5 for action in
-                     ("see", "identity", "grants on A", "link", "activate", "deactivate", "delete", "claim")},
+                     ("see", "identity", "address", "grants on A", "link", "activate", "deactivate", "delete", "claim")},
     "manager on C": {
-        "see": [N, N, N, N, Y], "identity": [N] * 5, "grants on A": [N] * 5, "link": [N] * 5,
+        "see": [N, N, N, N, Y], "identity": [N] * 5, "address": [N] * 5, "grants on A": [N] * 5, "link": [N] * 5,
         "activate": [N] * 5, "deactivate": [N] * 5, "delete": [N] * 5, "claim": [N] * 5,
     },
 }
@@ -128,8 +133,13 @@ def do(session, world: World, actor, action: str, target: User):
     if action == "identity":
         user_service.update_user(session, actor, target, target.version, {
             "civility": target.civility, "last_name": "RENOMMÉ", "first_name": target.first_name,
-            "email": f"new.{target.email}", "phone": target.phone, "job_title": target.job_title})
+            "email": target.email, "phone": target.phone, "job_title": target.job_title})
         return lambda: session.get(User, target.id).last_name == "RENOMMÉ"
+    if action == "address":  # hands the account over to whoever reads the new mailbox
+        user_service.update_user(session, actor, target, target.version, {
+            "civility": target.civility, "last_name": target.last_name, "first_name": target.first_name,
+            "email": f"new.{target.email}", "phone": target.phone, "job_title": target.job_title})
+        return lambda: session.get(User, target.id).pending_email == f"new.{target.email}"
     if action == "grants on A":
         rows = [GrantInput(g.establishment_id, g.is_primary, g.habilitations)
                 for g in perimeter_of(session, actor).visible_grants(target) if g.establishment_id != world.a.id]

@@ -186,3 +186,54 @@ def test_staff_are_told_that_an_address_is_taken(session):
 def edit_as(session, actor: User, target: User, address: str) -> None:
     data = {name: getattr(target, name) for name in ("civility", "last_name", "first_name", "phone", "job_title")}
     user_service.update_user(session, f.actor(actor), target, target.version, {**data, "email": address})
+
+
+def test_a_delegated_administrator_hands_over_only_an_account_that_holds_nothing_beyond_them(session):
+    """A new address gives the account to whoever reads it: Obi-Wan (Gestion des utilisateurs and Prise en charge
+    on A) may move a user who holds Prise en charge, not one who also holds Données sensibles."""
+    a = f.establishment(session)
+    obiwan = f.user(session, [(a, [H.USER_ADMIN, H.FUNDING])])
+    plain, sensitive = f.user(session, [(a, [H.FUNDING])]), f.user(session, [(a, [H.FUNDING, H.SENSITIVE_DATA])])
+    session.commit()
+    edit_as(session, obiwan, plain, "ailleurs@example.net")
+    assert fresh(session, plain).pending_email == "ailleurs@example.net"
+    before = len(f.outbox(session))
+    with pytest.raises(ServiceError, match=r"habilitations que vous n'avez pas vous-même \(Données sensibles\)") as refused:
+        edit_as(session, obiwan, sensitive, "ailleurs2@example.net")
+    assert refused.value.field == "email"
+    assert fresh(session, sensitive).pending_email is None and len(f.outbox(session)) == before
+
+
+def test_after_a_confirmed_change_the_old_address_stays_the_account_s(session):
+    """Nobody may take the address a change replaced while its « ce n'était pas moi » lives: not a creation, not
+    another account's change."""
+    user, other = holder(session), holder(session)
+    old = user.email
+    ask(session, user, "nouvelle@example.org")
+    email_change.confirm(session, *read(session, Purpose.CONFIRM_EMAIL_CHANGE, token_of(session, "confirm_email_change"))[:3])
+    assert email_change.address_in_use(session, old)
+    staff = f.user(session, staff=True)
+    session.commit()
+    with pytest.raises(ServiceError, match="déjà utilisée"):
+        edit_as(session, staff, other, old)
+
+
+def test_chained_changes_keep_the_first_address_and_tell_it(session):
+    """An intruder who confirms a second change cannot void the first « ce n'était pas moi »: the first address is
+    kept, and told of the second change too."""
+    user = holder(session)
+    old = user.email
+    ask(session, user, "pirate1@example.net")
+    cancel = token_of(session, "email_change_notice")
+    email_change.confirm(session, *read(session, Purpose.CONFIRM_EMAIL_CHANGE, token_of(session, "confirm_email_change"))[:3])
+    accounts.update_profile(session, fresh(session, user), {"email": "pirate2@example.net", "phone": user.phone,
+                                                            "current_password": PASSWORD})
+    notices = [e.recipient for e in f.outbox(session, "email_change_notice")]
+    assert notices == [old, "pirate1@example.net", old]
+    second = [e for e in f.outbox(session, "confirm_email_change") if e.recipient == "pirate2@example.net"][0].body_text
+    token = second.split("/account/confirm-new-email/", 1)[1].split()[0]
+    email_change.confirm(session, *read(session, Purpose.CONFIRM_EMAIL_CHANGE, token)[:3])
+    assert fresh(session, user).email == "pirate2@example.net"
+    email_change.cancel(session, *read(session, Purpose.CANCEL_EMAIL_CHANGE, cancel)[:3])
+    saved = fresh(session, user)
+    assert (saved.email, saved.previous_email, saved.password_hash) == (old, None, None)

@@ -275,12 +275,12 @@ def test_an_email_change_of_a_proven_account_waits_for_the_new_mailbox(session, 
     assert "Un administrateur a demandé" in notice.body_text
 
 
-def test_an_email_change_of_a_never_verified_account_replaces_it_and_asks_to_verify_the_new_one(session, cast):
+def test_staff_replace_the_address_of_a_never_verified_account_and_ask_the_new_one_to_verify(session, cast):
     target = f.user(session, [(cast.a, [H.REPORTING])])
     target.email_verified_at = None
     session.commit()
     old_email, old_nonce = target.email, target.link_nonce
-    user_service.update_user(session, f.actor(cast.manager), target, target.version,
+    user_service.update_user(session, f.actor(cast.staff), target, target.version,
                              identity(target, email="Nouvelle.Adresse@Example.org"))
     session.expire_all()
     saved = session.get(User, target.id)
@@ -291,6 +291,20 @@ def test_an_email_change_of_a_never_verified_account_replaces_it_and_asks_to_ver
     (email,) = outbox(session)
     assert (email.kind, email.recipient) == ("verify_email", "nouvelle.adresse@example.org")
     assert link_target(session, email, Purpose.VERIFY_EMAIL).id == target.id
+
+
+def test_a_delegated_administrator_changes_a_never_verified_address_as_any_other_pending(session, cast):
+    """Replaced at once or pending would tell them whether the new address has an account: pending, whatever."""
+    target = f.user(session, [(cast.a, [H.REPORTING])])
+    target.email_verified_at = None
+    session.commit()
+    old_email = target.email
+    user_service.update_user(session, f.actor(cast.manager), target, target.version,
+                             identity(target, email="Nouvelle.Adresse@Example.org"))
+    session.expire_all()
+    saved = session.get(User, target.id)
+    assert (saved.email, saved.pending_email) == (old_email, "nouvelle.adresse@example.org")
+    assert [e.kind for e in outbox(session)] == ["confirm_email_change", "email_change_notice"]
 
 
 def test_saving_unchanged_data_writes_nothing(session, cast):
