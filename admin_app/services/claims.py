@@ -58,6 +58,15 @@ def bound_account(session: Session, request: AccountRequest, *, lock: bool = Fal
     return session.get(User, request.user_id)
 
 
+def open_request(session: Session, email: str, siret: str) -> int | None:
+    """The id of a request from this address for this establishment still open (waiting for staff, or for its
+    holder's confirmation), if any: a second one would be a duplicate."""
+    return session.scalar(select(AccountRequest.id).where(
+        AccountRequest.email == email, AccountRequest.siret == siret,
+        AccountRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value]),
+    ).limit(1))
+
+
 def waiting_claim(session: Session, holder: User) -> int | None:
     """The id of the claim on `holder`'s account still waiting for its confirmation, if any."""
     return session.scalar(select(AccountRequest.id).where(
@@ -135,11 +144,7 @@ def file_for_oneself(session: Session, holder: User, company_name: str, siret: s
             raise ServiceError("Validez d'abord votre adresse email (le lien vous a été envoyé), puis refaites votre demande.")
         if any(g.establishment.siret == siret for g in holder.grants):
             raise ServiceError("Vous êtes déjà rattaché(e) à cet établissement.", field="siret")
-        duplicate = session.scalar(select(AccountRequest.id).where(
-            AccountRequest.email == holder.email, AccountRequest.siret == siret,
-            AccountRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value]),
-        ))
-        if duplicate:
+        if open_request(session, holder.email, siret) is not None:
             raise ServiceError("Une demande pour cet établissement est déjà en cours de traitement.", field="siret")
         request = AccountRequest(
             civility=holder.civility, last_name=holder.last_name, first_name=holder.first_name, email=holder.email,
@@ -198,10 +203,7 @@ def _why_not_claimable(session: Session, perimeter, email: str, holder: User | N
         return decision.reason
     if any(g.establishment_id == establishment.id for g in holder.grants):
         return "Ce compte est déjà rattaché à cet établissement."
-    if session.scalar(select(AccountRequest.id).where(
-        AccountRequest.email == holder.email, AccountRequest.siret == establishment.siret,
-        AccountRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value]),
-    )):
+    if open_request(session, holder.email, establishment.siret) is not None:
         return "Une demande de rattachement de ce compte à cet établissement est déjà en cours."
     if waiting_claim(session, holder) is not None:
         return "Ce compte a déjà une demande de rattachement en attente de la confirmation de son titulaire."

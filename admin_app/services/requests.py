@@ -60,13 +60,8 @@ def submit_request(session: Session, data: dict[str, Any], ip: str | None = None
         company_name = checked("company_name", clean_text, data.get("company_name"), "La raison sociale", 200)
         siret = checked("siret", clean_siret, data.get("siret") or "")
         holder = claims.verified_account(session, personal["email"], lock=True)
-        duplicate = session.scalar(
-            select(AccountRequest.id).where(
-                AccountRequest.email == personal["email"],
-                AccountRequest.siret == siret,
-                AccountRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.UNCONFIRMED.value]),
-            )
-        ) is not None or (holder is not None and claims.waiting_claim(session, holder) is not None)
+        duplicate = claims.open_request(session, personal["email"], siret) is not None or (
+            holder is not None and claims.waiting_claim(session, holder) is not None)
         savepoint = session.begin_nested()
         request = _file(session, personal, company_name, siret, holder, ip)
         if duplicate:
