@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from models import User
 
 from .extensions import db
+from .jobs import backends, runner
 from .services import SYSTEM_ACTOR, ServiceError, emails, seed, users
 
 seed_cli = AppGroup("seed", help="Load demo or volume data.")
@@ -89,12 +91,7 @@ jobs_cli = AppGroup("jobs", help="Background jobs (long exports and bulk actions
 @click.option("--burst", is_flag=True, help="Stop once the queue is empty (tests, one-off runs).")
 def jobs_worker(burst: bool) -> None:
     """Run jobs from the RQ queue on REDIS_URL, and resume those a dead worker left."""
-    import threading
-
-    from flask import current_app
-    from rq import Queue, SimpleWorker
-
-    from .jobs import backends
+    from rq import Queue, SimpleWorker  # the rq extra: only a worker needs it
 
     app = current_app._get_current_object()
     connection = backends.redis_connection(app)
@@ -115,8 +112,6 @@ def jobs_worker(burst: bool) -> None:
 @click.argument("job_id", type=int)
 def jobs_run(job_id: int) -> None:
     """Run (or resume) one job here, in the foreground."""
-    from .jobs import runner
-
     status = runner.run_job(job_id)
     click.echo(f"Tâche {job_id} : {status or 'tenue par un autre worker'}.")
 

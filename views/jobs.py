@@ -28,6 +28,7 @@ from models import Job, JobKind, JobStatus, Operation, utcnow
 from models.wording import thousands
 
 from .access import SecureBaseView, SecureForm
+from .outcomes import result_message, undo_message
 
 FILE_GONE = "Le fichier de cet export n'est plus disponible (il est conservé 24 heures) : relancez l'export."
 NOT_READY = "L'export n'est pas encore terminé : le fichier sera téléchargeable à la fin."
@@ -124,8 +125,6 @@ def _outcome(job: Job) -> str:
     if job.kind == JobKind.UNDO_OPERATION.value:
         return _undo_outcome(job)
     if job.kind == JobKind.BULK_USERS.value and (result := bulk.result_of(job)) is not None:
-        from .user_actions import result_message  # the users screen's actions import this module
-
         said = result_message(result)  # the very words of the same action done at once
         if job.status == JobStatus.DONE.value:
             return said
@@ -147,8 +146,6 @@ def _outcome(job: Job) -> str:
 
 def _undo_outcome(job: Job) -> str:
     """An undo job's end, in the synchronous undo's words (what was restored, what was left alone and why)."""
-    from .user_actions import undo_message  # the users screen's actions import this module
-
     result = undo_job.result_of(job, db.session)
     if job.status == JobStatus.DONE.value and result is not None:
         return undo_message(result)

@@ -16,14 +16,14 @@ from admin_app.services import bulk as bulk_service
 from admin_app.services import undo as undo_service
 from admin_app.services.bulk import scope_of_filter
 from admin_app.services.operations import OperationResult
-from admin_app.services.undo import UndoResult
-from models import Operation, OperationKind, User
+from models import Operation, User
 from models.wording import plural, thousands
 
 from .access import SecureForm
 from .exports import csv_response
 from .jobs import BULK_ACTIONS, bulk_job_page, export_job_or_none, undo_job_or_none
 from .listing import all_matching
+from .outcomes import result_message, undo_message
 
 TOO_MANY_TO_DELETE = ("{count} utilisateurs correspondent : une suppression est définitive (elle ne peut pas être "
                       "annulée), elle n'est donc faite d'un coup que jusqu'à {limit} utilisateurs. Affinez les filtres "
@@ -190,36 +190,3 @@ class UserActionsMixin:
             .statement
         )
         return csv_response("utilisateurs.csv", export.HEADER, statement, export.row_values)
-
-
-
-
-def done_message(result: OperationResult, participle: str, end: str = ".") -> str:
-    """« 13 555 utilisateurs désactivés, 1 453 l'étaient déjà. »"""
-    if result.changed:
-        text = plural(result.changed, f"utilisateur {participle}", f"utilisateurs {participle}s")
-    else:
-        text = f"Aucun utilisateur {participle}"
-    if result.unchanged:
-        already = "l'était" if result.unchanged == 1 else "l'étaient"
-        text += f", {thousands(result.unchanged)} {already} déjà"
-    return text + end
-
-
-def result_message(result: OperationResult) -> str:
-    """The outcome of an activation, deactivation or activation with links, done at once or by a job."""
-    if result.kind is OperationKind.ACTIVATE_LINKS:
-        return f"{done_message(result, 'activé', end='')} ; {plural(result.emails, 'lien envoyé', 'liens envoyés')} par email."
-    return done_message(result, "activé" if result.kind is OperationKind.ACTIVATE else "désactivé")
-
-
-def undo_message(result: UndoResult) -> str:
-    """« 12 000 utilisateurs rétablis ; 3 modifiés depuis par quelqu'un d'autre, laissés tels quels. »"""
-    text = plural(result.restored, "utilisateur rétabli", "utilisateurs rétablis") if result.restored else "Aucun utilisateur rétabli"
-    if result.changed_since:
-        text += (f" ; {thousands(result.changed_since)} {'modifié' if result.changed_since == 1 else 'modifiés'} "
-                 f"depuis par quelqu'un d'autre, {'laissé tel quel' if result.changed_since == 1 else 'laissés tels quels'}")
-    if result.out_of_scope:
-        text += (f" ; {thousands(result.out_of_scope)} désormais hors de votre périmètre, "
-                 f"{'laissé tel quel' if result.out_of_scope == 1 else 'laissés tels quels'}")
-    return f"Opération annulée : {text}."

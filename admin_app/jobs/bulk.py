@@ -29,6 +29,7 @@ from ..services import operations
 from ..services.common import Actor, ServiceError
 from ..services.operations import OperationResult
 from .export import NO_LONGER_ADMIN, PERIMETER_CHANGED, criteria, fingerprint_of, recorded_fingerprint
+from .export import parameters as list_parameters
 
 # (session, actor, ids of one chunk) -> anything; raises ServiceError to refuse.
 BulkAction = Callable[[Session, Actor, list[int]], object]
@@ -58,8 +59,6 @@ def register_action(name: str, action: BulkAction | RecordedAction) -> None:
 
 
 def parameters(action: str, filter_args: Mapping[str, str], search: str | None = None) -> dict:
-    from .export import parameters as list_parameters
-
     return {"action": action, **list_parameters(filter_args, search)}
 
 
