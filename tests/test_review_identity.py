@@ -6,8 +6,7 @@ on Temple JEDI) and an anonymous visitor with many addresses.
 Every test is an attack tried and refused (`test_held_*`), kept so it stays refused; those whose docstring says
 « Was … (fixed: …) » succeeded when the review was made, and failed until their hole was closed.
 
-Self-contained on purpose (only the conftest fixtures app, client, db, session, demo, as_user): the shared test
-helpers are being reorganised while this review runs.
+The demo cast comes from tests/demo.py, the browser's helpers from tests/http.py.
 """
 
 from __future__ import annotations
@@ -25,29 +24,14 @@ from admin_app.services import requests as request_service
 from admin_app.services.passwords import hash_password
 from models import Establishment, Grant, OutboundEmail, User, utcnow
 
-STAFF = ("staff@example.org", "demo-staff-2026")
-LUKE = ("luke.skywalker@example.org", "demo-luke-2026")
-OBIWAN = ("obi-wan.kenobi@example.org", "demo-obiwan-2026")
-LANDO = ("lando.calrissian@example.org", "demo-lando-2026")
-TEMPLE = "11138540700015"  # Obi-Wan: funding, apprenticeship, user_admin (his whole perimeter)
-ANNEXE = "11138540700023"  # Obi-Wan: reporting only (outside his perimeter)
-UNKNOWN_SIRET = "73282932000017"  # Luhn-valid, not in the référentiel
+from .demo import ANNEXE, LANDO, LUKE, OBIWAN, STAFF, TEMPLE, eid, uid
+from .http import csrf_token, flashed, login
 
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+UNKNOWN_SIRET = "73282932000017"  # Luhn-valid, not in the référentiel
 _LINK = re.compile(r"https?://[^/\s]+(/account/[a-z-]+/[A-Za-z0-9._-]+)")
 
 
 # --- a browser, by hand -------------------------------------------------------------------------------------
-
-def csrf(client, url: str = "/login") -> str:
-    match = _CSRF.search(client.get(url).get_data(as_text=True))
-    assert match, f"no CSRF token on {url}"
-    return match.group(1) or match.group(2)
-
-
-def login(client, email: str, password: str):
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf(client)})
-
 
 def logged_in(app, credentials):
     client = app.test_client()
@@ -57,17 +41,12 @@ def logged_in(app, credentials):
 
 def press(client, path: str):
     """Open an emailed link's page, then press its button (the POST with the page's CSRF token)."""
-    return client.post(path, data={"csrf_token": csrf(client, path)})
-
-
-def flashed(client) -> list[tuple[str, str]]:
-    with client.session_transaction() as session:
-        return list(session.pop("_flashes", []))
+    return client.post(path, data={"csrf_token": csrf_token(client, path)})
 
 
 def profile_email(client, new_email: str, password: str | None, phone: str = "06 44 33 22 11", follow: bool = False):
     data = {"form": "profile", "profile-email": new_email, "profile-phone": phone,
-            "csrf_token": csrf(client, "/account/profile")}
+            "csrf_token": csrf_token(client, "/account/profile")}
     if password is not None:
         data["profile-current_password"] = password
     return client.post("/account/profile", data=data, follow_redirects=follow)
@@ -78,17 +57,17 @@ def edit_identity(client, db, user_id: int, **changes):
     db.session.expire_all()
     user = db.session.get(User, user_id)
     data = {name: getattr(user, name) or "" for name in ("civility", "last_name", "first_name", "email", "phone", "job_title")}
-    data.update(version=str(user.version), csrf_token=csrf(client, f"/admin/users/edit/?id={user_id}"), **changes)
+    data.update(version=str(user.version), csrf_token=csrf_token(client, f"/admin/users/edit/?id={user_id}"), **changes)
     return client.post(f"/admin/users/edit/?id={user_id}", data=data)
 
 
 def forgot_password(client, email: str) -> None:
     url = "/account/forgot-password"
-    assert client.post(url, data={"email": email, "csrf_token": csrf(client, url)}).status_code == 200
+    assert client.post(url, data={"email": email, "csrf_token": csrf_token(client, url)}).status_code == 200
 
 
 def set_password(client, path: str, password: str):
-    return client.post(path, data={"password": password, "confirmation": password, "csrf_token": csrf(client, path)})
+    return client.post(path, data={"password": password, "confirmation": password, "csrf_token": csrf_token(client, path)})
 
 
 # --- the database, read afresh ------------------------------------------------------------------------------
@@ -113,14 +92,6 @@ def emails_to(db, recipient: str, kind: str | None = None) -> int:
 def user_of(db, user_id: int) -> User:
     db.session.expire_all()
     return db.session.get(User, user_id)
-
-
-def uid(db, email: str) -> int | None:
-    return db.session.scalar(select(User.id).where(User.email == email))
-
-
-def eid(db, siret: str) -> int:
-    return db.session.scalar(select(Establishment.id).where(Establishment.siret == siret))
 
 
 def make_user(db, email: str, flags=(), *, siret: str = TEMPLE, password: str | None = None, verified: bool = True,
@@ -201,7 +172,7 @@ def test_held_a_delegated_admin_cannot_reoccupy_the_old_address_to_void_ce_n_eta
     temple = str(eid(db, TEMPLE))
     url = "/admin/users/new/"
     created = obiwan.post(url, data={"civility": "M.", "last_name": "Leurre", "first_name": "Ben",
-                                     "email": "ahsoka.tano@example.org", "phone": "0611223355", "csrf_token": csrf(obiwan, url),
+                                     "email": "ahsoka.tano@example.org", "phone": "0611223355", "csrf_token": csrf_token(obiwan, url),
                                      "grants-present": "1", "grants-establishment": temple, "grants-primary": temple})
     assert created.status_code == 200  # refused: the address is still Ahsoka's
     assert db.session.scalar(select(func.count()).select_from(User).where(User.last_name == "LEURRE")) == 0
@@ -381,7 +352,7 @@ def test_held_a_forged_plus_row_outside_the_perimeter_or_beyond_the_boundary_cre
     for extra in forged_rows:
         response = obiwan.post(url, data={"civility": "M.", "last_name": "Marionnette", "first_name": "Ben",
                                           "email": "ben.puppet@example.org", "phone": "0611223355",
-                                          "csrf_token": csrf(obiwan, url), "grants-present": "1", "grants-primary": temple,
+                                          "csrf_token": csrf_token(obiwan, url), "grants-present": "1", "grants-primary": temple,
                                           **extra})
         assert response.status_code in (200, 400), extra
         assert uid(db, "ben.puppet@example.org") is None, extra
@@ -407,7 +378,7 @@ def test_held_reopening_the_session_after_a_password_change_does_not_extend_it(a
     url = "/account/profile"
     changed = lando.post(url, data={"form": "password", "password-current": LANDO[1],
                                     "password-new": "une toute nouvelle phrase 2026",
-                                    "password-confirmation": "une toute nouvelle phrase 2026", "csrf_token": csrf(lando, url)})
+                                    "password-confirmation": "une toute nouvelle phrase 2026", "csrf_token": csrf_token(lando, url)})
     assert changed.status_code == 302 and changed.location.endswith("/account/profile")
     assert lando.get(url).status_code == 200
     moment["now"] += 3600 + 5  # 12 h after the login, 1 h after the password change
