@@ -1,4 +1,4 @@
-"""The authority model: who may see, govern and grant what, to whom. The only place scope is computed.
+"""The authority model: who may see, govern and grant what, to whom. The only place a perimeter is computed.
 
 Every surface asks it: the admin views (lists, counts, single records, lookups, exports), the services
 (which never trust that a view checked), the CLI, and the surfaces still to come (SCIM tokens,
@@ -151,7 +151,7 @@ class Perimeter:
 
     def may_follow(self, author_id: int | None) -> bool:
         """Whether the actor may follow what someone started (a job, an operation: its page, progress, file,
-        undo): its author and staff only. Scope is not enough: another manager's operation names their filter."""
+        undo): its author and staff only. The perimeter is not enough: another manager's operation names their filter."""
         return self.unrestricted or (author_id is not None and author_id == self.actor_id)
 
     def followed(self, author_column: ColumnElement[int]) -> ColumnElement[bool]:
