@@ -65,3 +65,37 @@ def test_a_claim_is_announced_only_once_its_holder_confirms_it(session):
     assert told(session) == [manager.email]
     claims.file_for_oneself(session, holder, "ONE", f.establishment(session, a.company).siret)  # nobody there: staff
     assert told(session) == [manager.email]  # no staff in this cast: nobody else is told
+
+
+def test_a_notification_joins_only_one_of_its_kind_and_greets_its_reader(session):
+    """Grouped: the waiting notification lists both requests in the order they were filed, under its reader's
+    name; another email waiting for the same person (a link, say) is never rewritten into one."""
+    a = f.establishment(session)
+    manager = f.user(session, [(a, f.MANAGER)])
+    session.commit()
+    other = OutboundEmail(recipient=manager.email, subject="Validez votre adresse email", kind="verify_email",
+                          body_text="le lien", body_html="")
+    session.add(other)
+    session.commit()
+    request_service.submit_request(session, form(a.siret, email="first@example.org"))
+    request_service.submit_request(session, form(a.siret, email="second@example.org"))
+    (grouped,) = session.scalars(select(OutboundEmail).where(OutboundEmail.kind == "request_notification")).all()
+    assert grouped.subject == "2 nouvelles demandes de création de compte"
+    assert grouped.body_text.startswith(f"Bonjour {manager.first_name} {manager.last_name},")
+    assert grouped.body_text.index("first@example.org") < grouped.body_text.index("second@example.org")
+    session.refresh(other)
+    assert (other.kind, other.subject, other.body_text) == ("verify_email", "Validez votre adresse email", "le lien")
+
+
+def test_a_waiting_notification_that_lists_no_request_is_left_as_it_is(session):
+    """One written before notifications listed their requests cannot be re-rendered: the new request gets its own."""
+    a = f.establishment(session)
+    manager = f.user(session, [(a, f.MANAGER)])
+    session.commit()
+    session.add(OutboundEmail(recipient=manager.email, subject="Nouvelle demande de création de compte",
+                              kind="request_notification", body_text="l'ancienne", body_html=""))
+    session.commit()
+    request_service.submit_request(session, form(a.siret))
+    bodies = session.scalars(select(OutboundEmail.body_text).where(OutboundEmail.kind == "request_notification")
+                             .order_by(OutboundEmail.id)).all()
+    assert bodies[0] == "l'ancienne" and len(bodies) == 2 and "AMIDALA Padmé" in bodies[1]
