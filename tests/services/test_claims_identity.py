@@ -276,3 +276,23 @@ def test_a_delegated_creator_reads_one_message_whoever_holds_the_address(session
     with pytest.raises(ServiceError) as refused:  # staff keep the precise words
         user_service.create_user(session, f.actor(cast.staff), form(cast.a.siret, cast.staff.email))
     assert refused.value.message == EMAIL_TAKEN
+
+
+def test_the_one_waiting_claim_is_the_account_s_even_once_its_address_moved(session, cast):
+    """The waiting claim names the account: after its address changed, a request to the new one is not a second."""
+    request_service.submit_request(session, form(cast.a.siret, cast.holder.email))
+    moves(session, cast.holder, "solo.ailleurs@example.org")
+    third = f.establishment(session, cast.a.company, "A3")
+    session.commit()
+    assert request_service.submit_request(session, form(third.siret, "solo.ailleurs@example.org")) is None
+    assert count(session, AccountRequest) == 1
+
+
+def test_a_decided_request_does_not_stand_in_the_way_of_a_new_one(session, cast):
+    """Only a request still open (pending, or waiting for its holder) makes another one a duplicate."""
+    first = request_service.submit_request(session, form(cast.a.siret, "new.comer@example.org"))
+    assert request_service.submit_request(session, form(cast.a.siret, "new.comer@example.org")) is None
+    request_service.refuse_requests(session, f.actor(cast.staff), [first.id], "duplicate")
+    again = request_service.submit_request(session, form(cast.a.siret, "new.comer@example.org"))
+    assert again is not None and again.id != first.id and again.status == "pending"
+    assert count(session, AccountRequest) == 2
