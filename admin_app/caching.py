@@ -26,15 +26,15 @@ class BoundedCache(Generic[V]):
         self._values: OrderedDict[Hashable, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, build: Callable[[], V]) -> V:
-        """The value kept under `key`, else `build()`'s, kept (built outside the lock: two threads may both
+    def get(self, key: Hashable, build: Callable[..., V], *args: Any) -> V:
+        """The value kept under `key`, else `build(*args)`'s, kept (built outside the lock: two threads may both
         build the same value, the same either way, rather than wait on each other)."""
         with self._lock:
             value = self._values.get(key, _MISSING)
             if value is not _MISSING:
                 self._values.move_to_end(key)
                 return value
-        value = build()
+        value = build(*args)
         with self._lock:
             self._values[key] = value
             self._values.move_to_end(key)

@@ -200,8 +200,7 @@ class LeanListMixin:
         return connection.scalar(count), connection.execute(query).all()
 
     def _get_list_url(self, view_args):
-        arguments = (view_args.page or None, view_args.sort, bool(view_args.sort_desc), view_args.search,
-                     self.get_safe_page_size(view_args.page_size), tuple(view_args.extra_args.items()),
-                     tuple(tuple(f) for f in view_args.filters or ()))
-        key = (self.endpoint, request.script_root, arguments)
-        return LIST_URLS.get(key, lambda: super(LeanListMixin, self)._get_list_url(view_args))
+        key = (self.endpoint, request.script_root, view_args.page or None, view_args.sort, bool(view_args.sort_desc),
+               view_args.search, self.get_safe_page_size(view_args.page_size), tuple(view_args.extra_args.items()),
+               tuple(map(tuple, view_args.filters or ())))
+        return LIST_URLS.get(key, super()._get_list_url, view_args)
