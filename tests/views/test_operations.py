@@ -196,8 +196,8 @@ def test_activate_and_send_links_says_both_counts_and_the_links(staff_client, db
 
 
 def test_the_filter_is_told_in_words():
-    from models.queries import UserFilter
     from admin_app.services.bulk import filter_in_words
+    from models.queries import UserFilter
 
     wanted = UserFilter(actif="oui", habilitation="manager", connexion="jamais", connexion_avant="2026-01-31", entreprise="Temple")
     assert filter_in_words(wanted, "luke") == ("Recherche : « luke » ; Actif : Oui ; Habilitation : Gestionnaire ; Entreprise : « Temple » ; "
