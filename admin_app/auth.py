@@ -238,45 +238,46 @@ class EmailChangeForm(FlaskForm):
     """Only the CSRF token: a link's change is made by a POST, never by opening it (mail scanners do)."""
 
 
-def _email_change_link(purpose: Purpose, token: str):
-    return read_email_change_token(db.session, current_app.config["SECRET_KEY"], purpose, token,
-                                   current_app.config["EMAIL_LINK_MAX_AGE"])
+def _email_change_page(purpose: Purpose, token: str, act, done):
+    """An email-change link's page: its button's POST calls `act(user, old, new)`, then shows `done(old, new)`
+    (title, message); a link that no longer applies says why."""
+    user, old_email, new_email, problem = read_email_change_token(
+        db.session, current_app.config["SECRET_KEY"], purpose, token, current_app.config["EMAIL_LINK_MAX_AGE"])
+    if problem:
+        return _bad_link(problem)
+    form = EmailChangeForm()
+    if form.validate_on_submit():
+        try:
+            act(user, old_email, new_email)
+        except ServiceError as exc:
+            return render_template("auth/bad_link.html", message=exc.message), 400
+        title, message = done(old_email, new_email)
+        return render_template("auth/message.html", title=title, message=message)
+    return render_template("auth/email_change.html", form=form, cancel=purpose is Purpose.CANCEL_EMAIL_CHANGE,
+                           new_email=new_email)
 
 
 @bp.route("/account/confirm-new-email/<token>", methods=["GET", "POST"])
 def confirm_email_change(token: str):
-    user, old_email, new_email, problem = _email_change_link(Purpose.CONFIRM_EMAIL_CHANGE, token)
-    if problem:
-        return _bad_link(problem)
-    form = EmailChangeForm()
-    if form.validate_on_submit():
-        try:
-            email_change.confirm(db.session, user, old_email, new_email)
-        except ServiceError as exc:
-            return render_template("auth/bad_link.html", message=exc.message), 400
-        return render_template("auth/message.html", title="Nouvelle adresse confirmée",
-                               message=f"C'est fait : {new_email} est désormais l'adresse de votre compte. "
-                                       "Utilisez-la pour vous connecter.")
-    return render_template("auth/email_change.html", form=form, cancel=False, new_email=new_email)
+    return _email_change_page(
+        Purpose.CONFIRM_EMAIL_CHANGE, token,
+        lambda user, old, new: email_change.confirm(db.session, user, old, new),
+        lambda old, new: ("Nouvelle adresse confirmée",
+                          f"C'est fait : {new} est désormais l'adresse de votre compte. Utilisez-la pour vous connecter."))
+
+
+def _cancel(user, old_email: str, new_email: str) -> None:
+    email_change.cancel(db.session, user, old_email, new_email, request.remote_addr)
+    logout_user()  # this browser's session too, if it had one
 
 
 @bp.route("/account/cancel-email-change/<token>", methods=["GET", "POST"])
 def cancel_email_change(token: str):
-    user, old_email, new_email, problem = _email_change_link(Purpose.CANCEL_EMAIL_CHANGE, token)
-    if problem:
-        return _bad_link(problem)
-    form = EmailChangeForm()
-    if form.validate_on_submit():
-        try:
-            email_change.cancel(db.session, user, old_email, new_email, request.remote_addr)
-        except ServiceError as exc:
-            return render_template("auth/bad_link.html", message=exc.message), 400
-        logout_user()
-        return render_template("auth/message.html", title="Changement annulé",
-                               message=f"Le changement d'adresse est annulé et toutes les sessions ouvertes sur votre "
-                                       f"compte sont fermées. Un lien pour choisir un nouveau mot de passe vient d'être "
-                                       f"envoyé à {old_email}.")
-    return render_template("auth/email_change.html", form=form, cancel=True, new_email=new_email)
+    return _email_change_page(
+        Purpose.CANCEL_EMAIL_CHANGE, token, _cancel,
+        lambda old, new: ("Changement annulé",
+                          "Le changement d'adresse est annulé et toutes les sessions ouvertes sur votre compte sont "
+                          f"fermées. Un lien pour choisir un nouveau mot de passe vient d'être envoyé à {old}."))
 
 
 def init_app(app: Flask) -> None:

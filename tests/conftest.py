@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -25,6 +26,7 @@ from admin_app import create_app
 from admin_app.config import TestingConfig
 from admin_app.extensions import db as _db
 from admin_app.extensions import limiter
+from admin_app.services import emails
 from models import Base, User
 
 from .databases import never_logged_in, scratch_database
@@ -197,3 +199,18 @@ def prepared(db, demo):
     db.session.execute(User.__table__.update().where(User.id.in_(matching[1:])).values(active=True))
     db.session.commit()
     return matching, matching[:1]
+
+
+@pytest.fixture
+def rendered(monkeypatch) -> Counter:
+    """The emails rendered, by kind, whether kept or dropped afterwards: the work a call did, counted (the answers
+    that must not tell are compared on it too)."""
+    made: Counter = Counter()
+    original = emails.render
+
+    def spy(kind, subject, **context):
+        made[kind] += 1
+        return original(kind, subject, **context)
+
+    monkeypatch.setattr(emails, "render", spy)
+    return made

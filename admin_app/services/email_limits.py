@@ -79,39 +79,34 @@ def same_mailbox(column, recipient: str):
     return or_(column == f"{base}@{domain}", column.like(f"{_literal(base)}+%@{_literal(domain)}", escape="\\"))
 
 
-def recipient_allows(session: Session, recipient: str, kind: str, kinds: tuple[str, ...] = REQUEST_KINDS) -> bool:
-    """Whether one more email of `kinds` may be queued for `recipient` (EMAIL_LIMIT_RECIPIENT_HOUR and _DAY)."""
+def _within(session: Session, moment, where: list, bounds: str, label: str, kind: str) -> bool:
+    """Whether the rows `where` selects, counted over the last hour and day of `moment`, stay under the bounds
+    EMAIL_LIMIT_<bounds>_HOUR and _DAY; a suppression is audited under `label`."""
     _serialise(session)
     now = utcnow()
-    counts = session.execute(
-        select(func.sum(case((OutboundEmail.created_at >= now - HOUR, 1), else_=0)), func.count())
-        .where(same_mailbox(OutboundEmail.recipient, recipient), OutboundEmail.kind.in_(kinds),
-               OutboundEmail.created_at >= now - DAY)
-    ).one()
+    counts = session.execute(select(func.sum(case((moment >= now - HOUR, 1), else_=0)), func.count())
+                             .where(*where, moment >= now - DAY)).one()
     config = current_app.config
-    bound = _over(tuple(counts), config["EMAIL_LIMIT_RECIPIENT_HOUR"], config["EMAIL_LIMIT_RECIPIENT_DAY"])
+    bound = _over(tuple(counts), config[f"EMAIL_LIMIT_{bounds}_HOUR"], config[f"EMAIL_LIMIT_{bounds}_DAY"])
     if bound is None:
         return True
-    _suppress(session, recipient, kind, bound)
+    _suppress(session, label, kind, bound)
     return False
+
+
+def recipient_allows(session: Session, recipient: str, kind: str, kinds: tuple[str, ...] = REQUEST_KINDS) -> bool:
+    """Whether one more email of `kinds` may be queued for `recipient` (EMAIL_LIMIT_RECIPIENT_HOUR and _DAY)."""
+    return _within(session, OutboundEmail.created_at,
+                   [same_mailbox(OutboundEmail.recipient, recipient), OutboundEmail.kind.in_(kinds)],
+                   "RECIPIENT", recipient, kind)
 
 
 def establishment_allows(session: Session, request: AccountRequest, kind: str) -> bool:
     """Whether the requests naming this request's SIRET, filed in the last hour and day before it, leave room
     for its emails (EMAIL_LIMIT_SIRET_HOUR and _DAY)."""
-    _serialise(session)
-    now = utcnow()
-    counts = session.execute(
-        select(func.sum(case((AccountRequest.requested_at >= now - HOUR, 1), else_=0)), func.count())
-        .where(AccountRequest.siret == request.siret, AccountRequest.id != request.id,
-               AccountRequest.requested_at >= now - DAY)
-    ).one()
-    config = current_app.config
-    bound = _over(tuple(counts), config["EMAIL_LIMIT_SIRET_HOUR"], config["EMAIL_LIMIT_SIRET_DAY"])
-    if bound is None:
-        return True
-    _suppress(session, f"SIRET {request.siret}", kind, bound)
-    return False
+    return _within(session, AccountRequest.requested_at,
+                   [AccountRequest.siret == request.siret, AccountRequest.id != request.id],
+                   "SIRET", f"SIRET {request.siret}", kind)
 
 
 def allows(session: Session, recipient: str, kind: str, request: AccountRequest) -> bool:

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select, update
 
-from admin_app.services import ServiceError, claims, emails
+from admin_app.services import ServiceError, claims
 from admin_app.services import requests as request_service
 from admin_app.services import users as user_service
 from admin_app.services.common import EMAIL_TAKEN
@@ -37,19 +37,6 @@ def state(session) -> tuple:
     grants = sorted((g.user_id, g.establishment_id) for g in session.scalars(select(Grant)))
     return requests, grants, count(session, User), count(session, AuditEvent), count(session, OutboundEmail)
 
-
-@pytest.fixture
-def rendered(monkeypatch):
-    """The emails rendered, by kind (kept or dropped afterwards): the work done, counted."""
-    made: Counter = Counter()
-    original = emails.render
-
-    def spy(kind, subject, **context):
-        made[kind] += 1
-        return original(kind, subject, **context)
-
-    monkeypatch.setattr(emails, "render", spy)
-    return made
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ import itertools
 import re
 from collections import Counter
 
-import pytest
 from sqlalchemy import select, update
 
-from admin_app.services import claims, emails
+from admin_app.services import claims
 from admin_app.services import users as user_service
 from models import AccountRequest, OutboundEmail, User, utcnow
 
@@ -36,19 +35,6 @@ def same_bytes(html: str, *typed: str) -> str:
         html = html.replace(text, "ADDRESS")
     return html
 
-
-@pytest.fixture
-def rendered(monkeypatch):
-    """The emails rendered, by kind, kept or dropped: the work a request did."""
-    made: Counter = Counter()
-    original = emails.render
-
-    def spy(kind, subject, **context):
-        made[kind] += 1
-        return original(kind, subject, **context)
-
-    monkeypatch.setattr(emails, "render", spy)
-    return made
 
 
 def requests_of(db, email: str) -> list[tuple[str, str, int | None]]:
