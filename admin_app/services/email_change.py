@@ -96,7 +96,8 @@ def ask(session: Session, actor: Actor, user: User, new_email: str, *, precise: 
 def _locked(session: Session, user: User) -> User:
     # Read the account as it is now, under its row lock: two clicks, or a confirmation racing a
     # cancellation, are decided one after the other on the state each one changes.
-    session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    if session.scalar(select(User.id).where(User.id == user.id).with_for_update()) is None:
+        raise ServiceError(CHANGE_GONE)  # the account was deleted since the link was opened
     session.refresh(user)
     return user
 

@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from models import Job, JobKind, JobStatus, Operation, User, utcnow
 
-from ..authority import REFUSED_NOT_ADMIN, Perimeter, perimeter_of
+from ..authority import REFUSED_NOT_ADMIN, Perimeter
 from ..jobs import backends, bulk, export, runner, undo
 from .common import Actor, ServiceError, transaction
+from .locks import decide_on
 from .undo import DEFAULT_UNDO_WINDOW, NOT_FOUND, undo_problem
 
 QUEUE_DOWN = "La file des tâches est momentanément indisponible : rien n'a été fait, réessayez dans quelques minutes."
@@ -87,14 +88,14 @@ def refuse_unless_admin(perimeter: Perimeter) -> None:
 
 def start_export_job(session: Session, actor: Actor, filter_args: Mapping[str, str], search: str | None = None) -> Job:
     """Export every user the list shows `actor` for these filters, as a job; returns it, queued."""
-    refuse_unless_admin(perimeter_of(session, actor))
+    refuse_unless_admin(decide_on(session, actor))
     job = create(session, actor, JobKind.EXPORT_USERS, export.parameters(filter_args, search))
     return announce(session, job)
 
 
 def start_bulk_job(session: Session, actor: Actor, action: str, filter_args: Mapping[str, str], search: str | None = None) -> Job:
     """Apply a registered bulk action (admin_app.jobs.bulk.register_action) to every matching user, as a job."""
-    refuse_unless_admin(perimeter_of(session, actor))
+    refuse_unless_admin(decide_on(session, actor))
     job = create(session, actor, JobKind.BULK_USERS, bulk.parameters(action, filter_args, search))
     return announce(session, job)
 
@@ -117,7 +118,7 @@ def cancel(session: Session, actor: Actor, job: Job) -> bool:
     """Cancel a waiting job at once; ask a running one to stop before its next chunk. False if already over.
     Its author and staff only, as they alone follow it."""
     with transaction(session):
-        if not perimeter_of(session, actor).may_follow(job.actor_id):
+        if not decide_on(session, actor).may_follow(job.actor_id):
             raise ServiceError(NOT_YOURS)
         waiting = session.execute(
             update(Job).where(Job.id == job.id, Job.status == JobStatus.QUEUED.value)

@@ -124,6 +124,7 @@ def begin(session: Session, actor: Actor, operation_id: int, window: timedelta =
     )
     if operation is None:
         raise ServiceError(NOT_FOUND)
+    decide_on(session, actor)  # « its author or staff » asked of the actor as they are now, their row locked
     if problem := undo_problem(session, actor, operation, window):
         raise ServiceError(problem)
     # Marked undone first, only if nobody did meanwhile: where the row lock is a no-op (SQLite), this

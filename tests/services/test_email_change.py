@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from flask import current_app
+from sqlalchemy.orm import Session
 
 from admin_app.services import ServiceError, accounts, email_change, passwords, sessions
 from admin_app.services import bulk as bulk_service
@@ -237,3 +238,15 @@ def test_chained_changes_keep_the_first_address_and_tell_it(session):
     email_change.cancel(session, *read(session, Purpose.CANCEL_EMAIL_CHANGE, cancel)[:3])
     saved = fresh(session, user)
     assert (saved.email, saved.previous_email, saved.password_hash) == (old, None, None)
+
+
+def test_a_link_of_an_account_deleted_since_it_was_opened_says_so(session):
+    user = holder(session)
+    ask(session, user, "nouvelle@example.org")
+    found, old_email, new_email, _ = read(session, Purpose.CONFIRM_EMAIL_CHANGE, token_of(session, "confirm_email_change"))
+    staff = f.user(session, staff=True)
+    session.commit()
+    with Session(bind=session.get_bind()) as other:  # deleted by someone else while the link's page was open
+        bulk_service.delete_users(other, f.actor(other.get(User, staff.id)), [user.id])
+    with pytest.raises(ServiceError, match="n'est plus en attente"):
+        email_change.confirm(session, found, old_email, new_email)

@@ -107,7 +107,8 @@ def test_every_chunk_locks_and_decides_on_its_own_users(session, cast, small_chu
     job = start_undo_job(session, f.actor(cast.staff), operation_id)
     assert runner.run_job(job.id) == JobStatus.DONE.value
     ids = sorted(u.id for u in cast.users)
-    assert decided == [ids[0:3], ids[3:6], ids[6:8]]  # one decision per chunk of three, on that chunk's users
+    # The whole operation's checks on the actor alone (their row locked), then one decision per chunk of three users
+    assert decided == [[], ids[0:3], ids[3:6], ids[6:8]]
 
 
 def test_what_the_undo_refuses_whole_is_refused_before_any_job(session, cast, small_chunks):
