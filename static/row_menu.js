@@ -2,8 +2,8 @@
    links and buttons, as the name menu of static/menu.js (same keys: Enter/Space/ArrowDown open it on its
    first entry, ArrowUp on its last, arrows/Home/End move, Escape closes it and gives focus back, leaving it
    closes it). One set of listeners for the whole table, not one per row. No inline script (CSP).
-   The list is placed with fixed coordinates when it opens: the table's scrolling box (.table-responsive)
-   would otherwise clip the menus of its last rows. */
+   The list is placed with fixed coordinates when it opens (and follows its button when the page scrolls): the
+   table's scrolling box (.table-responsive) would otherwise clip the menus of its last rows. */
 (function () {
   "use strict";
   var openRoot = null;
@@ -43,8 +43,9 @@
     place(p.button, p.list);
     openRoot = root;
     if (focusIndex !== undefined) {
+      /* Without preventScroll, focusing an entry the viewport cuts scrolls the page, and a scroll closes the menu. */
       var all = items(root);
-      all[(focusIndex + all.length) % all.length].focus();
+      all[(focusIndex + all.length) % all.length].focus({ preventScroll: true });
     }
   }
 
@@ -81,7 +82,7 @@
     var moves = { ArrowDown: index + 1, ArrowUp: index - 1, Home: 0, End: all.length - 1 };
     if (event.key in moves) {
       event.preventDefault();
-      all[(moves[event.key] + all.length) % all.length].focus();
+      all[(moves[event.key] + all.length) % all.length].focus({ preventScroll: true });
     }
   });
 
@@ -91,7 +92,13 @@
       close(false);
     }
   });
-  /* Fixed coordinates go stale when the page or the table scrolls: close rather than float away. */
-  window.addEventListener("scroll", function () { close(false); }, true);
+  /* Fixed coordinates go stale when the page or the table scrolls: the menu follows its button while the button
+     is in view (a scroll that lands just as the menu opens must not close it), and closes once it is not. */
+  window.addEventListener("scroll", function () {
+    if (!openRoot) { return; }
+    var p = parts(openRoot);
+    var box = p.button.getBoundingClientRect();
+    if (box.bottom < 0 || box.top > window.innerHeight) { close(false); } else { place(p.button, p.list); }
+  }, true);
   window.addEventListener("resize", function () { close(false); });
 })();

@@ -55,8 +55,7 @@ def test_a_rows_actions_sit_in_a_menu_opened_by_keyboard_and_the_list_fits_1366_
     expect(button).to_have_attribute("aria-expanded", "false")
     expect(menu).to_be_hidden()
 
-    # In view first, as for a person who sees the row: focusing a button off screen scrolls the page, and a scroll
-    # closes an open menu (its fixed coordinates would go stale): Enter pressed before that scroll lands is undone.
+    # In view first, as for a person who sees the row (a scroll landing as the menu opens moves it, never closes it).
     button.scroll_into_view_if_needed()
     button.focus()
     expect(button).to_be_focused()
